@@ -1,0 +1,41 @@
+# Sync Analyzer — every target sets up what it needs on a fresh Debian machine with Python 3.11.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 0.0.0.0
+PORT   ?= 8000
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: run test bench lint system-deps test-deps demo clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+## ffmpeg/ffprobe are the engine's decoders: installed with apt-get when missing.
+system-deps:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
+	  ($(APT) update -qq && $(APT) install -y -qq ffmpeg)
+
+## the tests also speak dialogue with espeak-ng.
+test-deps: system-deps
+	@command -v espeak-ng >/dev/null || ($(APT) update -qq && $(APT) install -y -qq espeak-ng)
+
+## start the service on port 8000 (until the service lands: analyse a generated demo pair).
+run: system-deps $(VENV)/.installed
+	$(PY) -m app demo
+
+test: test-deps $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: test-deps $(VENV)/.installed
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m mypy app
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,43 @@
+"""Sync Analyzer's signal-processing engine: pure functions on numpy arrays and ffmpeg I/O,
+no web imports.
+
+Sign convention: ``offset_seconds > 0`` means the dub is late.
+"""
+
+from app.engine.decode import decode, probe, probe_raw
+from app.engine.pipeline import ENGINE_VERSION, analyze_files, analyze_signals
+from app.engine.types import (
+    FRAME_RATES,
+    METHOD_NAMES,
+    AnalysisCancelled,
+    AnalysisOptions,
+    AudioDecodeError,
+    AudioInfo,
+    CancelToken,
+    EngineError,
+    MethodResult,
+    ParameterError,
+    ProgressEvent,
+    SyncResult,
+)
+
+__all__ = [
+    "ENGINE_VERSION",
+    "FRAME_RATES",
+    "METHOD_NAMES",
+    "AnalysisCancelled",
+    "AnalysisOptions",
+    "AudioDecodeError",
+    "AudioInfo",
+    "CancelToken",
+    "EngineError",
+    "MethodResult",
+    "ParameterError",
+    "ProgressEvent",
+    "SyncResult",
+    "analyze_files",
+    "analyze_signals",
+    "decode",
+    "probe",
+    "probe_raw",
+]

@@ -1,0 +1,168 @@
+"""Decoding through ffmpeg/ffprobe.
+
+Every file ffmpeg reads (wav, flac, mp3, aac/m4a, ac3, eac3, and the audio of mov/mp4/mxf/mkv)
+is decoded straight to the analysis sample rate as mono float32 through a pipe, so a long
+multichannel file never sits in memory at its native rate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from app.engine.types import AnalysisCancelled, AudioDecodeError, AudioInfo, CancelToken
+
+__all__ = ["ffmpeg_path", "ffprobe_path", "probe", "probe_raw", "decode"]
+
+_READ_CHUNK_BYTES = 1 << 20
+
+
+def ffmpeg_path() -> str:
+    """Path of the ffmpeg binary; raises :class:`AudioDecodeError` when it is missing."""
+    path = os.environ.get("FFMPEG_BINARY") or shutil.which("ffmpeg")
+    if not path:
+        raise AudioDecodeError("ffmpeg not found on PATH (install it: apt-get install ffmpeg)")
+    return path
+
+
+def ffprobe_path() -> str:
+    """Path of the ffprobe binary; raises :class:`AudioDecodeError` when it is missing."""
+    path = os.environ.get("FFPROBE_BINARY") or shutil.which("ffprobe")
+    if not path:
+        raise AudioDecodeError("ffprobe not found on PATH (install it: apt-get install ffmpeg)")
+    return path
+
+
+def _check_file(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise AudioDecodeError(f"file not found: {p}", path=str(p))
+    if not p.is_file():
+        raise AudioDecodeError(f"not a regular file: {p}", path=str(p))
+    return p
+
+
+def probe_raw(path: str | Path) -> dict:
+    """ffprobe's JSON (format and streams) for ``path``."""
+    p = _check_file(path)
+    cmd = [
+        ffprobe_path(), "-v", "error", "-print_format", "json",
+        "-show_format", "-show_streams", str(p),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        raise AudioDecodeError(f"ffprobe cannot read {p.name}", path=str(p), stderr=proc.stderr)
+    try:
+        return json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError as exc:  # pragma: no cover - ffprobe always prints JSON
+        raise AudioDecodeError(f"ffprobe gave no JSON for {p.name}", path=str(p)) from exc
+
+
+def probe(path: str | Path, *, stream: int = 0) -> AudioInfo:
+    """Describe audio stream number ``stream`` (0 = first audio stream) of ``path``."""
+    raw = probe_raw(path)
+    audio = [s for s in raw.get("streams", []) if s.get("codec_type") == "audio"]
+    if not audio:
+        raise AudioDecodeError(f"no audio stream in {Path(path).name}", path=str(path))
+    if stream >= len(audio):
+        raise AudioDecodeError(
+            f"audio stream {stream} requested but {Path(path).name} has {len(audio)}",
+            path=str(path),
+        )
+    s = audio[stream]
+    fmt = raw.get("format", {})
+    duration = _float(s.get("duration")) or _float(fmt.get("duration")) or 0.0
+    return AudioInfo(
+        path=str(path),
+        container=str(fmt.get("format_name", "")),
+        codec=str(s.get("codec_name", "")),
+        sample_rate=int(s.get("sample_rate") or 0),
+        channels=int(s.get("channels") or 0),
+        channel_layout=s.get("channel_layout"),
+        duration_seconds=duration,
+        stream_index=stream,
+    )
+
+
+def _float(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def decode(
+    path: str | Path,
+    *,
+    sample_rate: int,
+    stream: int = 0,
+    channel: int | None = None,
+    info: AudioInfo | None = None,
+    cancel: CancelToken | None = None,
+) -> np.ndarray:
+    """Decode one audio stream to mono float32 at ``sample_rate`` Hz.
+
+    ``channel`` None downmixes every channel to mono (ffmpeg's standard matrix); an index picks
+    that channel alone. Returns shape (n,) float32. Raises :class:`AudioDecodeError` with
+    ffmpeg's message when the file cannot be decoded.
+    """
+    info = info or probe(path, stream=stream)
+    if channel is not None and channel >= info.channels:
+        raise AudioDecodeError(
+            f"channel {channel} requested but {Path(path).name} has {info.channels} channels",
+            path=str(path),
+        )
+    afilter = f"pan=mono|c0=c{channel}," if channel is not None else ""
+    afilter += f"aresample={sample_rate}:resampler=swr:filter_size=32"
+    cmd = [
+        ffmpeg_path(), "-nostdin", "-v", "error", "-i", str(path),
+        "-map", f"0:a:{stream}", "-vn", "-sn", "-dn",
+        "-af", afilter, "-ac", "1", "-ar", str(sample_rate),
+        "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
+    ]
+    expected = int(max(info.duration_seconds, 1.0) * sample_rate * 1.02) + sample_rate
+    buf = np.empty(expected, dtype=np.float32)
+    filled = 0
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        pending = b""
+        while True:
+            if cancel is not None and cancel.cancelled:
+                raise AnalysisCancelled("analysis cancelled while decoding")
+            chunk = proc.stdout.read(_READ_CHUNK_BYTES)
+            if not chunk:
+                break
+            if pending:
+                chunk = pending + chunk
+            usable = len(chunk) - (len(chunk) % 4)
+            pending = chunk[usable:]
+            samples = np.frombuffer(chunk[:usable], dtype=np.float32)
+            if filled + samples.size > buf.size:
+                grown = np.empty(max(buf.size * 2, filled + samples.size), dtype=np.float32)
+                grown[:filled] = buf[:filled]
+                buf = grown
+            buf[filled : filled + samples.size] = samples
+            filled += samples.size
+        stderr = proc.stderr.read().decode("utf-8", "replace")
+        rc = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    if rc != 0:
+        raise AudioDecodeError(f"ffmpeg cannot decode {Path(path).name}", path=str(path),
+                               stderr=stderr)
+    if filled == 0:
+        raise AudioDecodeError(f"no audio decoded from {Path(path).name}", path=str(path),
+                               stderr=stderr)
+    out = buf[:filled]
+    np.nan_to_num(out, copy=False)
+    return out

@@ -1,0 +1,1 @@
+"""Detection methods: one module each (correlation, mfcc, onset, spectral)."""

@@ -1,0 +1,371 @@
+"""The analysis pipeline: decode → features → coarse search → methods → refinement →
+consistency check → consensus.
+
+``analyze_files`` is the engine's entry point for files; ``analyze_signals`` runs the same
+pipeline on mono arrays already at the analysis rate.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from app.engine import consensus as cons
+from app.engine.decode import decode, probe
+from app.engine.features import FeatureSet, compute_features
+from app.engine.methods import correlation, mfcc, onset, spectral
+from app.engine.timecode import frames_and_timecodes
+from app.engine.types import (
+    AnalysisOptions,
+    AudioInfo,
+    CancelToken,
+    MethodResult,
+    ProgressCallback,
+    ProgressEvent,
+    SyncResult,
+)
+from app.engine.windows import WindowOffset, local_offsets, support_fraction
+from app.engine.xcorr import peak_confidence
+
+__all__ = ["ENGINE_VERSION", "IN_SYNC_TOLERANCE_SECONDS", "analyze_files", "analyze_signals"]
+
+ENGINE_VERSION = "1.0.0"
+#: |offset| at or below this (seconds) is reported as "in_sync".
+IN_SYNC_TOLERANCE_SECONDS = 0.001
+_COARSE_RATE = 2000
+_FEATURE_METHODS = {"mfcc": mfcc.detect, "onset": onset.detect, "spectral": spectral.detect}
+_CANDIDATES = 4
+_PROBE_BLOCKS = 48
+
+
+@dataclass
+class _Track:
+    signal: np.ndarray
+    coarse: np.ndarray
+    coarse_rate: float
+    features: FeatureSet | None
+
+
+class _Progress:
+    """Publishes :class:`ProgressEvent` objects and checks cancellation between stages."""
+
+    def __init__(self, callback: ProgressCallback | None, cancel: CancelToken | None) -> None:
+        self.callback = callback
+        self.cancel = cancel
+        self.estimate: dict[str, float] | None = None
+
+    def __call__(
+        self, stage: str, fraction: float, message: str, *, window: int | None = None,
+        windows: int | None = None,
+    ) -> None:
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+        if self.callback is not None:
+            self.callback(ProgressEvent(stage, round(min(max(fraction, 0.0), 1.0), 4), message,
+                                        window, windows, self.estimate))
+
+
+def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
+    """Block-mean decimation by ``factor`` (a cheap low-pass; enough for the coarse search)."""
+    if factor <= 1:
+        return x
+    usable = x.size - x.size % factor
+    return x[:usable].reshape(-1, factor).mean(axis=1, dtype=np.float32)
+
+
+def _prepare(x: np.ndarray, *, sample_rate: int, need_features: bool) -> _Track:
+    factor = max(1, sample_rate // _COARSE_RATE)
+    feats = compute_features(x, sample_rate=sample_rate) if need_features else None
+    return _Track(x, _decimate(x, factor), sample_rate / factor, feats)
+
+
+def analyze_files(
+    master: str | Path,
+    dub: str | Path,
+    *,
+    options: AnalysisOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> SyncResult:
+    """Measure how late ``dub`` is against ``master`` (> 0 = dub late).
+
+    Both files are probed, then decoded in parallel straight to mono at
+    ``options.sample_rate``; features are computed as each decode finishes.
+    """
+    opts = (options or AnalysisOptions()).validate()
+    report = _Progress(progress, cancel)
+    t0 = time.perf_counter()
+    report("probe", 0.0, "probing files")
+    info_m = probe(master, stream=opts.master_stream)
+    info_d = probe(dub, stream=opts.dub_stream)
+    need_features = any(m in _FEATURE_METHODS for m in opts.methods)
+    report("decode", 0.02, f"decoding both files to {opts.sample_rate} Hz mono")
+
+    def load(path: str | Path, info: AudioInfo, stream: int, channel: int | None) -> _Track:
+        x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
+                   info=info, cancel=cancel)
+        return _prepare(x, sample_rate=opts.sample_rate, need_features=need_features)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+        fut_m = pool.submit(load, master, info_m, opts.master_stream, opts.master_channel)
+        fut_d = pool.submit(load, dub, info_d, opts.dub_stream, opts.dub_channel)
+        track_m, track_d = fut_m.result(), fut_d.result()
+    decode_seconds = time.perf_counter() - t0
+    report("decode", 0.45, "decoded; features ready")
+    info_m = replace(info_m, analysed_seconds=track_m.signal.size / opts.sample_rate)
+    info_d = replace(info_d, analysed_seconds=track_d.signal.size / opts.sample_rate)
+    result = _analyze_tracks(track_m, track_d, info_m, info_d, opts, report)
+    result.timings["decode_and_features"] = round(decode_seconds, 3)
+    result.timings["total"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def analyze_signals(
+    master: np.ndarray,
+    dub: np.ndarray,
+    *,
+    sample_rate: int,
+    options: AnalysisOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> SyncResult:
+    """The pipeline on mono float arrays at ``sample_rate`` Hz (no decoding)."""
+    opts = replace(options or AnalysisOptions(), sample_rate=sample_rate).validate()
+    report = _Progress(progress, cancel)
+    t0 = time.perf_counter()
+    need = any(m in _FEATURE_METHODS for m in opts.methods)
+    tm = _prepare(np.asarray(master, np.float32), sample_rate=sample_rate, need_features=need)
+    td = _prepare(np.asarray(dub, np.float32), sample_rate=sample_rate, need_features=need)
+
+    def info(name: str, x: np.ndarray) -> AudioInfo:
+        secs = x.size / sample_rate
+        return AudioInfo(name, "array", "pcm_f32", sample_rate, 1, "mono", secs, 0, secs)
+
+    result = _analyze_tracks(tm, td, info("master", tm.signal), info("dub", td.signal), opts,
+                             report)
+    result.timings["total"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _analyze_tracks(
+    tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo, opts: AnalysisOptions,
+    report: _Progress,
+) -> SyncResult:
+    timings: dict[str, float] = {}
+    sr = opts.sample_rate
+    shorter = min(tm.signal.size, td.signal.size) / sr
+    min_overlap = max(min(5.0, shorter), 0.5 * shorter)
+    max_off = min(opts.max_offset_seconds, max(tm.signal.size, td.signal.size) / sr)
+    results: list[MethodResult] = []
+
+    for i, name in enumerate(m for m in opts.methods if m in _FEATURE_METHODS):
+        report("methods", 0.5 + 0.05 * i, f"method {name}")
+        assert tm.features is not None and td.features is not None
+        results.append(_FEATURE_METHODS[name](tm.features, td.features,
+                                              max_offset_seconds=max_off,
+                                              min_overlap_seconds=min_overlap))
+        timings[name] = round(results[-1].elapsed_seconds, 3)
+
+    if "correlation" in opts.methods:
+        t = time.perf_counter()
+        results.append(_correlation(tm, td, opts, max_off, results, report))
+        timings["correlation"] = round(time.perf_counter() - t, 3)
+
+    first = cons.combine(results)
+    t = time.perf_counter()
+    windows: list[WindowOffset] = []
+    if first.offset_seconds is not None:
+        report("consistency", 0.9, "checking the offset across the programme")
+        windows = local_offsets(tm.coarse, td.coarse, sample_rate=int(tm.coarse_rate),
+                                global_offset_seconds=first.offset_seconds,
+                                cancel=report.cancel)
+    support, agree, informative = support_fraction(
+        windows, offset_seconds=first.offset_seconds or 0.0)
+    timings["consistency"] = round(time.perf_counter() - t, 3)
+    confidence = first.confidence * cons.support_factor(support)
+    reliable = first.offset_seconds is not None and confidence >= opts.confidence_threshold
+    polarity = _polarity(results, windows)
+    findings: list[str] = []
+    if polarity:
+        findings.append("polarity inverted: the dub's waveform is the negative of the master's")
+    if reliable and abs(first.offset_seconds or 0.0) <= IN_SYNC_TOLERANCE_SECONDS:
+        verdict = "in_sync"
+        reason = f"|offset| <= {IN_SYNC_TOLERANCE_SECONDS * 1000:g} ms with confidence " \
+                 f"{confidence:.2f}"
+    elif reliable:
+        verdict = "offset"
+        reason = (f"methods {list(first.members)} agree; {agree}/{informative} windows support "
+                  f"the offset; confidence {confidence:.2f} >= {opts.confidence_threshold}")
+    else:
+        verdict = "no_reliable_match"
+        reason = _why_not(first, support, agree, informative, confidence, opts)
+    offset = first.offset_seconds
+    frames, codes = frames_and_timecodes(offset) if offset is not None else ({}, {})
+    report.estimate = ({"offset_seconds": offset, "confidence": round(confidence, 4)}
+                       if offset is not None else None)
+    report("done", 1.0, f"verdict: {verdict}")
+    return SyncResult(
+        offset_seconds=offset,
+        confidence=round(float(confidence), 4),
+        reliable=reliable,
+        verdict=verdict,
+        reason=reason,
+        offset_samples=int(round(offset * info_d.sample_rate)) if offset is not None else None,
+        offset_frames=frames,
+        timecodes=codes,
+        polarity_inverted=polarity,
+        agreement=round(first.agreement, 4),
+        support=round(support, 4),
+        methods=results,
+        master=info_m,
+        dub=info_d,
+        overlap_seconds=_overlap(tm.signal.size, td.signal.size, offset, sr),
+        findings=findings,
+        timings=timings,
+        options={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
+        engine_version=ENGINE_VERSION,
+    )
+
+
+def _why_not(first: cons.Consensus, support: float, agree: int, informative: int,
+             confidence: float, opts: AnalysisOptions) -> str:
+    if first.offset_seconds is None:
+        return "no method found a correlation peak"
+    if support < cons.MIN_SUPPORT:
+        return (f"only {agree}/{informative} windows of the programme agree with the best "
+                f"offset ({first.offset_seconds:+.4f} s): a partial match at most "
+                f"(needs {cons.MIN_SUPPORT:.0%})")
+    return (f"confidence {confidence:.2f} below the threshold {opts.confidence_threshold}; "
+            f"agreement between methods {first.agreement:.2f}")
+
+
+def _overlap(n_m: int, n_d: int, offset: float | None, sr: int) -> float:
+    if offset is None:
+        return 0.0
+    lag = offset * sr
+    return round(max(0.0, min(n_m, n_d - lag) - max(0.0, -lag)) / sr, 3)
+
+
+def _polarity(results: list[MethodResult], windows: list[WindowOffset]) -> bool:
+    for r in results:
+        if r.method == "correlation" and r.polarity_inverted is not None and r.confidence > 0.2:
+            return bool(r.polarity_inverted)
+    confident = [w.peak for w in windows if w.zscore >= 8.0]
+    return bool(confident) and float(np.mean(np.sign(confident))) < -0.5
+
+
+def _correlation(
+    tm: _Track, td: _Track, opts: AnalysisOptions, max_off: float,
+    feature_results: list[MethodResult], report: _Progress,
+) -> MethodResult:
+    """GCC-PHAT: coarse search at ~2 kHz over ±max_off, then fine refinement at full rate of the
+    best candidates (the coarse peaks and the feature methods' offsets)."""
+    t0 = time.perf_counter()
+    sr = opts.sample_rate
+    rate_c = tm.coarse_rate
+    report("coarse", 0.62, f"coarse GCC-PHAT over ±{max_off:g} s")
+    max_lag_c = int(round(max_off * rate_c))
+    curve = correlation.coarse_search(tm.coarse, td.coarse, max_lag=max_lag_c)
+    mag = np.abs(curve.values)
+    med = float(np.median(mag))
+    spread = max(float(np.median(np.abs(mag - med))) * 1.4826, 1e-12)
+    exclusion = int(0.05 * rate_c)
+    peaks = _top_indices(mag, count=_CANDIDATES, exclusion=exclusion)
+    best_c = peaks[0]
+    coarse_offset = (curve.first_lag + best_c) / rate_c
+    z_best, ratio_best = _prominence(mag, best_c, med, spread, exclusion)
+    report.estimate = {"offset_seconds": round(coarse_offset, 5),
+                       "confidence": round(peak_confidence(z_best, ratio_best, z_floor=7.0,
+                                                           z_full=14.0), 4)}
+    report("coarse", 0.7, f"coarse estimate {coarse_offset:+.4f} s")
+
+    candidates = [(curve.first_lag + p) / rate_c for p in peaks]
+    candidates += [r.offset_seconds for r in feature_results
+                   if r.offset_seconds is not None and r.confidence > 0.1]
+    unique: list[float] = []
+    for c in candidates:
+        if all(abs(c - u) > 0.004 for u in unique):
+            unique.append(c)
+    search = int(0.016 * sr)
+
+    def trial(offset: float, max_blocks: int | None) -> correlation.Refinement | None:
+        return correlation.refine(tm.signal, td.signal, candidate_lag=int(round(offset * sr)),
+                                  search=search, sample_rate=sr, cancel=report.cancel,
+                                  max_blocks=max_blocks)
+
+    if len(unique) > 1:
+        scored = [(t.peak, c) for c in unique if (t := trial(c, _PROBE_BLOCKS)) is not None]
+        scored.sort(key=lambda pc: -abs(pc[0]))
+        chosen = scored[0][1] if scored else unique[0]
+    else:
+        chosen = unique[0]
+
+    def on_block(i: int, n: int) -> None:
+        report("refine", 0.72 + 0.16 * i / max(n, 1), f"refining block {i}/{n}", window=i,
+               windows=n)
+
+    fine = correlation.refine(tm.signal, td.signal, candidate_lag=int(round(chosen * sr)),
+                              search=search, sample_rate=sr, cancel=report.cancel,
+                              on_block=on_block)
+    if fine is None:
+        offset, polarity = coarse_offset, None
+        fine_diag: dict[str, float | int | None] = {"refined": 0}
+    else:
+        offset = fine.lag_samples / sr
+        polarity = fine.peak < 0
+        fine_diag = {"refined": 1, "fine_peak": round(fine.peak, 5),
+                     "fine_ratio": round(fine.ratio, 3), "fine_zscore": round(fine.zscore, 2),
+                     "blocks": fine.blocks, "fine_search_seconds": search / sr}
+    idx = int(np.clip(round(offset * rate_c) - curve.first_lag, 0, mag.size - 1))
+    idx = idx - 2 + int(np.argmax(mag[max(0, idx - 2) : idx + 3])) if idx >= 2 else idx
+    z, ratio = _prominence(mag, idx, med, spread, exclusion)
+    conf = peak_confidence(z, ratio, z_floor=7.0, z_full=14.0)
+    second = _top_indices(np.where(np.abs(np.arange(mag.size) - idx) > exclusion, mag, 0.0),
+                          count=1, exclusion=1)
+    return MethodResult(
+        method="correlation",
+        offset_seconds=float(offset),
+        confidence=conf,
+        peak_height=float(fine.peak if fine is not None else curve.values[idx]),
+        peak_ratio=float(ratio),
+        search_range_seconds=(-max_off, max_off),
+        resolution_seconds=1.0 / sr,
+        elapsed_seconds=time.perf_counter() - t0,
+        polarity_inverted=polarity,
+        diagnostics={
+            "coarse_rate_hz": rate_c,
+            "coarse_offset_seconds": round(coarse_offset, 6),
+            "coarse_zscore": round(z, 2),
+            "coarse_peak": round(float(mag[idx]), 6),
+            "second_peak_offset_seconds": (curve.first_lag + second[0]) / rate_c
+            if second else None,
+            "candidates_seconds": [round(c, 5) for c in unique],
+            **fine_diag,
+        },
+    )
+
+
+def _top_indices(mag: np.ndarray, *, count: int, exclusion: int) -> list[int]:
+    order = np.argpartition(mag, -min(mag.size, count * 64))[-min(mag.size, count * 64):]
+    order = order[np.argsort(mag[order])[::-1]]
+    chosen: list[int] = []
+    for i in order:
+        if all(abs(int(i) - c) > exclusion for c in chosen):
+            chosen.append(int(i))
+            if len(chosen) == count:
+                break
+    return chosen or [int(np.argmax(mag))]
+
+
+def _prominence(mag: np.ndarray, idx: int, med: float, spread: float,
+                exclusion: int) -> tuple[float, float]:
+    """(z-score, ratio to the highest value outside ±exclusion) of the value at ``idx``."""
+    peak = float(mag[idx])
+    outside = np.concatenate([mag[: max(0, idx - exclusion)], mag[idx + exclusion + 1 :]])
+    second = float(outside.max()) if outside.size else med
+    ratio = (peak - med) / max(second - med, 1e-12)
+    return (peak - med) / spread, float(min(max(ratio, 0.0), 100.0))

@@ -1,0 +1,223 @@
+"""Shared types of the detection engine: options, results, progress and errors.
+
+Sign convention everywhere: ``offset_seconds > 0`` means the dub is *late* — the same
+sound occurs ``offset_seconds`` later in the dub than in the master. Repair removes that
+much from the dub's head.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "METHOD_NAMES",
+    "FRAME_RATES",
+    "EngineError",
+    "ParameterError",
+    "AudioDecodeError",
+    "AnalysisCancelled",
+    "CancelToken",
+    "ProgressEvent",
+    "ProgressCallback",
+    "AnalysisOptions",
+    "AudioInfo",
+    "MethodResult",
+    "SyncResult",
+]
+
+#: Detection methods the engine knows, in their default order.
+METHOD_NAMES: tuple[str, ...] = ("correlation", "mfcc", "onset", "spectral")
+
+#: Frame rates (frames per second) at which offsets are reported.
+FRAME_RATES: tuple[float, ...] = (23.976, 24.0, 25.0, 29.97, 30.0)
+
+
+class EngineError(Exception):
+    """Base of every error the engine raises."""
+
+
+class ParameterError(EngineError, ValueError):
+    """A parameter is out of range or of the wrong kind; the message names it."""
+
+
+class AudioDecodeError(EngineError):
+    """ffmpeg/ffprobe could not read a file; carries ffmpeg's own message."""
+
+    def __init__(self, message: str, *, path: str | None = None, stderr: str = "") -> None:
+        self.path = path
+        self.stderr = stderr.strip()[-2000:]
+        full = message if not self.stderr else f"{message}: {self.stderr.splitlines()[-1]}"
+        super().__init__(full)
+
+
+class AnalysisCancelled(EngineError):
+    """Raised between stages when the analysis' :class:`CancelToken` was cancelled."""
+
+
+class CancelToken:
+    """Cooperative cancellation flag, checked by the engine between stages and blocks."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise AnalysisCancelled("analysis cancelled")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One progress report.
+
+    ``fraction`` is the overall progress in [0, 1]; ``window``/``windows`` count blocks of the
+    current stage when it has any; ``estimate`` is the best estimate so far
+    (``{"offset_seconds": float, "confidence": float}``) once one exists.
+    """
+
+    stage: str
+    fraction: float
+    message: str
+    window: int | None = None
+    windows: int | None = None
+    estimate: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Options of one analysis.
+
+    sample_rate: analysis rate in Hz both files are decoded to (mono).
+    max_offset_seconds: the search covers offsets in [-max, +max] seconds (≤ 600).
+    master_stream / dub_stream: audio stream index among the file's audio streams (0 = first).
+    master_channel / dub_channel: channel index to analyse, None = mono downmix.
+    confidence_threshold: minimum consensus confidence in [0, 1] for a reliable answer.
+    """
+
+    methods: tuple[str, ...] = METHOD_NAMES
+    sample_rate: int = 16000
+    max_offset_seconds: float = 120.0
+    master_stream: int = 0
+    dub_stream: int = 0
+    master_channel: int | None = None
+    dub_channel: int | None = None
+    confidence_threshold: float = 0.5
+
+    def validate(self) -> AnalysisOptions:
+        """Return self, or raise :class:`ParameterError` naming the bad value."""
+        if not self.methods:
+            raise ParameterError("methods: at least one method is required")
+        unknown = [m for m in self.methods if m not in METHOD_NAMES]
+        if unknown:
+            raise ParameterError(
+                f"methods: unknown method(s) {unknown}; known: {list(METHOD_NAMES)}"
+            )
+        if not 4000 <= self.sample_rate <= 48000:
+            raise ParameterError(f"sample_rate={self.sample_rate}: must be in [4000, 48000] Hz")
+        if not 0.0 < self.max_offset_seconds <= 600.0:
+            raise ParameterError(
+                f"max_offset_seconds={self.max_offset_seconds}: must be in (0, 600] s"
+            )
+        if not 0.0 <= self.confidence_threshold <= 1.0:
+            raise ParameterError(
+                f"confidence_threshold={self.confidence_threshold}: must be in [0, 1]"
+            )
+        for name in ("master_stream", "dub_stream"):
+            if getattr(self, name) < 0:
+                raise ParameterError(f"{name}={getattr(self, name)}: must be >= 0")
+        for name in ("master_channel", "dub_channel"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ParameterError(f"{name}={value}: must be >= 0 or None (downmix)")
+        return self
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What ffprobe says of the analysed stream; durations in seconds, rates in Hz."""
+
+    path: str
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    channel_layout: str | None
+    duration_seconds: float
+    stream_index: int
+    analysed_seconds: float = 0.0
+
+
+@dataclass
+class MethodResult:
+    """Result of one detection method.
+
+    offset_seconds: dub lateness (> 0 = dub late), or None when the method found nothing.
+    confidence: in [0, 1].
+    peak_height: the (normalised) correlation peak value.
+    peak_ratio: peak height over the highest peak outside the main lobe (>= 1).
+    search_range_seconds: (min, max) offsets searched.
+    """
+
+    method: str
+    offset_seconds: float | None
+    confidence: float
+    peak_height: float
+    peak_ratio: float
+    search_range_seconds: tuple[float, float]
+    resolution_seconds: float
+    elapsed_seconds: float = 0.0
+    polarity_inverted: bool | None = None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SyncResult:
+    """The consensus of an analysis.
+
+    verdict: "in_sync" (|offset| below half a millisecond... see ``reason``), "offset"
+    (a reliable constant offset) or "no_reliable_match".
+    offset_samples: the offset in samples at the dub's native sample rate.
+    offset_frames / timecodes: per frame rate (keys like "25", "29.97").
+    support: fraction of the overlapping, non-silent windows whose local offset agrees.
+    """
+
+    offset_seconds: float | None
+    confidence: float
+    reliable: bool
+    verdict: str
+    reason: str
+    offset_samples: int | None
+    offset_frames: dict[str, float]
+    timecodes: dict[str, str]
+    polarity_inverted: bool
+    agreement: float
+    support: float
+    methods: list[MethodResult]
+    master: AudioInfo
+    dub: AudioInfo
+    overlap_seconds: float
+    findings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    engine_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,114 @@
+"""Local offsets of consecutive windows around a global estimate.
+
+Used to check that an offset holds across the programme (a partial match, such as a dub built
+from the master's music cues in another order, agrees in only a few windows) and as the basis
+of the offset timeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import fft as sfft
+
+from app.engine.methods.correlation import whiten
+from app.engine.types import CancelToken
+from app.engine.xcorr import fft_size, parabolic_offset
+
+__all__ = ["WindowOffset", "local_offsets", "support_fraction"]
+
+_SILENCE_RMS = 10 ** (-60 / 20)
+
+
+@dataclass(frozen=True)
+class WindowOffset:
+    """One window: master time span in seconds, local offset in seconds (> 0 = dub late),
+    the peak's z-score against the window's correlation noise, and whether both tracks carry
+    sound there (not silence)."""
+
+    start_seconds: float
+    end_seconds: float
+    offset_seconds: float
+    zscore: float
+    peak: float
+    has_content: bool
+
+
+def local_offsets(
+    master: np.ndarray,
+    dub: np.ndarray,
+    *,
+    sample_rate: int,
+    global_offset_seconds: float,
+    window_seconds: float = 10.0,
+    hop_seconds: float | None = None,
+    search_seconds: float = 1.0,
+    cancel: CancelToken | None = None,
+) -> list[WindowOffset]:
+    """GCC-PHAT of each master window against the dub around ``global_offset_seconds``.
+
+    Windows of ``window_seconds`` every ``hop_seconds`` (default: the window) cover the part of
+    the master that the dub overlaps at the global offset; each is searched ±``search_seconds``.
+    """
+    w = int(round(window_seconds * sample_rate))
+    hop = int(round((hop_seconds or window_seconds) * sample_rate))
+    r = int(round(search_seconds * sample_rate))
+    lag = int(round(global_offset_seconds * sample_rate))
+    lo = max(0, -lag + r)
+    hi = min(master.size, dub.size - lag - r)
+    if hi - lo < w or w <= 0:
+        return []
+    starts = np.arange(lo, hi - w + 1, hop)
+    n = fft_size(w + 2 * r + 1)
+    low_bin = max(1, int(n * 40 / sample_rate))
+    out: list[WindowOffset] = []
+    residuals = np.arange(0, 2 * r + 1)
+    for s in starts:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        m = master[s : s + w]
+        d = dub[s + lag - r : s + lag + w + r]
+        content = bool(
+            np.sqrt(np.mean(m**2)) > _SILENCE_RMS and np.sqrt(np.mean(d**2)) > _SILENCE_RMS
+        )
+        cross = np.conj(sfft.rfft(m, n)) * sfft.rfft(d, n)
+        c = sfft.irfft(whiten(cross, low_bin=low_bin), n)[residuals]
+        mag = np.abs(c)
+        i = int(np.argmax(mag))
+        med = float(np.median(mag))
+        spread = max(float(np.median(np.abs(mag - med))) * 1.4826, 1e-12)
+        frac = 0.0
+        if 0 < i < mag.size - 1:
+            frac = parabolic_offset(float(mag[i - 1]), float(mag[i]), float(mag[i + 1]))
+        out.append(
+            WindowOffset(
+                start_seconds=s / sample_rate,
+                end_seconds=(s + w) / sample_rate,
+                offset_seconds=(lag + i - r + frac) / sample_rate,
+                zscore=(float(mag[i]) - med) / spread,
+                peak=float(c[i]),
+                has_content=content,
+            )
+        )
+    return out
+
+
+def support_fraction(
+    windows: list[WindowOffset],
+    *,
+    offset_seconds: float,
+    tolerance_seconds: float = 0.02,
+    min_zscore: float = 8.0,
+) -> tuple[float, int, int]:
+    """(fraction, agreeing, informative): of the windows with content, the share whose local
+    peak is confident (z >= ``min_zscore``) and within ``tolerance_seconds`` of the offset."""
+    informative = [w for w in windows if w.has_content]
+    agree = sum(
+        1
+        for w in informative
+        if w.zscore >= min_zscore and abs(w.offset_seconds - offset_seconds) <= tolerance_seconds
+    )
+    if not informative:
+        return 0.0, 0, 0
+    return agree / len(informative), agree, len(informative)
