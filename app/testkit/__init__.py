@@ -3,6 +3,7 @@ dub transformations and master/dub file pairs (``offset_seconds > 0``: the dub i
 
 from .audio_io import (
     DEFAULT_CODECS,
+    AudioWriter,
     codec_delay_samples,
     probe_audio,
     read_audio,
@@ -35,6 +36,7 @@ __all__ = [
     "APT_PACKAGES",
     "DEFAULT_CODECS",
     "KINDS",
+    "AudioWriter",
     "LANGUAGES",
     "BedSources",
     "Case",

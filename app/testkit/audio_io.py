@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_CODECS",
+    "AudioWriter",
     "LAYOUTS",
     "write_audio",
     "write_audio_blocks",
@@ -78,6 +80,71 @@ def _encode_cmd(
     return cmd
 
 
+class AudioWriter:
+    """Incremental writer: ``with AudioWriter(path, rate, channels) as w: w.write(block)``.
+
+    Blocks are float32 (n, channels) at full scale ±1 (clipped); the arguments are those of
+    :func:`write_audio_blocks`. Several writers can be fed from one generation loop.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        sample_rate: int,
+        channels: int,
+        *,
+        codec: str | None = None,
+        bitrate: str | None = None,
+        channel_layout: str | None = None,
+        out_sample_rate: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.channels = channels
+        self.frames = 0
+        cmd = _encode_cmd(
+            self.path, sample_rate, channels, codec, bitrate, channel_layout, out_sample_rate
+        )
+        self._err = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
+
+    def write(self, block: np.ndarray) -> None:
+        b = _as_2d(block)
+        if b.shape[1] != self.channels:
+            raise ValueError(f"block has {b.shape[1]} channels, expected {self.channels}")
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(np.clip(b, -1.0, 1.0).astype("<f4", copy=False).tobytes())
+        except BrokenPipeError:
+            self.close()
+        self.frames += len(b)
+
+    def close(self) -> Path:
+        """Finish the file; RuntimeError with ffmpeg's message if encoding failed."""
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            try:
+                self._proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        rc = self._proc.wait()
+        self._err.seek(0)
+        err = self._err.read().decode(errors="replace")
+        self._err.close()
+        if rc != 0:
+            raise RuntimeError(f"ffmpeg failed writing {self.path}: {err.strip()[-1000:]}")
+        return self.path
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._err.closed:
+            return
+        if exc[0] is not None:
+            self._proc.kill()
+        self.close()
+
+
 def write_audio_blocks(
     path: str | Path,
     blocks: Iterable[np.ndarray],
@@ -95,24 +162,18 @@ def write_audio_blocks(
     mov); ``codec`` defaults per extension (:data:`DEFAULT_CODECS`); ``bitrate`` like
     "96k"; ``out_sample_rate`` lets ffmpeg resample (Hz). Samples are clipped to [-1, 1].
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = _encode_cmd(path, sample_rate, channels, codec, bitrate, channel_layout, out_sample_rate)
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None
-    try:
+    with AudioWriter(
+        path,
+        sample_rate,
+        channels,
+        codec=codec,
+        bitrate=bitrate,
+        channel_layout=channel_layout,
+        out_sample_rate=out_sample_rate,
+    ) as w:
         for block in blocks:
-            b = _as_2d(block)
-            if b.shape[1] != channels:
-                raise ValueError(f"block has {b.shape[1]} channels, expected {channels}")
-            proc.stdin.write(np.clip(b, -1.0, 1.0).astype("<f4", copy=False).tobytes())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.wait() != 0:
-        raise RuntimeError(f"ffmpeg failed writing {path}: {err.strip()[-1000:]}")
-    return path
+            w.write(block)
+    return Path(path)
 
 
 def write_audio(
@@ -203,8 +264,6 @@ def codec_delay_samples(
     containers whose priming is trimmed on decode (m4a edit lists, LAME tags). Raw AC-3 and
     E-AC-3 typically report 256.
     """
-    import tempfile
-
     from scipy.signal import correlate, resample_poly
 
     rng = np.random.default_rng(1234)
