@@ -28,7 +28,12 @@ from app.engine.types import (
     ProgressEvent,
     SyncResult,
 )
-from app.engine.windows import WindowOffset, local_offsets, support_fraction
+from app.engine.windows import (
+    WindowOffset,
+    local_offsets,
+    support_fraction,
+    window_seconds_for,
+)
 from app.engine.xcorr import peak_confidence
 
 __all__ = ["ENGINE_VERSION", "IN_SYNC_TOLERANCE_SECONDS", "analyze_files", "analyze_signals"]
@@ -44,7 +49,11 @@ _PROBE_BLOCKS = 48
 
 @dataclass
 class _Track:
+    """One decoded track: ``signal`` at the analysis rate, ``mid`` at half of it (windowed
+    consistency check), ``coarse`` at about 2 kHz (coarse search)."""
+
     signal: np.ndarray
+    mid: np.ndarray
     coarse: np.ndarray
     coarse_rate: float
     features: FeatureSet | None
@@ -80,7 +89,8 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
 def _prepare(x: np.ndarray, *, sample_rate: int, need_features: bool) -> _Track:
     factor = max(1, sample_rate // _COARSE_RATE)
     feats = compute_features(x, sample_rate=sample_rate) if need_features else None
-    return _Track(x, _decimate(x, factor), sample_rate / factor, feats)
+    mid = _decimate(x, 2)  # sample_rate >= 4000 (validated), so factor >= 2
+    return _Track(x, mid, _decimate(mid, factor // 2), sample_rate / (2 * (factor // 2)), feats)
 
 
 def analyze_files(
@@ -178,13 +188,17 @@ def _analyze_tracks(
     first = cons.combine(results)
     t = time.perf_counter()
     windows: list[WindowOffset] = []
+    win = window_seconds_for(shorter)
+    search = 1.0
     if first.offset_seconds is not None:
         report("consistency", 0.9, "checking the offset across the programme")
-        windows = local_offsets(tm.coarse, td.coarse, sample_rate=int(tm.coarse_rate),
+        windows = local_offsets(tm.mid, td.mid, sample_rate=sr / 2,
                                 global_offset_seconds=first.offset_seconds,
+                                window_seconds=win, search_seconds=search,
                                 cancel=report.cancel)
+    possible = int(max(0.0, shorter - 2 * search - win) // win) + 1
     support, agree, informative = support_fraction(
-        windows, offset_seconds=first.offset_seconds or 0.0)
+        windows, offset_seconds=first.offset_seconds or 0.0, possible_windows=possible)
     timings["consistency"] = round(time.perf_counter() - t, 3)
     confidence = first.confidence * cons.support_factor(support)
     reliable = first.offset_seconds is not None and confidence >= opts.confidence_threshold
@@ -254,7 +268,7 @@ def _polarity(results: list[MethodResult], windows: list[WindowOffset]) -> bool:
     for r in results:
         if r.method == "correlation" and r.polarity_inverted is not None and r.confidence > 0.2:
             return bool(r.polarity_inverted)
-    confident = [w.peak for w in windows if w.zscore >= 8.0]
+    confident = [w.peak for w in windows if w.zscore >= 7.0]
     return bool(confident) and float(np.mean(np.sign(confident))) < -0.5
 
 

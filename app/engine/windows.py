@@ -16,7 +16,7 @@ from app.engine.methods.correlation import whiten
 from app.engine.types import CancelToken
 from app.engine.xcorr import fft_size, parabolic_offset
 
-__all__ = ["WindowOffset", "local_offsets", "support_fraction"]
+__all__ = ["WindowOffset", "local_offsets", "support_fraction", "window_seconds_for"]
 
 _SILENCE_RMS = 10 ** (-60 / 20)
 
@@ -39,7 +39,7 @@ def local_offsets(
     master: np.ndarray,
     dub: np.ndarray,
     *,
-    sample_rate: int,
+    sample_rate: float,
     global_offset_seconds: float,
     window_seconds: float = 10.0,
     hop_seconds: float | None = None,
@@ -94,15 +94,29 @@ def local_offsets(
     return out
 
 
+def window_seconds_for(duration_seconds: float) -> float:
+    """Window length (seconds) for a programme: an eighth of it, within [5, 10] s (shorter
+    windows find music's beat period as often as the true local offset)."""
+    return float(np.clip(duration_seconds / 8.0, 5.0, 10.0))
+
+
 def support_fraction(
     windows: list[WindowOffset],
     *,
     offset_seconds: float,
+    possible_windows: int | None = None,
     tolerance_seconds: float = 0.02,
-    min_zscore: float = 8.0,
+    min_zscore: float = 7.0,
 ) -> tuple[float, int, int]:
-    """(fraction, agreeing, informative): of the windows with content, the share whose local
-    peak is confident (z >= ``min_zscore``) and within ``tolerance_seconds`` of the offset."""
+    """(fraction, agreeing, expected): the share of windows whose local peak is confident
+    (z >= ``min_zscore``) and within ``tolerance_seconds`` of the offset.
+
+    The denominator is the number of windows with content, or — when the overlap at this offset
+    is smaller than the shorter track — ``possible_windows`` (the windows the shorter track
+    would give if it overlapped entirely) scaled by the share of windows with content. So an
+    offset that aligns only one music cue of the programme gets a small support even when
+    that cue fills the little overlap there is.
+    """
     informative = [w for w in windows if w.has_content]
     agree = sum(
         1
@@ -111,4 +125,7 @@ def support_fraction(
     )
     if not informative:
         return 0.0, 0, 0
-    return agree / len(informative), agree, len(informative)
+    expected = len(informative)
+    if possible_windows is not None and possible_windows > len(windows):
+        expected = int(round(possible_windows * len(informative) / len(windows)))
+    return agree / expected, agree, expected
