@@ -19,9 +19,10 @@ system-deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
 	  ($(APT) update -qq && $(APT) install -y -qq ffmpeg)
 
-## the tests also speak dialogue with espeak-ng.
+## the tests also speak dialogue with espeak-ng and mix real recordings that Debian ships.
+TEST_APT := espeak-ng tomatoes-data pushover-data boswars-data sound-theme-freedesktop
 test-deps: system-deps
-	@command -v espeak-ng >/dev/null || ($(APT) update -qq && $(APT) install -y -qq espeak-ng)
+	@dpkg -s $(TEST_APT) >/dev/null 2>&1 || ($(APT) update -qq && $(APT) install -y -qq $(TEST_APT))
 
 ## start the service on port 8000 (until the service lands: analyse a generated demo pair).
 run: system-deps $(VENV)/.installed
