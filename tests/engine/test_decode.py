@@ -85,3 +85,30 @@ class TestDecode:
     def test_bad_channel(self, media: Path) -> None:
         with pytest.raises(AudioDecodeError, match="channel 7 requested"):
             decode(media / "six.wav", sample_rate=16000, channel=7)
+
+
+@pytest.mark.parametrize(
+    ("name", "codec_args"),
+    [
+        ("a.flac", ["-c:a", "flac"]),
+        ("a.mp3", ["-c:a", "libmp3lame", "-b:a", "128k"]),
+        ("a.m4a", ["-c:a", "aac", "-b:a", "128k"]),
+        ("a.ac3", ["-c:a", "ac3"]),
+        ("a.eac3", ["-c:a", "eac3"]),
+        ("a.mov", ["-c:a", "pcm_s24le"]),
+        ("a.mp4", ["-c:a", "aac"]),
+        ("a.mxf", ["-c:a", "pcm_s24le", "-ac", "1"]),  # with an MPEG-2 picture, as delivered
+        ("a.mkv", ["-c:a", "pcm_s16le"]),
+    ],
+)
+def test_every_container_decodes(tmp_path: Path, name: str, codec_args: list[str]) -> None:
+    """The formats a delivery uses decode to the analysis rate at the right duration."""
+    path = tmp_path / name
+    video = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=4"]
+    ffmpeg(*(video if name.endswith(".mxf") else []),
+           "-f", "lavfi", "-i", "sine=frequency=700:sample_rate=48000:duration=4",
+           *(["-c:v", "mpeg2video"] if name.endswith(".mxf") else ["-ac", "2"]),
+           *codec_args, str(path))
+    x = decode(path, sample_rate=16000)
+    assert x.size / 16000 == pytest.approx(4.0, abs=0.05)
+    assert dominant_hz(x[4000:-4000], 16000) == pytest.approx(700, abs=3)
