@@ -24,9 +24,9 @@ TEST_APT := espeak-ng tomatoes-data pushover-data boswars-data sound-theme-freed
 test-deps: system-deps
 	@dpkg -s $(TEST_APT) >/dev/null 2>&1 || ($(APT) update -qq && $(APT) install -y -qq $(TEST_APT))
 
-## start the service on port 8000 (until the service lands: analyse a generated demo pair).
+## start the service with uvicorn on $(HOST):$(PORT) (settings: .env, see .env.example).
 run: system-deps $(VENV)/.installed
-	$(PY) -m app demo
+	$(PY) -m uvicorn main:app --host $(HOST) --port $(PORT)
 
 test: test-deps $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -1,0 +1,37 @@
+"""FastAPI dependencies as ``Annotated`` aliases (tests override ``get_settings`` only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.core.config import Settings
+from app.services.analysis import AnalysisService
+from app.services.container import Services
+from app.services.health import HealthService
+
+__all__ = ["get_services", "SettingsDep", "ServicesDep", "AnalysisServiceDep", "HealthServiceDep"]
+
+
+def get_services(request: Request) -> Services:
+    """The resources opened by this app's lifespan."""
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def get_app_settings(request: Request) -> Settings:
+    return get_services(request).settings
+
+
+def get_analysis_service(request: Request) -> AnalysisService:
+    return get_services(request).analyses
+
+
+def get_health_service(request: Request) -> HealthService:
+    return get_services(request).health
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+AnalysisServiceDep = Annotated[AnalysisService, Depends(get_analysis_service)]
+HealthServiceDep = Annotated[HealthService, Depends(get_health_service)]

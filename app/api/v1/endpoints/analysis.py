@@ -1,0 +1,178 @@
+"""``/api/v1/analysis``: submit, follow, list and cancel analyses. Thin: one service call each.
+
+Sign convention: ``offset_seconds > 0`` means the dub is late.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
+
+from app.api.deps import AnalysisServiceDep, SettingsDep
+from app.api.v1.schemas.analysis import (
+    AnalysisCreate,
+    AnalysisList,
+    AnalysisRead,
+    AnalysisSubmitted,
+    AnalysisSummary,
+    BatchCreate,
+    BatchSubmitted,
+)
+from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.db.models import AnalysisRow, JobStatus
+from app.services.analysis import links_of, view_of
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/analysis", tags=["analysis"])
+
+AnalysisId = Annotated[str, Path(description="analysis_YYYYMMDD_HHMMSS_<8 hex>",
+                                 examples=["analysis_20250101_120000_1a2b3c4d"],
+                                 max_length=64)]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    return {c: ERROR_RESPONSES[c] for c in codes}
+
+
+def _submitted(row: AnalysisRow) -> AnalysisSubmitted:
+    return AnalysisSubmitted(analysis_id=row.id, status=JobStatus(row.status),
+                             created_at=row.created_at, links=links_of(row.id))  # type: ignore[arg-type]
+
+
+@router.post(
+    "/sync", status_code=status.HTTP_202_ACCEPTED, response_model=AnalysisSubmitted,
+    summary="Submit a master/dub pair",
+    description="Checks the request at once — paths inside MOUNT_PATH/UPLOAD_DIR, files that "
+                "exist and hold audio, known and enabled methods, option ranges — then queues "
+                "the analysis and answers 202 with its id and links. Follow it with GET "
+                "/{analysis_id} or its progress stream.",
+    responses=_errors(400, 403, 413, 422, 503),
+    openapi_extra={"x-curl-example":
+                   "curl -s -X POST {base}/api/v1/analysis/sync -H 'Content-Type: "
+                   "application/json' -d '{\"master_file\": \"show/ep101_master.wav\", "
+                   "\"dub_file\": \"show/ep101_de.wav\"}'"},
+)
+def submit_analysis(body: AnalysisCreate, service: AnalysisServiceDep,
+                    response: Response) -> AnalysisSubmitted:
+    row = service.submit(body)
+    response.headers["Location"] = links_of(row.id)["self"]
+    return _submitted(row)
+
+
+@router.post(
+    "/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchSubmitted,
+    summary="Submit several pairs at once",
+    description="Every pair is validated first; when one is invalid nothing is started and the "
+                "422 lists each bad item by index. Otherwise each pair becomes an analysis "
+                "sharing a batch_id.",
+    responses=_errors(400, 403, 413, 422, 503),
+    openapi_extra={"x-curl-example":
+                   "curl -s -X POST {base}/api/v1/analysis/batch -H 'Content-Type: "
+                   "application/json' -d '{\"items\": [{\"master_file\": "
+                   "\"show/ep101_master.wav\", \"dub_file\": \"show/ep101_de.wav\"}, "
+                   "{\"master_file\": \"show/ep101_master.wav\", \"dub_file\": "
+                   "\"show/ep101_fr.wav\"}]}'"},
+)
+def submit_batch(body: BatchCreate, service: AnalysisServiceDep) -> BatchSubmitted:
+    batch_id, rows = service.submit_batch(body)
+    return BatchSubmitted(batch_id=batch_id, total=len(rows), items=[_submitted(r) for r in rows])
+
+
+@router.get(
+    "", response_model=AnalysisList, summary="List analyses",
+    description="Newest first. Filter by status (repeatable), by a substring of the master's "
+                "or dub's file name, or by batch; paginate with limit/offset.",
+    responses=_errors(422),
+    openapi_extra={"x-curl-example":
+                   "curl -s '{base}/api/v1/analysis?status=completed&file=ep101&limit=10'"},
+)
+def list_analyses(
+    service: AnalysisServiceDep,
+    status_: Annotated[list[JobStatus] | None, Query(
+        alias="status", description="Only these statuses (repeat the parameter for several).")
+    ] = None,
+    file: Annotated[str | None, Query(max_length=512, description="Case-insensitive substring "
+                                      "of the master's or dub's file name.")] = None,
+    batch_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> AnalysisList:
+    rows, total = service.list(statuses=[str(s) for s in status_ or []], file=file,
+                               batch_id=batch_id, limit=limit, offset=offset)
+    return AnalysisList(items=[AnalysisSummary.model_validate(view_of(r, full=False))
+                               for r in rows], total=total, limit=limit, offset=offset)
+
+
+router.add_api_route("/", list_analyses, methods=["GET"], response_model=AnalysisList,
+                     include_in_schema=False)
+
+
+@router.get(
+    "/{analysis_id}", response_model=AnalysisRead, summary="Status, progress and result",
+    description="Status (queued, running, completed, failed, cancelled, interrupted), progress "
+                "(stage, percent, message, early estimate), timestamps, the result once "
+                "completed and the error otherwise.",
+    responses=_errors(404),
+    openapi_extra={"x-curl-example": "curl -s {base}/api/v1/analysis/$ID"},
+)
+def get_analysis(analysis_id: AnalysisId, service: AnalysisServiceDep) -> AnalysisRead:
+    return AnalysisRead.model_validate(view_of(service.get(analysis_id)))
+
+
+_SSE_EXAMPLE = (
+    'event: state\nid: 0\ndata: {"type": "state", "status": "queued", ...}\n\n'
+    'event: status\nid: 1\ndata: {"type": "status", "status": "running", ...}\n\n'
+    'event: progress\nid: 7\ndata: {"type": "progress", "progress": {"stage": "coarse", '
+    '"percent": 70.0, "estimate": {"offset_seconds": 0.2345, "confidence": 1.0}}, ...}\n\n'
+    'event: completed\nid: 12\ndata: {"type": "completed", "final": true, "result": {...}}\n\n'
+)
+
+
+@router.get(
+    "/{analysis_id}/progress/stream", summary="Live progress (Server-Sent Events)",
+    description="Sends `state` (the current state) at once, then every `status` and "
+                "`progress` event, then one final `completed`, `failed`, `cancelled` or "
+                "`interrupted` event, and closes. Works for an analysis that already ended "
+                "(state, then its final event). Each event's `id` is its sequence number; "
+                "comment pings keep the connection alive every SSE_PING_SECONDS.",
+    response_class=EventSourceResponse,
+    responses={200: {"description": "An event stream.",
+                     "content": {"text/event-stream": {"example": _SSE_EXAMPLE}}},
+               **_errors(404)},
+    openapi_extra={"x-curl-example": "curl -sN {base}/api/v1/analysis/$ID/progress/stream"},
+)
+async def stream_progress(analysis_id: AnalysisId, service: AnalysisServiceDep,
+                          settings: SettingsDep) -> EventSourceResponse:
+    sub, row = await service.open_stream(analysis_id)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        async for message in service.stream(sub, row):
+            yield ServerSentEvent(data=json.dumps(message.data, default=str),
+                                  event=message.event, id=str(message.id))
+
+    return EventSourceResponse(events(), ping=settings.SSE_PING_SECONDS,
+                               background=BackgroundTask(service.bus.unsubscribe, sub))
+
+
+@router.delete(
+    "/{analysis_id}", response_model=AnalysisRead, summary="Cancel an analysis",
+    description="A queued analysis is cancelled at once; a running one stops at its next "
+                "check (about a second) and is recorded as cancelled: 200 with the final "
+                "state, or 202 if it is still stopping after 5 s. Cancelling a cancelled "
+                "analysis is a no-op; one that completed or failed gives 409.",
+    responses={202: {"model": AnalysisRead, "description": "Cancellation requested, still "
+                                                           "stopping."}, **_errors(404, 409)},
+    openapi_extra={"x-curl-example": "curl -s -X DELETE {base}/api/v1/analysis/$ID"},
+)
+def cancel_analysis(analysis_id: AnalysisId, service: AnalysisServiceDep,
+                    response: Response) -> AnalysisRead:
+    row, stopped = service.cancel(analysis_id)
+    if not stopped:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return AnalysisRead.model_validate(view_of(row))

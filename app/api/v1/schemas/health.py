@@ -1,0 +1,101 @@
+"""Schema of ``/api/v1/health``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["HealthRead", "LiveRead"]
+
+Status = Literal["ok", "degraded", "error", "disabled"]
+
+
+class _Component(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Status = Field(description="ok, degraded (works, needs attention), error, disabled.")
+
+
+class FfmpegHealth(_Component):
+    path: str | None = Field(description="Path of the ffmpeg binary.", examples=["/usr/bin/ffmpeg"])
+    version: str | None = Field(description="First line of `ffmpeg -version`.",
+                                examples=["ffmpeg version 5.1.6-0+deb12u1"])
+
+
+class FolderHealth(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    path: str
+    exists: bool
+    readable: bool
+    writable: bool = Field(description="A file could be created there just now.")
+    free_bytes: int | None = None
+    total_bytes: int | None = None
+    status: Status
+
+
+class FilesystemHealth(_Component):
+    mount: FolderHealth = Field(description="MOUNT_PATH (must be readable).")
+    upload: FolderHealth = Field(description="UPLOAD_DIR (must be writable).")
+
+
+class AiModelsHealth(_Component):
+    enabled: list[str] = Field(description="ENABLED_AI_MODELS.")
+    cache_dir: str
+    cache_dir_exists: bool
+    use_gpu: bool
+    batch_size: int
+    models: list[dict[str, Any]] = Field(description="Per model: name, available, reason.")
+
+
+class JobsHealth(_Component):
+    instance_id: str
+    workers: int
+    busy: int
+    queued_here: int
+    running_here: list[str]
+    accepting: bool
+    subscribers: int = Field(description="Open progress streams.")
+    max_workers: int
+
+
+class SystemHealth(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    cpu_count: int | None
+    cpu_percent: float
+    load_average: list[float] | None = Field(description="1, 5 and 15-minute load.")
+    memory: dict[str, float]
+    process: dict[str, int]
+    gpu: dict[str, Any] | str = Field(description='GPUs seen through NVML or torch.cuda, or '
+                                                  '"none".', examples=["none"])
+    python: str
+    platform: str
+
+
+class HealthRead(BaseModel):
+    """Overall status (the worst component) and each component's details."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    status: Literal["ok", "degraded", "error"] = Field(
+        description="ok, degraded, or error (then the response is 503).")
+    components: dict[str, Status] = Field(description="Status of each component.",
+                                          examples=[{"database": "ok", "ffmpeg": "ok",
+                                                     "ai-models": "disabled",
+                                                     "filesystem": "ok", "jobs": "ok"}])
+    service: str
+    engine_version: str
+    uptime_seconds: float
+    database: dict[str, Any] = Field(description="url (password hidden), dialect, latency, "
+                                                 "journal mode, analyses per status.")
+    ffmpeg: FfmpegHealth
+    ai_models: AiModelsHealth = Field(alias="ai-models")
+    filesystem: FilesystemHealth
+    jobs: JobsHealth
+    system: SystemHealth
+
+
+class LiveRead(BaseModel):
+    status: Literal["ok"] = "ok"

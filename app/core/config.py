@@ -1,0 +1,194 @@
+"""Settings of the service, read from the environment and ``.env`` (see ``.env.example``).
+
+Every field is typed and carries its unit in its name or description; validators fail at
+start-up with a message naming the bad setting.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.engine import METHOD_NAMES
+
+__all__ = ["Settings", "get_settings", "API_PREFIX", "DEFAULT_SECRET_KEY"]
+
+API_PREFIX = "/api/v1"
+DEFAULT_SECRET_KEY = "change-me-in-production"
+_logger = logging.getLogger(__name__)
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+def _split_csv(value: Any) -> Any:
+    """``"a, b"`` → ``["a", "b"]``; a JSON-style list string and real lists pass through."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All settings of the product. Paths may be relative to the working directory."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", validate_default=True
+    )
+
+    # --- server -------------------------------------------------------------------------
+    PROJECT_NAME: str = "Sync Analyzer"
+    DEBUG: bool = Field(False, description="verbose errors and debug logging")
+    HOST: str = Field("0.0.0.0", description="interface uvicorn binds to")
+    PORT: int = Field(8000, ge=1, le=65535, description="TCP port uvicorn listens on")
+    SECRET_KEY: str = Field(DEFAULT_SECRET_KEY, min_length=8)
+    ALLOWED_HOSTS: CsvList = Field(default_factory=lambda: ["*"])
+    ALLOWED_ORIGINS: CsvList = Field(default_factory=lambda: ["*"])
+
+    # --- files ----------------------------------------------------------------------------
+    MOUNT_PATH: Path = Field(Path("./data/media"), description="shared storage root (read)")
+    UPLOAD_DIR: Path = Field(Path("./data/uploads"), description="uploaded files (read/write)")
+    MAX_FILE_SIZE: int = Field(10 * 1024**3, gt=0, description="bytes")
+
+    # --- analysis -------------------------------------------------------------------------
+    ENABLED_METHODS: CsvList = Field(default_factory=lambda: list(METHOD_NAMES))
+    ENABLED_AI_MODELS: CsvList = Field(default_factory=list)
+    DEFAULT_SAMPLE_RATE: int = Field(16000, ge=4000, le=48000, description="Hz")
+    DEFAULT_WINDOW_SIZE: float = Field(10.0, gt=0, le=600, description="seconds")
+    DEFAULT_CONFIDENCE_THRESHOLD: float = Field(0.5, ge=0.0, le=1.0)
+    DEFAULT_MAX_OFFSET_SECONDS: float = Field(120.0, gt=0, le=600)
+
+    # --- AI models --------------------------------------------------------------------------
+    AI_MODEL_CACHE_DIR: Path = Field(Path("./ai_models"))
+    USE_GPU: bool = False
+    AI_BATCH_SIZE: int = Field(8, ge=1, le=1024)
+
+    # --- logging ----------------------------------------------------------------------------
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    LOG_FILE: Path | None = None
+
+    # --- limits -----------------------------------------------------------------------------
+    ENABLE_RATE_LIMITING: bool = False
+    RATE_LIMIT_PER_MINUTE: int = Field(60, ge=1)
+
+    # --- jobs and storage ---------------------------------------------------------------------
+    DATABASE_URL: str = "sqlite:///./data/sync_analyzer.db"
+    MAX_WORKERS: int = Field(2, ge=1, le=64)
+    MAX_QUEUED_JOBS: int = Field(1000, ge=1)
+    BATCH_MAX_ITEMS: int = Field(100, ge=1, le=10000)
+    JOB_MAX_ATTEMPTS: int = Field(2, ge=1, le=10)
+    PROGRESS_DB_INTERVAL_SECONDS: float = Field(0.5, ge=0.0, le=60.0)
+    SSE_PING_SECONDS: float = Field(15.0, gt=0.0, le=300.0)
+    HEARTBEAT_SECONDS: float = Field(2.0, gt=0.0, le=60.0)
+    INSTANCE_STALE_SECONDS: float = Field(30.0, gt=0.0)
+
+    @field_validator("ALLOWED_HOSTS", "ALLOWED_ORIGINS", "ENABLED_METHODS",
+                     "ENABLED_AI_MODELS", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("ENABLED_METHODS")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        methods = [m.lower() for m in value]
+        unknown = [m for m in methods if m not in METHOD_NAMES]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; known: {list(METHOD_NAMES)}")
+        if not methods:
+            raise ValueError(f"at least one method is required; known: {list(METHOD_NAMES)}")
+        return list(dict.fromkeys(methods))
+
+    @field_validator("ENABLED_AI_MODELS")
+    @classmethod
+    def _ai_names(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.lower() for v in value))
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a SQLAlchemy database URL: {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_paths(self) -> Settings:
+        # MOUNT_PATH is someone else's storage: when configured it must exist. Left at its
+        # default (a folder under ./data) it is created at start-up like UPLOAD_DIR.
+        if "MOUNT_PATH" in self.model_fields_set and not self.MOUNT_PATH.is_dir():
+            raise ValueError(
+                f"MOUNT_PATH={str(self.MOUNT_PATH)!r} is not an existing directory "
+                "(mount the shared storage there or point MOUNT_PATH at it)"
+            )
+        for name in ("UPLOAD_DIR", "AI_MODEL_CACHE_DIR"):
+            path: Path = getattr(self, name)
+            if path.exists() and not path.is_dir():
+                raise ValueError(f"{name}={str(path)!r} exists and is not a directory")
+        if self.INSTANCE_STALE_SECONDS <= 2 * self.HEARTBEAT_SECONDS:
+            raise ValueError("INSTANCE_STALE_SECONDS must exceed twice HEARTBEAT_SECONDS")
+        return self
+
+    # --- helpers ------------------------------------------------------------------------------
+    @property
+    def mount_root(self) -> Path:
+        """MOUNT_PATH resolved (symlinks followed)."""
+        return self.MOUNT_PATH.expanduser().resolve()
+
+    @property
+    def upload_root(self) -> Path:
+        """UPLOAD_DIR resolved (symlinks followed)."""
+        return self.UPLOAD_DIR.expanduser().resolve()
+
+    def ensure_directories(self) -> None:
+        """Create the folders the service owns (upload folder, SQLite folder, default mount)."""
+        if "MOUNT_PATH" not in self.model_fields_set:
+            self.MOUNT_PATH.mkdir(parents=True, exist_ok=True)
+        self.UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
+        database = self.sqlite_path
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+        if self.LOG_FILE is not None:
+            self.LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of DATABASE_URL, or None for another database or in-memory."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.DATABASE_URL)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database)
+
+    def warnings(self) -> list[str]:
+        """Settings that work but deserve a warning at start-up."""
+        notes = []
+        if self.SECRET_KEY == DEFAULT_SECRET_KEY and not self.DEBUG:
+            notes.append("SECRET_KEY is the default: set a long random value in production")
+        if "*" in self.ALLOWED_ORIGINS and not self.DEBUG:
+            notes.append("ALLOWED_ORIGINS allows any origin ('*')")
+        return notes
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

@@ -1,0 +1,171 @@
+"""One application error family, turned into ``{"error": {"code", "message", "details"}}``.
+
+``AppError`` subclasses carry an HTTP status and a machine-readable ``code``. Request validation
+errors, HTTP errors and the engine's own errors (``ParameterError``, ``AudioDecodeError``) are
+mapped to the same JSON shape at the API edge, so every client parses one error format.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.engine import AudioDecodeError, EngineError, ParameterError
+
+__all__ = [
+    "AppError",
+    "BadRequestError",
+    "NotFoundError",
+    "ConflictError",
+    "PathNotAllowedError",
+    "MediaNotFoundError",
+    "FileTooLargeError",
+    "UnprocessableError",
+    "ServiceUnavailableError",
+    "RateLimitedError",
+    "error_body",
+    "install_error_handlers",
+]
+
+_logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """Base of the service's errors: an HTTP status, a stable ``code`` and a message."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class BadRequestError(AppError):
+    status_code = 400
+    code = "bad_request"
+
+
+class NotFoundError(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class PathNotAllowedError(AppError):
+    """A path resolves (symlinks followed) outside MOUNT_PATH and UPLOAD_DIR."""
+
+    status_code = 403
+    code = "path_not_allowed"
+
+
+class MediaNotFoundError(AppError):
+    """A path inside the allowed roots names no file."""
+
+    status_code = 422
+    code = "file_not_found"
+
+
+class FileTooLargeError(AppError):
+    status_code = 413
+    code = "file_too_large"
+
+
+class UnprocessableError(AppError):
+    """The request is well formed but asks for something this server cannot do."""
+
+    status_code = 422
+    code = "invalid_request"
+
+
+class ServiceUnavailableError(AppError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+class RateLimitedError(AppError):
+    status_code = 429
+    code = "rate_limited"
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The JSON body of every error response."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _json(status: int, code: str, message: str, details: Any = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(error_body(code, message, details)), status_code=status,
+                        headers=headers)
+
+
+def engine_error_response(exc: EngineError) -> tuple[int, str, str, Any]:
+    """(status, code, message, details) for an engine error raised while handling a request."""
+    if isinstance(exc, ParameterError):
+        return 422, "invalid_parameter", str(exc), None
+    if isinstance(exc, AudioDecodeError):
+        return 422, "audio_decode_error", str(exc), {"path": exc.path, "stderr": exc.stderr}
+    return 500, "engine_error", str(exc), None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into the one JSON error shape."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return _json(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(
+            f"{'.'.join(str(p) for p in d['loc'] if p != 'body') or 'body'}: {d['msg']}"
+            for d in details[:5]
+        )
+        return _json(422, "validation_error", f"invalid request: {summary}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route for {request.method} {request.url.path} (see /api/help)"
+        return _json(exc.status_code, code, message, None, getattr(exc, "headers", None))
+
+    @app.exception_handler(EngineError)
+    async def _engine(request: Request, exc: EngineError) -> JSONResponse:
+        status, code, message, details = engine_error_response(exc)
+        return _json(status, code, message, details)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        _logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _json(500, "internal_error", "internal server error; see the server log")

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables (``models``) and the one repository module (``repository``)."""

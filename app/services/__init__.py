@@ -1,0 +1,1 @@
+"""Business logic of the service: analyses, the job runner, the event bus, health."""

@@ -1,0 +1,683 @@
+"""Analyses: validate and submit, run in the job runner, record, stream, cancel, recover.
+
+State lives in the database (one row per analysis); live progress goes through the event bus.
+Every state change is committed to the database *before* its event is published, so a subscriber
+that reads the stored state after subscribing can never miss the end of an analysis.
+
+Restart policy: at start-up (and every HEARTBEAT_SECONDS) an instance looks for analyses owned by
+an instance that is gone — a dead process on this host, or no heartbeat for
+INSTANCE_STALE_SECONDS. Queued ones are adopted and queued again. Running ones are re-run from
+the start while they have used fewer than JOB_MAX_ATTEMPTS runs, otherwise they are marked
+``interrupted`` with the reason, so a file that crashes the process cannot crash it forever.
+A graceful shutdown puts its running analyses back in the queue without counting the attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+from starlette.concurrency import run_in_threadpool
+
+from app.api.v1.schemas.analysis import AnalysisCreate, BatchCreate
+from app.core.config import API_PREFIX, Settings
+from app.core.errors import (
+    ConflictError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnprocessableError,
+    engine_error_response,
+)
+from app.db.models import TERMINAL_STATUSES, AnalysisRow, InstanceRow, JobStatus, utcnow
+from app.db.repository import AnalysisRepository, Progress
+from app.engine import (
+    METHOD_NAMES,
+    AnalysisCancelled,
+    AnalysisOptions,
+    AudioDecodeError,
+    AudioInfo,
+    EngineError,
+    ParameterError,
+    ProgressEvent,
+    analyze_files,
+    probe,
+)
+from app.services.events import Event, EventBus, Subscription
+from app.services.jobs import CancelReason, JobContext, JobRunner
+from app.services.paths import ResolvedFile, resolve_media_path
+
+__all__ = ["AnalysisService", "new_analysis_id", "new_batch_id", "ANALYSIS_ID_PATTERN",
+           "StreamMessage"]
+
+_logger = logging.getLogger(__name__)
+
+ANALYSIS_ID_PATTERN = r"^analysis_\d{8}_\d{6}_[0-9a-f]{8}$"
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
+
+
+def new_analysis_id() -> str:
+    """``analysis_YYYYMMDD_HHMMSS_<8 hex>`` (UTC)."""
+    return _new_id("analysis")
+
+
+def new_batch_id() -> str:
+    """``batch_YYYYMMDD_HHMMSS_<8 hex>`` (UTC)."""
+    return _new_id("batch")
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    """One Server-Sent Event: its ``event`` name, ``id`` and JSON ``data``."""
+
+    event: str
+    id: int
+    data: dict[str, Any]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars unwrapped, tuples as lists, NaN/inf as null."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _progress_of(row: AnalysisRow) -> dict[str, Any]:
+    fraction = float(row.progress_fraction or 0.0)
+    return {"stage": row.progress_stage, "fraction": round(fraction, 4),
+            "percent": round(fraction * 100, 1), "message": row.progress_message or "",
+            "window": row.progress_window, "windows": row.progress_windows,
+            "estimate": row.progress_estimate}
+
+
+def links_of(analysis_id: str) -> dict[str, str]:
+    base = f"{API_PREFIX}/analysis/{analysis_id}"
+    return {"self": base, "stream": f"{base}/progress/stream", "cancel": base}
+
+
+def view_of(row: AnalysisRow, *, full: bool = True) -> dict[str, Any]:
+    """The public view of an analysis (validated by the API schemas, sent on SSE)."""
+    end = row.finished_at or (utcnow() if row.status == JobStatus.RUNNING else None)
+    elapsed = (end - row.started_at).total_seconds() if end and row.started_at else None
+    view: dict[str, Any] = {
+        "analysis_id": row.id, "status": row.status, "label": row.request.get("label"),
+        "batch_id": row.batch_id, "master_file": row.request.get("master_file", row.master_file),
+        "dub_file": row.request.get("dub_file", row.dub_file), "progress": _progress_of(row),
+        "created_at": row.created_at, "started_at": row.started_at,
+        "finished_at": row.finished_at, "updated_at": row.updated_at,
+        "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None,
+        "attempts": row.attempts, "error": row.error, "links": links_of(row.id),
+    }
+    if full:
+        view["request"] = row.request
+        view["result"] = row.result
+    else:
+        result = row.result or {}
+        view.update(offset_seconds=result.get("offset_seconds"),
+                    confidence=result.get("confidence"), verdict=result.get("verdict"))
+    return view
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class _ProgressRecorder:
+    """Engine progress callback: every event to the bus, throttled writes to the database."""
+
+    def __init__(self, service: AnalysisService, analysis_id: str, ctx: JobContext) -> None:
+        self.service = service
+        self.analysis_id = analysis_id
+        self.ctx = ctx
+        self.interval = service.settings.PROGRESS_DB_INTERVAL_SECONDS
+        self.last_write = 0.0
+        self.last_stage: str | None = None
+        self.last: Progress = ("starting", 0.0, "analysis started", None, None, None)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        estimate = dict(event.estimate) if event.estimate else None
+        if estimate:
+            estimate = to_jsonable(estimate)
+        self.last = (event.stage, float(event.fraction), event.message, event.window,
+                     event.windows, estimate)
+        self.service._publish(self.analysis_id, {
+            "type": "progress", "analysis_id": self.analysis_id, "status": JobStatus.RUNNING,
+            "progress": {"stage": event.stage, "fraction": event.fraction,
+                         "percent": round(event.fraction * 100, 1), "message": event.message,
+                         "window": event.window, "windows": event.windows,
+                         "estimate": estimate},
+            "timestamp": utcnow().isoformat()})
+        now = time.monotonic()
+        if event.stage != self.last_stage or now - self.last_write >= self.interval:
+            self.last_stage = event.stage
+            self.last_write = now
+            if self.service.repo.update_progress(self.analysis_id, self.service.instance_id,
+                                                 self.last):
+                self.ctx.cancel(CancelReason.USER)
+
+
+class AnalysisService:
+    """Everything the API does with analyses, and the job that runs one."""
+
+    def __init__(self, settings: Settings, repo: AnalysisRepository, bus: EventBus) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.bus = bus
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.hostname = socket.gethostname()
+        self.runner = JobRunner(self._run, max_workers=settings.MAX_WORKERS, name="analysis")
+        self._roots = [settings.mount_root, settings.upload_root]
+        self._started = False
+        self._maintenance_lock = threading.Lock()
+
+    # --- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Register this instance, recover unfinished analyses and start the workers."""
+        self.repo.register_instance(self.instance_id, self.hostname, os.getpid())
+        self.runner.start()
+        self._started = True
+        requeued, interrupted = self.recover()
+        _logger.info("instance %s started: %d workers; %d analyses queued again, %d marked "
+                     "interrupted", self.instance_id, self.settings.MAX_WORKERS, requeued,
+                     interrupted)
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Stop the workers; running analyses go back to the queue for the next start."""
+        if not self._started:
+            return
+        self._started = False
+        left = self.runner.shutdown(timeout=timeout)
+        if left:
+            _logger.warning("analyses still running at shutdown: %s (recovered at next start)",
+                            left)
+        try:
+            self.repo.remove_instance(self.instance_id)
+        except Exception:  # pragma: no cover - the database went away first
+            _logger.exception("could not unregister instance %s", self.instance_id)
+
+    def maintenance(self) -> None:
+        """Heartbeat, recovery of analyses of dead instances, cancels requested elsewhere."""
+        with self._maintenance_lock:
+            self.repo.heartbeat(self.instance_id)
+            self.recover()
+            for analysis_id in self.repo.cancel_requested_ids(self.instance_id):
+                self.runner.cancel(analysis_id, CancelReason.USER)
+
+    def _dead_instances(self) -> tuple[set[str], set[str]]:
+        """(ids of live instances, ids of dead ones) among the registered instances."""
+        stale_before = utcnow() - timedelta(seconds=self.settings.INSTANCE_STALE_SECONDS)
+        alive, dead = set(), set()
+        for inst in self.repo.instances():
+            (alive if self._is_alive(inst, stale_before) else dead).add(inst.id)
+        return alive, dead
+
+    def _is_alive(self, inst: InstanceRow, stale_before: datetime) -> bool:
+        if inst.id == self.instance_id:
+            return True
+        if inst.heartbeat_at < stale_before:
+            return False
+        if inst.hostname != self.hostname:
+            return True
+        try:  # same host: the process must exist and have started before the instance did
+            created = datetime.fromtimestamp(psutil.Process(inst.pid).create_time(), UTC)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+            return False
+        return created <= inst.started_at + timedelta(seconds=1)
+
+    def recover(self) -> tuple[int, int]:
+        """Adopt the unfinished analyses of dead instances; queue every queued one we own.
+
+        Returns (analyses queued again, analyses marked interrupted).
+        """
+        alive, dead = self._dead_instances()
+        requeued = interrupted = 0
+        for analysis_id, status, owner, attempts in self.repo.unfinished():
+            if owner == self.instance_id:
+                if status == JobStatus.QUEUED:
+                    self.runner.submit(analysis_id)
+                continue
+            if owner in alive:
+                continue
+            if status == JobStatus.QUEUED:
+                if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.QUEUED,
+                                     new_owner=self.instance_id,
+                                     message="queued (adopted after a restart)"):
+                    requeued += 1
+                    self.runner.submit(analysis_id)
+            elif attempts < self.settings.JOB_MAX_ATTEMPTS:
+                if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.RUNNING,
+                                     new_owner=self.instance_id,
+                                     message=f"queued again: the service stopped during run "
+                                             f"{attempts} of at most "
+                                             f"{self.settings.JOB_MAX_ATTEMPTS}"):
+                    requeued += 1
+                    _logger.warning("analysis %s was running on %s, which is gone: re-run",
+                                    analysis_id, owner)
+                    self._publish(analysis_id, self._status_event(analysis_id))
+                    self.runner.submit(analysis_id)
+            else:
+                error = {"code": "interrupted",
+                         "message": f"the service stopped while this analysis was running "
+                                    f"(run {attempts} of at most "
+                                    f"{self.settings.JOB_MAX_ATTEMPTS}); it was not re-run",
+                         "details": {"owner": owner, "attempts": attempts}}
+                if self.repo.mark_interrupted(analysis_id, owner, error):
+                    interrupted += 1
+                    _logger.warning("analysis %s marked interrupted (%d runs)", analysis_id,
+                                    attempts)
+                    self._publish_final(analysis_id)
+        if dead:
+            self.repo.prune_instances(utcnow() - timedelta(
+                seconds=10 * self.settings.INSTANCE_STALE_SECONDS))
+        return requeued, interrupted
+
+    # --- submission --------------------------------------------------------------------------
+    def _resolve(self, raw: str, field: str) -> ResolvedFile:
+        return resolve_media_path(raw, field=field, roots=self._roots,
+                                  max_size=self.settings.MAX_FILE_SIZE)
+
+    def _effective(self, req: AnalysisCreate) -> dict[str, Any]:
+        """The request with every default filled in and every option checked."""
+        s = self.settings
+        methods = req.methods if req.methods is not None else list(s.ENABLED_METHODS)
+        unknown = [m for m in methods if m not in METHOD_NAMES]
+        if unknown:
+            raise UnprocessableError(
+                f"unknown method(s) {unknown}; known: {list(METHOD_NAMES)}",
+                code="unknown_method", details={"unknown": unknown,
+                                                "known": list(METHOD_NAMES),
+                                                "enabled": s.ENABLED_METHODS})
+        disabled = [m for m in methods if m not in s.ENABLED_METHODS]
+        if disabled:
+            raise UnprocessableError(
+                f"method(s) {disabled} are disabled on this server; enabled: "
+                f"{s.ENABLED_METHODS} (ENABLED_METHODS)", code="method_disabled",
+                details={"disabled": disabled, "enabled": s.ENABLED_METHODS})
+        if req.enable_ai:
+            if not s.ENABLED_AI_MODELS:
+                raise UnprocessableError(
+                    "enable_ai: no AI model is enabled on this server (ENABLED_AI_MODELS is "
+                    "empty)", code="ai_unavailable")
+            model = (req.ai_model or s.ENABLED_AI_MODELS[0]).lower()
+            if model not in s.ENABLED_AI_MODELS:
+                raise UnprocessableError(
+                    f"ai_model {model!r} is not enabled; enabled: {s.ENABLED_AI_MODELS}",
+                    code="ai_unavailable", details={"enabled": s.ENABLED_AI_MODELS})
+            raise UnprocessableError(
+                f"ai_model {model!r}: this engine version ({self._engine_version()}) has no AI "
+                "method yet", code="ai_unavailable")
+        effective = {
+            "master_file": req.master_file, "dub_file": req.dub_file,
+            "methods": methods, "enable_ai": req.enable_ai, "ai_model": req.ai_model,
+            "sample_rate": req.sample_rate or s.DEFAULT_SAMPLE_RATE,
+            "window_size": req.window_size or s.DEFAULT_WINDOW_SIZE,
+            "confidence_threshold": req.confidence_threshold
+            if req.confidence_threshold is not None else s.DEFAULT_CONFIDENCE_THRESHOLD,
+            "max_offset_seconds": req.max_offset_seconds or s.DEFAULT_MAX_OFFSET_SECONDS,
+            "master_stream": req.master_stream, "dub_stream": req.dub_stream,
+            "master_channel": req.master_channel, "dub_channel": req.dub_channel,
+            "label": req.label,
+        }
+        try:
+            _options_of(effective).validate()
+        except ParameterError as exc:
+            raise UnprocessableError(str(exc), code="invalid_parameter") from exc
+        return effective
+
+    @staticmethod
+    def _engine_version() -> str:
+        from app.engine import ENGINE_VERSION
+
+        return ENGINE_VERSION
+
+    def _prepare(self, req: AnalysisCreate, *, batch_id: str | None = None) -> AnalysisRow:
+        """Validate one request completely (paths, files, options, audio streams) → a row."""
+        effective = self._effective(req)
+        master = self._resolve(req.master_file, "master_file")
+        dub = self._resolve(req.dub_file, "dub_file")
+        for field, file, stream, channel in (
+            ("master_file", master, req.master_stream, req.master_channel),
+            ("dub_file", dub, req.dub_stream, req.dub_channel),
+        ):
+            info = self._probe(field, file, stream)
+            if channel is not None and channel >= info.channels:
+                side = field.split("_")[0]
+                raise UnprocessableError(
+                    f"{side}_channel={channel}: {file.given!r} has {info.channels} channel(s)",
+                    code="invalid_parameter",
+                    details={"field": f"{side}_channel", "channels": info.channels})
+        effective["master_path"] = str(master.path)
+        effective["dub_path"] = str(dub.path)
+        now = utcnow()
+        return AnalysisRow(
+            id=new_analysis_id(), status=JobStatus.QUEUED, batch_id=batch_id,
+            master_file=str(master.path), dub_file=str(dub.path),
+            master_name=master.path.name, dub_name=dub.path.name, request=effective,
+            progress_stage="queued", progress_fraction=0.0, progress_message="waiting for a "
+            "worker", attempts=0, owner=self.instance_id, cancel_requested=False,
+            created_at=now, updated_at=now)
+
+    @staticmethod
+    def _probe(field: str, file: ResolvedFile, stream: int) -> AudioInfo:
+        try:
+            return probe(file.path, stream=stream)
+        except AudioDecodeError as exc:
+            raise UnprocessableError(
+                f"{field} {file.given!r}: {exc}", code="audio_decode_error",
+                details={"field": field, "path": file.given, "stderr": exc.stderr}) from exc
+
+    def _check_capacity(self, adding: int) -> None:
+        if not self._started:
+            raise ServiceUnavailableError("the service is shutting down", code="shutting_down")
+        queued = self.runner.stats().queued
+        if queued + adding > self.settings.MAX_QUEUED_JOBS:
+            raise ServiceUnavailableError(
+                f"the queue is full ({queued} analyses waiting, MAX_QUEUED_JOBS="
+                f"{self.settings.MAX_QUEUED_JOBS}); retry later", code="queue_full",
+                headers={"Retry-After": "30"})
+
+    def submit(self, req: AnalysisCreate) -> AnalysisRow:
+        """Validate, store and queue one analysis (4xx errors are raised before anything runs)."""
+        self._check_capacity(1)
+        row = self._prepare(req)
+        self.repo.add_many([row])
+        self.runner.submit(row.id)
+        _logger.info("analysis %s queued: %s vs %s", row.id, row.master_name, row.dub_name)
+        return row
+
+    def submit_batch(self, batch: BatchCreate) -> tuple[str, list[AnalysisRow]]:
+        """Validate every pair first; store and queue all of them only when all are valid."""
+        n = len(batch.items)
+        if n > self.settings.BATCH_MAX_ITEMS:
+            raise UnprocessableError(
+                f"items: {n} pairs, at most {self.settings.BATCH_MAX_ITEMS} (BATCH_MAX_ITEMS)",
+                code="batch_too_large")
+        self._check_capacity(n)
+        batch_id = new_batch_id()
+        errors: list[dict[str, Any]] = []
+        rows: list[AnalysisRow | None] = [None] * n
+
+        def prepare(i: int) -> None:
+            item = batch.items[i]
+            if batch.label and not item.label:
+                item = item.model_copy(update={"label": batch.label})
+            try:
+                rows[i] = self._prepare(item, batch_id=batch_id)
+            except Exception as exc:  # collected and reported per item below
+                errors.append(_item_error(i, exc))
+
+        with ThreadPoolExecutor(max_workers=min(4, n)) as pool:
+            list(pool.map(prepare, range(n)))
+        if errors:
+            errors.sort(key=lambda e: e["index"])
+            first = errors[0]
+            raise UnprocessableError(
+                f"{len(errors)} of {n} items are invalid; nothing was started (item "
+                f"{first['index']}: {first['message']})", code="invalid_batch_item",
+                details=errors)
+        ready = [r for r in rows if r is not None]
+        self.repo.add_many(ready)
+        for row in ready:
+            self.runner.submit(row.id)
+        _logger.info("batch %s queued: %d analyses", batch_id, n)
+        return batch_id, ready
+
+    # --- reads ------------------------------------------------------------------------------
+    def get(self, analysis_id: str) -> AnalysisRow:
+        row = self.repo.get(analysis_id)
+        if row is None:
+            raise NotFoundError(f"no analysis {analysis_id!r}",
+                                code="analysis_not_found", details={"analysis_id": analysis_id})
+        return row
+
+    def list(self, *, statuses: Sequence[str], file: str | None, batch_id: str | None,
+             limit: int, offset: int) -> tuple[list[AnalysisRow], int]:
+        return self.repo.list(statuses=statuses, file=file, batch_id=batch_id, limit=limit,
+                              offset=offset)
+
+    # --- cancellation ---------------------------------------------------------------------------
+    def cancel(self, analysis_id: str, *, wait_seconds: float = 5.0) -> tuple[AnalysisRow, bool]:
+        """Cancel a queued or running analysis. Returns (its state, whether it has stopped).
+
+        A queued analysis is cancelled at once; a running one is asked to stop (here through
+        its token, on another instance through the database flag) and awaited up to
+        ``wait_seconds``. Cancelling a cancelled analysis is a no-op; cancelling one that
+        finished otherwise is a 409.
+        """
+        row = self.get(analysis_id)
+        if row.status == JobStatus.QUEUED and self.repo.cancel_queued(analysis_id):
+            self._publish_final(analysis_id)
+            return self.get(analysis_id), True
+        row = self.get(analysis_id)
+        if row.status == JobStatus.RUNNING:
+            self.repo.request_cancel(analysis_id)
+            ctx = self.runner.cancel(analysis_id, CancelReason.USER)
+            deadline = time.monotonic() + wait_seconds
+            if ctx is not None:
+                ctx.done.wait(wait_seconds)
+            while time.monotonic() < deadline:
+                row = self.get(analysis_id)
+                if row.status in TERMINAL_STATUSES:
+                    break
+                time.sleep(0.05)
+            row = self.get(analysis_id)
+            return row, row.status in TERMINAL_STATUSES
+        if row.status == JobStatus.CANCELLED:
+            return row, True
+        if row.status == JobStatus.QUEUED:  # re-queued between our two reads: try again
+            return self.cancel(analysis_id, wait_seconds=wait_seconds)
+        raise ConflictError(f"analysis {analysis_id} already ended ({row.status}); nothing to "
+                            "cancel", code="analysis_finished",
+                            details={"status": row.status})
+
+    # --- the job ------------------------------------------------------------------------------
+    def _run(self, analysis_id: str, ctx: JobContext) -> None:
+        """Run one analysis in a worker thread: claim it, analyse, record, publish."""
+        row = self.repo.claim(analysis_id, self.instance_id)
+        if row is None:
+            _logger.debug("analysis %s is no longer queued; skipped", analysis_id)
+            return
+        self._publish(analysis_id, {"type": "status", "analysis_id": analysis_id,
+                                    "status": JobStatus.RUNNING, "progress": _progress_of(row),
+                                    "attempts": row.attempts,
+                                    "timestamp": utcnow().isoformat()})
+        recorder = _ProgressRecorder(self, analysis_id, ctx)
+        request = row.request
+        t0 = time.perf_counter()
+        _logger.info("analysis %s running (run %d)", analysis_id, row.attempts)
+        status: JobStatus
+        result: dict[str, Any] | None = None
+        error: dict[str, Any] | None = None
+        try:
+            if ctx.token.cancelled:
+                raise AnalysisCancelled("analysis cancelled")
+            sync = analyze_files(request["master_path"], request["dub_path"],
+                                 options=_options_of(request), progress=recorder,
+                                 cancel=ctx.token)
+            result = to_jsonable(sync.to_dict())
+            status = JobStatus.COMPLETED
+        except AnalysisCancelled:
+            if ctx.reason == CancelReason.SHUTDOWN:
+                if self.repo.requeue(analysis_id, self.instance_id,
+                                     expected_status=JobStatus.RUNNING,
+                                     new_owner=self.instance_id, refund_attempt=True,
+                                     message="queued again: the service was shut down while "
+                                             "it ran"):
+                    _logger.info("analysis %s put back in the queue (shutdown)", analysis_id)
+                return
+            status = JobStatus.CANCELLED
+            error = {"code": "cancelled", "message": "cancelled by request", "details": None}
+        except EngineError as exc:
+            status = JobStatus.FAILED
+            _, code, message, details = engine_error_response(exc)
+            error = {"code": code, "message": message, "details": to_jsonable(details)}
+            _logger.warning("analysis %s failed: %s", analysis_id, message)
+        except Exception as exc:
+            status = JobStatus.FAILED
+            error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
+                     "details": None}
+            _logger.exception("analysis %s crashed", analysis_id)
+        stage, fraction, message = recorder.last[:3]
+        if status == JobStatus.COMPLETED:
+            assert result is not None
+            progress: Progress = ("done", 1.0, f"verdict: {result.get('verdict')}", None, None,
+                                  recorder.last[5])
+        else:
+            progress = (str(status), fraction, error["message"] if error else message,
+                        None, None, recorder.last[5])
+        if self.repo.finish(analysis_id, self.instance_id, status, progress=progress,
+                            result=result, error=error):
+            _logger.info("analysis %s %s in %.2f s", analysis_id, status,
+                         time.perf_counter() - t0)
+            self._publish_final(analysis_id)
+        else:
+            _logger.warning("analysis %s: no longer ours to finish (recovered elsewhere?)",
+                            analysis_id)
+
+    # --- events -------------------------------------------------------------------------------
+    def _publish(self, analysis_id: str, event: Event) -> None:
+        self.bus.publish(analysis_id, event)
+
+    def _status_event(self, analysis_id: str) -> Event:
+        row = self.get(analysis_id)
+        return {"type": "status", "analysis_id": analysis_id, "status": row.status,
+                "progress": _progress_of(row), "attempts": row.attempts,
+                "timestamp": utcnow().isoformat()}
+
+    def _publish_final(self, analysis_id: str) -> None:
+        """Publish the final event of a finished analysis, from its stored state."""
+        row = self.get(analysis_id)
+        self._publish(analysis_id, _final_event(row))
+
+    async def open_stream(self, analysis_id: str) -> tuple[Subscription, AnalysisRow]:
+        """Subscribe to an analysis, *then* read its stored state (nothing can fall between).
+
+        Raises NotFoundError (and leaves no subscription) for an unknown id.
+        """
+        sub = self.bus.subscribe(analysis_id)
+        try:
+            row = await run_in_threadpool(self.get, analysis_id)
+        except BaseException:
+            self.bus.unsubscribe(sub)
+            raise
+        return sub, row
+
+    async def stream(self, sub: Subscription, row: AnalysisRow, *,
+                     poll_seconds: float = 2.0) -> AsyncIterator[StreamMessage]:
+        """The SSE messages of an analysis: ``state`` now, every event, then the final one.
+
+        When the analysis is not handled by this instance (it runs on another instance sharing
+        the database), the stored state is polled every ``poll_seconds`` instead.
+        """
+        analysis_id = sub.analysis_id
+        last_seq = sub.start_seq
+        try:
+            yield StreamMessage("state", last_seq, _jsonable_view(row))
+            last_progress = row.updated_at
+            while True:
+                if row.status in TERMINAL_STATUSES:
+                    async for message in self._drain_final(sub, row):
+                        yield message
+                    return
+                try:
+                    event = await asyncio.wait_for(sub.get(), timeout=poll_seconds)
+                except TimeoutError:
+                    if sub.lagged or not self.runner.is_active(analysis_id):
+                        row = await run_in_threadpool(self.get, analysis_id)
+                        if sub.lagged:
+                            self.bus.unsubscribe(sub)
+                            sub = self.bus.subscribe(analysis_id)
+                            last_seq = sub.start_seq
+                            yield StreamMessage("state", last_seq, _jsonable_view(row))
+                        elif row.updated_at != last_progress and \
+                                row.status not in TERMINAL_STATUSES:
+                            yield StreamMessage("progress", last_seq, {
+                                "type": "progress", "analysis_id": analysis_id,
+                                "status": row.status, "progress": _progress_of(row),
+                                "timestamp": _iso(row.updated_at)})
+                        last_progress = row.updated_at
+                    continue
+                last_seq = event["seq"]
+                yield StreamMessage(event["type"], last_seq, event)
+                if event.get("final"):
+                    return
+        finally:
+            self.bus.unsubscribe(sub)
+
+    async def _drain_final(self, sub: Subscription, row: AnalysisRow
+                           ) -> AsyncIterator[StreamMessage]:
+        """For a finished analysis: the events already queued, then its final event."""
+        while not sub.queue.empty():
+            event = sub.queue.get_nowait()
+            yield StreamMessage(event["type"], event["seq"], event)
+            if event.get("final"):
+                return
+        yield StreamMessage(row.status, sub.start_seq, _final_event(row))
+
+    # --- introspection --------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        runner = self.runner.stats()
+        return {"instance_id": self.instance_id, "workers": runner.workers, "busy": runner.busy,
+                "queued_here": runner.queued, "running_here": runner.running,
+                "accepting": self._started and runner.alive,
+                "subscribers": self.bus.subscriber_count()}
+
+
+def _final_event(row: AnalysisRow) -> Event:
+    return {"type": str(row.status), "final": True, "analysis_id": row.id,
+            "status": str(row.status), "progress": _progress_of(row),
+            "result": row.result, "error": row.error,
+            "finished_at": _iso(row.finished_at), "timestamp": utcnow().isoformat()}
+
+
+def _jsonable_view(row: AnalysisRow) -> dict[str, Any]:
+    view = view_of(row, full=False)
+    return {k: _iso(v) for k, v in view.items()} | {"type": "state"}
+
+
+def _options_of(request: dict[str, Any]) -> AnalysisOptions:
+    return AnalysisOptions(
+        methods=tuple(request["methods"]), sample_rate=int(request["sample_rate"]),
+        max_offset_seconds=float(request["max_offset_seconds"]),
+        master_stream=int(request["master_stream"]), dub_stream=int(request["dub_stream"]),
+        master_channel=request["master_channel"], dub_channel=request["dub_channel"],
+        confidence_threshold=float(request["confidence_threshold"]))
+
+
+def _item_error(index: int, exc: Exception) -> dict[str, Any]:
+    from app.core.errors import AppError
+
+    if isinstance(exc, AppError):
+        return {"index": index, "status": exc.status_code, "code": exc.code,
+                "message": exc.message, "details": exc.details}
+    if isinstance(exc, EngineError):
+        status, code, message, details = engine_error_response(exc)
+        return {"index": index, "status": status, "code": code, "message": message,
+                "details": details}
+    _logger.exception("batch item %d", index)
+    return {"index": index, "status": 500, "code": "internal_error", "message": str(exc),
+            "details": None}

@@ -1,0 +1,54 @@
+"""The shared resources of one app instance, created and closed by the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from app.core.config import Settings
+from app.db.repository import AnalysisRepository, Database
+from app.services.analysis import AnalysisService
+from app.services.events import EventBus
+from app.services.health import HealthService
+
+__all__ = ["Services"]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Database, event bus, job runner (inside the analysis service) and health."""
+
+    settings: Settings
+    db: Database
+    repo: AnalysisRepository
+    bus: EventBus
+    analyses: AnalysisService
+    health: HealthService
+
+    @classmethod
+    def open(cls, settings: Settings, loop: asyncio.AbstractEventLoop) -> Services:
+        """Open the database (creating tables), the bus and the workers; recover old jobs."""
+        settings.ensure_directories()
+        db = Database(settings.DATABASE_URL)
+        try:
+            db.create_all()
+            repo = AnalysisRepository(db)
+            bus = EventBus(loop)
+            analyses = AnalysisService(settings, repo, bus)
+            health = HealthService(settings, db, repo, analyses)
+            analyses.start()
+        except BaseException:
+            db.dispose()
+            raise
+        return cls(settings, db, repo, bus, analyses, health)
+
+    def close(self, *, timeout: float = 10.0) -> None:
+        """Stop the workers (running analyses go back to the queue), close bus and database."""
+        try:
+            self.analyses.stop(timeout=timeout)
+        finally:
+            self.bus.close()
+            self.db.dispose()

@@ -1,0 +1,84 @@
+"""Resolution of user-supplied paths inside the allowed roots (MOUNT_PATH, UPLOAD_DIR).
+
+A path is resolved with every symlink followed *before* it is checked, so ``../`` tricks,
+absolute paths elsewhere and symlinks pointing out of the roots are all refused the same way.
+The check happens before any existence test, so nothing is revealed about files outside.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.errors import (
+    BadRequestError,
+    FileTooLargeError,
+    MediaNotFoundError,
+    PathNotAllowedError,
+    UnprocessableError,
+)
+
+__all__ = ["ResolvedFile", "resolve_media_path"]
+
+
+@dataclass(frozen=True)
+class ResolvedFile:
+    given: str
+    path: Path
+    size: int
+    root: Path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def resolve_media_path(
+    raw: str, *, field: str, roots: list[Path], max_size: int
+) -> ResolvedFile:
+    """Resolve ``raw`` (absolute, or relative to the first root, then the others) to an
+    existing, readable regular file inside ``roots`` (already resolved) no larger than
+    ``max_size`` bytes.
+
+    Raises: BadRequestError (NUL byte), PathNotAllowedError (outside the roots, unreadable),
+    MediaNotFoundError (missing), UnprocessableError (not a regular file),
+    FileTooLargeError (> max_size).
+    """
+    details = {"field": field, "path": raw}
+    if "\x00" in raw:
+        raise BadRequestError(f"{field}: the path contains a NUL byte", code="invalid_path",
+                              details=details)
+    candidate = Path(raw).expanduser()
+    if candidate.is_absolute():
+        options = [candidate]
+    else:
+        options = [root / candidate for root in roots]
+    resolved: Path | None = None
+    for option in options:
+        path = option.resolve(strict=False)
+        if not any(_inside(path, root) for root in roots):
+            raise PathNotAllowedError(
+                f"{field} {raw!r} resolves to {str(path)!r}, outside the allowed roots "
+                f"(MOUNT_PATH, UPLOAD_DIR)",
+                details={**details, "allowed_roots": [str(r) for r in roots]})
+        if resolved is None or path.exists():
+            resolved = path
+        if path.exists():
+            break
+    assert resolved is not None
+    if not resolved.exists():
+        raise MediaNotFoundError(f"{field} {raw!r} does not exist", details=details)
+    if not resolved.is_file():
+        raise UnprocessableError(f"{field} {raw!r} is not a regular file", code="not_a_file",
+                                 details=details)
+    if not os.access(resolved, os.R_OK):
+        raise PathNotAllowedError(f"{field} {raw!r} is not readable by the service",
+                                  code="file_not_readable", details=details)
+    size = resolved.stat().st_size
+    if size > max_size:
+        raise FileTooLargeError(
+            f"{field} {raw!r} is {size} bytes, over MAX_FILE_SIZE={max_size}",
+            details={**details, "size": size, "max_size": max_size})
+    root = next(r for r in roots if _inside(resolved, r))
+    return ResolvedFile(given=raw, path=resolved, size=size, root=root)

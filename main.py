@@ -1,0 +1,112 @@
+"""Sync Analyzer's HTTP service: ``uvicorn main:app`` (or ``make run``).
+
+``create_app()`` builds the FastAPI app; its lifespan opens the database, the event bus and the
+job runner (recovering analyses a previous process left unfinished) and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from app.api import help as help_routes
+from app.api.v1.router import api_router
+from app.core.config import API_PREFIX, Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.ratelimit import RateLimitMiddleware
+from app.engine import ENGINE_VERSION
+from app.services.container import Services
+
+__all__ = ["create_app"]
+
+_logger = logging.getLogger("app.main")
+
+_DESCRIPTION = """
+Measures whether a dub soundtrack is in sync with its master.
+
+**Sign convention:** `offset_seconds > 0` means the dub is **late**.
+
+Workflow: `POST /api/v1/analysis/sync` → 202 with an `analysis_id` → follow
+`GET /api/v1/analysis/{analysis_id}/progress/stream` (Server-Sent Events) or poll
+`GET /api/v1/analysis/{analysis_id}` → the result. See `/api/help` for curl examples.
+"""
+
+
+async def _maintenance(services: Services) -> None:
+    """Heartbeat, recovery of dead instances' analyses, cancels requested on other instances."""
+    period = services.settings.HEARTBEAT_SECONDS
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await run_in_threadpool(services.analyses.maintenance)
+        except Exception:
+            _logger.exception("maintenance failed (retrying in %.1f s)", period)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: the environment and ``.env``)."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for note in settings.warnings():
+            _logger.warning(note)
+        loop = asyncio.get_running_loop()
+        services = await run_in_threadpool(Services.open, settings, loop)
+        app.state.services = services
+        task = asyncio.create_task(_maintenance(services), name="maintenance")
+        _logger.info("%s ready: database %s, mount %s, uploads %s", settings.PROJECT_NAME,
+                     services.db.engine.url.render_as_string(hide_password=True),
+                     settings.mount_root, settings.upload_root)
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await run_in_threadpool(services.close)
+            _logger.info("%s stopped", settings.PROJECT_NAME)
+
+    app = FastAPI(
+        title=settings.PROJECT_NAME,
+        version=ENGINE_VERSION,
+        description=_DESCRIPTION,
+        debug=settings.DEBUG,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "analysis", "description": "Submit pairs, follow progress, read results, "
+                                                "cancel."},
+            {"name": "health", "description": "The service and its components."},
+            {"name": "help", "description": "Endpoints with curl examples."},
+        ],
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    if settings.ENABLE_RATE_LIMITING:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.RATE_LIMIT_PER_MINUTE)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.ALLOWED_ORIGINS,
+                       allow_credentials="*" not in settings.ALLOWED_ORIGINS,
+                       allow_methods=["*"], allow_headers=["*"])
+    if settings.ALLOWED_HOSTS != ["*"]:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.ALLOWED_HOSTS)
+    app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(help_routes.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``main:app`` for uvicorn, built on first access (importing main has no side effects)."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)
