@@ -16,7 +16,14 @@ from app.engine.methods.correlation import whiten
 from app.engine.types import CancelToken
 from app.engine.xcorr import fft_size, parabolic_offset
 
-__all__ = ["WindowOffset", "local_offsets", "support_fraction", "window_seconds_for"]
+__all__ = [
+    "WindowOffset",
+    "gcc_window",
+    "has_content",
+    "local_offsets",
+    "support_fraction",
+    "window_seconds_for",
+]
 
 _SILENCE_RMS = 10 ** (-60 / 20)
 
@@ -60,38 +67,52 @@ def local_offsets(
     if hi - lo < w or w <= 0:
         return []
     starts = np.arange(lo, hi - w + 1, hop)
-    n = fft_size(w + 2 * r + 1)
-    low_bin = max(1, int(n * 40 / sample_rate))
     out: list[WindowOffset] = []
-    residuals = np.arange(0, 2 * r + 1)
     for s in starts:
         if cancel is not None:
             cancel.raise_if_cancelled()
         m = master[s : s + w]
         d = dub[s + lag - r : s + lag + w + r]
-        content = bool(
-            np.sqrt(np.mean(m**2)) > _SILENCE_RMS and np.sqrt(np.mean(d**2)) > _SILENCE_RMS
-        )
-        cross = np.conj(sfft.rfft(m, n)) * sfft.rfft(d, n)
-        c = sfft.irfft(whiten(cross, low_bin=low_bin), n)[residuals]
-        mag = np.abs(c)
-        i = int(np.argmax(mag))
-        med = float(np.median(mag))
-        spread = max(float(np.median(np.abs(mag - med))) * 1.4826, 1e-12)
-        frac = 0.0
-        if 0 < i < mag.size - 1:
-            frac = parabolic_offset(float(mag[i - 1]), float(mag[i]), float(mag[i + 1]))
+        residual, z, peak = gcc_window(m, d, search=r, sample_rate=sample_rate)
         out.append(
             WindowOffset(
                 start_seconds=s / sample_rate,
                 end_seconds=(s + w) / sample_rate,
-                offset_seconds=(lag + i - r + frac) / sample_rate,
-                zscore=(float(mag[i]) - med) / spread,
-                peak=float(c[i]),
-                has_content=content,
+                offset_seconds=(lag + residual) / sample_rate,
+                zscore=z,
+                peak=peak,
+                has_content=has_content(m) and has_content(d),
             )
         )
     return out
+
+
+def has_content(x: np.ndarray) -> bool:
+    """True when ``x`` is louder than −60 dBFS RMS (not silence)."""
+    return bool(x.size) and float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) > _SILENCE_RMS
+
+
+def gcc_window(
+    master: np.ndarray, dub: np.ndarray, *, search: int, sample_rate: float
+) -> tuple[float, float, float]:
+    """GCC-PHAT of one master window (length w) against a dub segment of length w + 2·search
+    that starts ``search`` samples before the expected position.
+
+    Returns (residual lag in fractional samples within ±search, z-score of the peak against the
+    correlation's robust spread, signed peak value).
+    """
+    n = fft_size(dub.size + 1)  # lags 0..2·search never wrap: i + lag < len(dub) <= n
+    low_bin = max(1, int(n * 40 / sample_rate))
+    cross = np.conj(sfft.rfft(master, n)) * sfft.rfft(dub, n)
+    c = sfft.irfft(whiten(cross, low_bin=low_bin), n)[: 2 * search + 1]
+    mag = np.abs(c)
+    i = int(np.argmax(mag))
+    med = float(np.median(mag))
+    spread = max(float(np.median(np.abs(mag - med))) * 1.4826, 1e-12)
+    frac = 0.0
+    if 0 < i < mag.size - 1:
+        frac = parabolic_offset(float(mag[i - 1]), float(mag[i]), float(mag[i + 1]))
+    return i - search + frac, (float(mag[i]) - med) / spread, float(c[i])
 
 
 def window_seconds_for(duration_seconds: float) -> float:
