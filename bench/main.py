@@ -1,0 +1,199 @@
+"""Benchmark driver: corpus → our engine → peers → tables → 60-min speed test → JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from app.testkit import KINDS
+
+from .corpus import CORPUS_VERSION, corpus_specs, generate_corpus
+from .peers import PEERS, run_peer
+from .report import FRAME_SECONDS, Answer, format_table, summarise
+from .speed import format_speed, make_long_pair, time_long_pair
+
+BENCH = Path(__file__).resolve().parent
+CACHE = BENCH / ".cache"
+OUT = BENCH / "out"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
+    p.add_argument(
+        "--quick", action="store_true", help="1 case per kind (120 s each) and a 10-min speed pair"
+    )
+    p.add_argument("--kinds", help="comma-separated kinds (default: all)")
+    p.add_argument("--no-peers", action="store_true", help="skip audio-offset-finder/syncstart")
+    p.add_argument("--peers", default="aof,syncstart", help="peers to run (aof,syncstart)")
+    p.add_argument("--no-speed", action="store_true", help="skip the long-programme speed test")
+    p.add_argument("--speed-only", action="store_true", help="only the speed test")
+    p.add_argument("--speed-minutes", type=float, help="speed pair length (default 60, quick 10)")
+    p.add_argument("--jobs", type=int, default=2, help="corpus generation processes")
+    p.add_argument("--verbose", "-v", action="store_true", help="print every case")
+    return p.parse_args(argv)
+
+
+def _run_ours(docs: list[dict[str, object]]) -> list[Answer]:
+    from app.engine import analyze_files
+
+    analyze_files(str(docs[0]["master"]), str(docs[0]["dub"]))  # warm-up (imports), untimed
+    answers = []
+    for d in docs:
+        spec = d["spec"]
+        assert isinstance(spec, dict)
+        t0 = time.perf_counter()
+        try:
+            r = analyze_files(str(d["master"]), str(d["dub"]))
+            ans = Answer(
+                str(d["name"]),
+                spec["kind"],
+                d["true_offset"],
+                r.offset_seconds,  # type: ignore[arg-type]
+                bool(r.reliable),
+                0.0,
+                spec["duration"],
+                r.verdict,
+                r.confidence,
+            )
+        except Exception as exc:  # a crash is a miss
+            ans = Answer(
+                str(d["name"]),
+                spec["kind"],
+                d["true_offset"],
+                None,
+                False,
+                0.0,  # type: ignore[arg-type]
+                spec["duration"],
+                "crash",
+                None,
+                f"{type(exc).__name__}: {exc}",
+            )
+        ans.seconds = time.perf_counter() - t0
+        answers.append(ans)
+    return answers
+
+
+def _run_peer(tool: str, docs: list[dict[str, object]]) -> list[Answer]:
+    pairs = [(str(d["master"]), str(d["dub"])) for d in docs]
+    results = run_peer(tool, pairs, warmup=pairs[0])
+    answers = []
+    for d, res in zip(docs, results, strict=True):
+        spec = d["spec"]
+        assert isinstance(spec, dict)
+        off = res.get("offset")
+        score = res.get("score")
+        reliable = off is not None and (tool != "aof" or (score is not None and score >= 10))  # type: ignore[operator]
+        answers.append(
+            Answer(
+                str(d["name"]),
+                spec["kind"],
+                d["true_offset"],  # type: ignore[arg-type]
+                off,
+                reliable,
+                float(res.get("seconds") or 0.0),  # type: ignore[arg-type]
+                spec["duration"],
+                "",
+                score,
+                res.get("error"),
+            )
+        )  # type: ignore[arg-type]
+    return answers
+
+
+def _noteworthy(a: Answer) -> bool:
+    """A false match, an error over 1 ms, or a true offset not reported as reliable."""
+    if a.false_match:
+        return True
+    if a.true_offset is None:
+        return False
+    return a.abs_error is None or a.abs_error > 1e-3 or not a.reliable
+
+
+def _case_lines(answers: list[Answer]) -> list[str]:
+    out = []
+    for a in answers:
+        err = a.abs_error
+        mark = "ok" if err is not None and err <= 1e-3 else ""
+        if a.true_offset is not None and not a.reliable:
+            mark = "unrel"
+        if a.false_match:
+            mark = "FALSE"
+        elif a.true_offset is not None and (err is None or err > FRAME_SECONDS):
+            mark = "miss"
+        true = "none" if a.true_offset is None else f"{a.true_offset:+.6f}"
+        got = "none" if a.offset is None else f"{a.offset:+.6f}"
+        err_t = "" if err is None else f"{err * 1e3:9.3f} ms"
+        conf = "" if a.confidence is None else f"{a.confidence:.2f}"
+        out.append(
+            f"  {mark:5} {a.case:20} true {true:>11} got {got:>11} {err_t:>12} "
+            f"{a.verdict or '':17} conf {conf:5} rel {a.reliable!s:5} {a.seconds:6.1f} s"
+            + (f"  [{a.error}]" if a.error else "")
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    kinds = args.kinds.split(",") if args.kinds else list(KINDS)
+    report: dict[str, object] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "args": vars(args),
+        "corpus_version": CORPUS_VERSION,
+    }
+    tools: dict[str, object] = {}
+    report["tools"] = tools
+    t_start = time.perf_counter()
+    if not args.speed_only:
+        specs = corpus_specs(quick=args.quick, kinds=kinds)
+        minutes = sum(s.duration for s in specs) / 60
+        print(
+            f"corpus: {len(specs)} cases, {minutes:.0f} min of programme "
+            f"(real recordings + espeak-ng dialogue) in {CACHE / 'corpus'}",
+            flush=True,
+        )
+        t0 = time.perf_counter()
+        docs = generate_corpus(specs, CACHE / "corpus", jobs=args.jobs)
+        for d, s in zip(docs, specs, strict=True):
+            d["name"] = s.name
+        print(f"corpus ready in {time.perf_counter() - t0:.0f} s", flush=True)
+        report["corpus"] = docs
+        runs: list[tuple[str, str, list[Answer]]] = []
+        print("running our engine...", flush=True)
+        runs.append(("ours", "Sync Analyzer (app.engine.analyze_files)", _run_ours(docs)))
+        if not args.no_peers:
+            for tool in args.peers.split(","):
+                print(f"running {PEERS[tool][0]}...", flush=True)
+                runs.append((tool, f"{PEERS[tool][0]}; {PEERS[tool][1]}", _run_peer(tool, docs)))
+        print()
+        for key, title, answers in runs:
+            rows = summarise(answers, kinds)
+            tools[key] = {"title": title, "rows": rows, "answers": [asdict(a) for a in answers]}
+            print(format_table(title, rows))
+            if args.verbose or key == "ours":
+                bad = [a for a in answers if args.verbose or _noteworthy(a)]
+                if bad:
+                    print("cases:" if args.verbose else "cases outside 1 ms, unreliable or false:")
+                    print("\n".join(_case_lines(bad)))
+            print()
+        print(
+            "≤1 frame = |error| ≤ 41.7 ms; FALSE = a reliable answer on unrelated/shuffled "
+            "material, or one more than a frame off; x RT = programme s / wall s.\n"
+        )
+    if not args.no_speed:
+        minutes = args.speed_minutes or (10.0 if args.quick else 60.0)
+        print(f"speed pair: {minutes:g} min (generated once into {CACHE / 'speed'})...", flush=True)
+        pair = make_long_pair(CACHE / "speed", minutes)
+        speed = time_long_pair(pair)
+        report["speed"] = speed
+        print(format_speed(speed))
+    report["total_seconds"] = time.perf_counter() - t_start
+    OUT.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = json.dumps(report, indent=1, default=str)
+    (OUT / f"bench-{stamp}.json").write_text(text)
+    (OUT / "latest.json").write_text(text)
+    print(f"\nJSON: {OUT / f'bench-{stamp}.json'}  (total {report['total_seconds']:.0f} s)")
+    return 0
