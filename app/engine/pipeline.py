@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,16 @@ from app.engine import consensus as cons
 from app.engine.decode import decode, probe
 from app.engine.features import FeatureSet, compute_features
 from app.engine.methods import correlation, mfcc, onset, spectral
+from app.engine.methods._feature import local_detrend
 from app.engine.timecode import frames_and_timecodes
+from app.engine.timeline import (
+    NAMED_CONVERSIONS,
+    Timeline,
+    build_timeline,
+    detect_speed,
+    warp_features,
+    warp_signal,
+)
 from app.engine.types import (
     AnalysisOptions,
     AudioInfo,
@@ -28,12 +38,7 @@ from app.engine.types import (
     ProgressEvent,
     SyncResult,
 )
-from app.engine.windows import (
-    WindowOffset,
-    local_offsets,
-    support_fraction,
-    window_seconds_for,
-)
+from app.engine.windows import window_seconds_for
 from app.engine.xcorr import peak_confidence
 
 __all__ = ["ENGINE_VERSION", "IN_SYNC_TOLERANCE_SECONDS", "analyze_files", "analyze_signals"]
@@ -56,7 +61,7 @@ class _Track:
     mid: np.ndarray
     coarse: np.ndarray
     coarse_rate: float
-    features: FeatureSet | None
+    features: FeatureSet
 
 
 class _Progress:
@@ -86,9 +91,9 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
     return x[:usable].reshape(-1, factor).mean(axis=1, dtype=np.float32)
 
 
-def _prepare(x: np.ndarray, *, sample_rate: int, need_features: bool) -> _Track:
+def _prepare(x: np.ndarray, *, sample_rate: int, features: FeatureSet | None = None) -> _Track:
     factor = max(1, sample_rate // _COARSE_RATE)
-    feats = compute_features(x, sample_rate=sample_rate) if need_features else None
+    feats = features or compute_features(x, sample_rate=sample_rate)
     mid = _decimate(x, 2)  # sample_rate >= 4000 (validated), so factor >= 2
     return _Track(x, mid, _decimate(mid, factor // 2), sample_rate / (2 * (factor // 2)), feats)
 
@@ -112,13 +117,12 @@ def analyze_files(
     report("probe", 0.0, "probing files")
     info_m = probe(master, stream=opts.master_stream)
     info_d = probe(dub, stream=opts.dub_stream)
-    need_features = any(m in _FEATURE_METHODS for m in opts.methods)
     report("decode", 0.02, f"decoding both files to {opts.sample_rate} Hz mono")
 
     def load(path: str | Path, info: AudioInfo, stream: int, channel: int | None) -> _Track:
         x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
                    info=info, cancel=cancel)
-        return _prepare(x, sample_rate=opts.sample_rate, need_features=need_features)
+        return _prepare(x, sample_rate=opts.sample_rate)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
         fut_m = pool.submit(load, master, info_m, opts.master_stream, opts.master_channel)
@@ -147,9 +151,8 @@ def analyze_signals(
     opts = replace(options or AnalysisOptions(), sample_rate=sample_rate).validate()
     report = _Progress(progress, cancel)
     t0 = time.perf_counter()
-    need = any(m in _FEATURE_METHODS for m in opts.methods)
-    tm = _prepare(np.asarray(master, np.float32), sample_rate=sample_rate, need_features=need)
-    td = _prepare(np.asarray(dub, np.float32), sample_rate=sample_rate, need_features=need)
+    tm = _prepare(np.asarray(master, np.float32), sample_rate=sample_rate)
+    td = _prepare(np.asarray(dub, np.float32), sample_rate=sample_rate)
 
     def info(name: str, x: np.ndarray) -> AudioInfo:
         secs = x.size / sample_rate
@@ -170,11 +173,22 @@ def _analyze_tracks(
     shorter = min(tm.signal.size, td.signal.size) / sr
     min_overlap = max(min(5.0, shorter), 0.5 * shorter)
     max_off = min(opts.max_offset_seconds, max(tm.signal.size, td.signal.size) / sr)
-    results: list[MethodResult] = []
+    assert tm.features is not None and td.features is not None
+    frame_rate = tm.features.frame_rate
 
+    t = time.perf_counter()
+    report("speed", 0.47, "searching standard speed conversions")
+    speed = detect_speed(_flux(tm.features), _flux(td.features), frame_rate=frame_rate,
+                         max_offset_seconds=max_off, min_overlap_seconds=min_overlap)
+    if speed.name is not None:
+        report("speed", 0.49, f"dub speed {speed.name}: warping the dub to the master's timeline")
+        td = _warp_track(td, NAMED_CONVERSIONS[speed.name], sample_rate=sr)
+    timings["speed"] = round(time.perf_counter() - t, 3)
+
+    results: list[MethodResult] = []
     for i, name in enumerate(m for m in opts.methods if m in _FEATURE_METHODS):
         report("methods", 0.5 + 0.05 * i, f"method {name}")
-        assert tm.features is not None and td.features is not None
+        assert td.features is not None
         results.append(_FEATURE_METHODS[name](tm.features, td.features,
                                               max_offset_seconds=max_off,
                                               min_overlap_seconds=min_overlap))
@@ -187,37 +201,48 @@ def _analyze_tracks(
 
     first = cons.combine(results)
     t = time.perf_counter()
-    windows: list[WindowOffset] = []
-    win = window_seconds_for(shorter)
-    search = 1.0
+    window = opts.window_seconds or window_seconds_for(shorter)
+    hop = opts.hop_seconds or window
+    timeline: Timeline | None = None
     if first.offset_seconds is not None:
-        report("consistency", 0.9, "checking the offset across the programme")
-        windows = local_offsets(tm.mid, td.mid, sample_rate=sr / 2,
-                                global_offset_seconds=first.offset_seconds,
-                                window_seconds=win, search_seconds=search,
-                                cancel=report.cancel)
-    possible = int(max(0.0, shorter - 2 * search - win) // win) + 1
-    support, agree, informative = support_fraction(
-        windows, offset_seconds=first.offset_seconds or 0.0, possible_windows=possible)
-    timings["consistency"] = round(time.perf_counter() - t, 3)
-    confidence = first.confidence * cons.support_factor(support)
-    reliable = first.offset_seconds is not None and confidence >= opts.confidence_threshold
-    polarity = _polarity(results, windows)
+        assert td.features is not None
+
+        def on_window(i: int, n: int) -> None:
+            report("timeline", 0.88 + 0.1 * i / max(n, 1), f"window {i}/{n}", window=i,
+                   windows=n)
+
+        timeline = build_timeline(
+            tm.mid, td.mid, mid_rate=sr / 2, master_flux=_flux(tm.features),
+            dub_flux=_flux(td.features), frame_rate=frame_rate, speed=speed,
+            start_offset_seconds=first.offset_seconds, window_seconds=window,
+            hop_seconds=hop, max_offset_seconds=max_off, cancel=report.cancel,
+            on_window=on_window)
+    timings["timeline"] = round(time.perf_counter() - t, 3)
+    # offsets so far live in the warped domain; at master time 0 the dub's own offset is o / s
+    offset = None if first.offset_seconds is None else first.offset_seconds / speed.ratio
+    coverage = timeline.coverage if timeline is not None else 0.0
+    confidence = first.confidence * cons.support_factor(coverage)
+    verdict = timeline.verdict if timeline is not None else "no_reliable_match"
+    if timeline is not None and verdict in ("drift", "edited"):
+        used = [w.confidence for w in timeline.windows if w.status == "ok"]
+        confidence = float(np.mean(used)) * cons.support_factor(coverage) if used else 0.0
+        confidence = max(confidence, first.confidence * cons.support_factor(coverage))
+        offset = timeline.offset_at(0.0)
+    elif timeline is not None and verdict == "no_reliable_match":
+        confidence = min(confidence, 0.49 * opts.confidence_threshold)
+    reliable = offset is not None and confidence >= opts.confidence_threshold
+    if not reliable:
+        verdict = "no_reliable_match"
+    elif verdict in ("in_sync", "constant_offset"):
+        verdict = "in_sync" if abs(offset or 0.0) <= IN_SYNC_TOLERANCE_SECONDS else \
+            "constant_offset"
+    reason = _reason(verdict, first, timeline, confidence, opts)
+    polarity = _polarity(results)
     findings: list[str] = []
     if polarity:
         findings.append("polarity inverted: the dub's waveform is the negative of the master's")
-    if reliable and abs(first.offset_seconds or 0.0) <= IN_SYNC_TOLERANCE_SECONDS:
-        verdict = "in_sync"
-        reason = f"|offset| <= {IN_SYNC_TOLERANCE_SECONDS * 1000:g} ms with confidence " \
-                 f"{confidence:.2f}"
-    elif reliable:
-        verdict = "offset"
-        reason = (f"methods {list(first.members)} agree; {agree}/{informative} windows support "
-                  f"the offset; confidence {confidence:.2f} >= {opts.confidence_threshold}")
-    else:
-        verdict = "no_reliable_match"
-        reason = _why_not(first, support, agree, informative, confidence, opts)
-    offset = first.offset_seconds
+    if speed.name is not None:
+        findings.append(f"dub speed differs by the standard conversion {speed.name}")
     frames, codes = frames_and_timecodes(offset) if offset is not None else ({}, {})
     report.estimate = ({"offset_seconds": offset, "confidence": round(confidence, 4)}
                        if offset is not None else None)
@@ -233,26 +258,43 @@ def _analyze_tracks(
         timecodes=codes,
         polarity_inverted=polarity,
         agreement=round(first.agreement, 4),
-        support=round(support, 4),
+        support=round(coverage, 4),
         methods=results,
         master=info_m,
         dub=info_d,
-        overlap_seconds=_overlap(tm.signal.size, td.signal.size, offset, sr),
+        overlap_seconds=_overlap(tm.signal.size, td.signal.size, first.offset_seconds, sr),
         findings=findings,
         timings=timings,
         options={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
         engine_version=ENGINE_VERSION,
+        timeline=timeline.to_dict() if timeline is not None else None,
     )
 
 
-def _why_not(first: cons.Consensus, support: float, agree: int, informative: int,
-             confidence: float, opts: AnalysisOptions) -> str:
+def _flux(f: FeatureSet) -> np.ndarray:
+    """Pitch-robust features for speed search and window tracking: band flux, detrended."""
+    return local_detrend(f.flux, frames=max(3, int(f.frame_rate / 2)))
+
+
+def _warp_track(track: _Track, ratio: Fraction, *, sample_rate: int) -> _Track:
+    """The dub resampled onto the master's timeline for dub speed ``ratio``."""
+    assert track.features is not None
+    signal = warp_signal(track.signal, ratio)
+    feats = FeatureSet(frame_rate=track.features.frame_rate,
+                       mel=warp_features(track.features.mel, float(ratio)))
+    return _prepare(signal, sample_rate=sample_rate, features=feats)
+
+
+def _reason(verdict: str, first: cons.Consensus, timeline: Timeline | None,
+            confidence: float, opts: AnalysisOptions) -> str:
+    if verdict != "no_reliable_match":
+        assert timeline is not None
+        return (f"{timeline.reason}; methods {list(first.members)} agree; confidence "
+                f"{confidence:.2f} >= {opts.confidence_threshold}")
     if first.offset_seconds is None:
         return "no method found a correlation peak"
-    if support < cons.MIN_SUPPORT:
-        return (f"only {agree}/{informative} windows of the programme agree with the best "
-                f"offset ({first.offset_seconds:+.4f} s): a partial match at most "
-                f"(needs {cons.MIN_SUPPORT:.0%})")
+    if timeline is not None and timeline.verdict == "no_reliable_match":
+        return f"{timeline.reason} (best offset {first.offset_seconds:+.4f} s)"
     return (f"confidence {confidence:.2f} below the threshold {opts.confidence_threshold}; "
             f"agreement between methods {first.agreement:.2f}")
 
@@ -264,12 +306,11 @@ def _overlap(n_m: int, n_d: int, offset: float | None, sr: int) -> float:
     return round(max(0.0, min(n_m, n_d - lag) - max(0.0, -lag)) / sr, 3)
 
 
-def _polarity(results: list[MethodResult], windows: list[WindowOffset]) -> bool:
+def _polarity(results: list[MethodResult]) -> bool:
     for r in results:
         if r.method == "correlation" and r.polarity_inverted is not None and r.confidence > 0.2:
             return bool(r.polarity_inverted)
-    confident = [w.peak for w in windows if w.zscore >= 7.0]
-    return bool(confident) and float(np.mean(np.sign(confident))) < -0.5
+    return False
 
 
 def _correlation(

@@ -107,6 +107,8 @@ class AnalysisOptions:
     master_stream / dub_stream: audio stream index among the file's audio streams (0 = first).
     master_channel / dub_channel: channel index to analyse, None = mono downmix.
     confidence_threshold: minimum consensus confidence in [0, 1] for a reliable answer.
+    window_seconds / hop_seconds: timeline windows (None = automatic: an eighth of the
+    programme within [5, 10] s; hop = window).
     """
 
     methods: tuple[str, ...] = METHOD_NAMES
@@ -117,6 +119,8 @@ class AnalysisOptions:
     master_channel: int | None = None
     dub_channel: int | None = None
     confidence_threshold: float = 0.5
+    window_seconds: float | None = None
+    hop_seconds: float | None = None
 
     def validate(self) -> AnalysisOptions:
         """Return self, or raise :class:`ParameterError` naming the bad value."""
@@ -137,6 +141,10 @@ class AnalysisOptions:
             raise ParameterError(
                 f"confidence_threshold={self.confidence_threshold}: must be in [0, 1]"
             )
+        for name in ("window_seconds", "hop_seconds"):
+            value = getattr(self, name)
+            if value is not None and not 1.0 <= value <= 600.0:
+                raise ParameterError(f"{name}={value}: must be in [1, 600] s or None (auto)")
         for name in ("master_stream", "dub_stream"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name}={getattr(self, name)}: must be >= 0")
@@ -192,11 +200,13 @@ class MethodResult:
 class SyncResult:
     """The consensus of an analysis.
 
-    verdict: "in_sync" (|offset| below half a millisecond... see ``reason``), "offset"
-    (a reliable constant offset) or "no_reliable_match".
+    verdict: "in_sync" (|offset| <= 1 ms), "constant_offset", "drift", "edited" or
+    "no_reliable_match"; ``reason`` says why, with the thresholds used.
+    offset_seconds: for drift and edits, the offset at the start of the master.
     offset_samples: the offset in samples at the dub's native sample rate.
     offset_frames / timecodes: per frame rate (keys like "25", "29.97").
-    support: fraction of the overlapping, non-silent windows whose local offset agrees.
+    support: fraction of the windows with sound that follow the fitted offset model.
+    timeline: :class:`app.engine.timeline.Timeline` as a dict (windows, segments, drift, edits).
     """
 
     offset_seconds: float | None
@@ -218,6 +228,7 @@ class SyncResult:
     timings: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     engine_version: str = ""
+    timeline: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

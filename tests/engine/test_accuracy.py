@@ -61,7 +61,7 @@ class TestKnownOffsets:
         assert abs(r.offset_seconds - offset) <= TOLERANCE_SECONDS, (
             f"{case.description}: got {r.offset_seconds:+.6f} s")
         assert r.reliable and r.confidence >= 0.8, r.reason
-        assert r.verdict == ("in_sync" if abs(offset) <= 0.001 else "offset")
+        assert r.verdict == ("in_sync" if abs(offset) <= 0.001 else "constant_offset")
         assert r.polarity_inverted is (kind == "polarity")
         assert r.offset_samples == round(offset * r.dub.sample_rate) or abs(
             r.offset_samples - offset * r.dub.sample_rate) <= 1

@@ -1,0 +1,649 @@
+"""The offset across the whole programme: windows, a fitted model (constant, drift, piecewise
+with edits) and a verdict.
+
+Time axes: ``t`` is master time in seconds; the offset at ``t`` is ``dub_time(t) - t`` (> 0 =
+dub late). The speed ratio ``s`` is the dub's speed relative to the master (> 1 when the dub
+runs fast): with drift alone, ``dub_time(t) = a + t / s``. An edit is a jump of the offset:
+material removed from the dub makes it drop, material inserted makes it rise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from scipy import fft as sfft
+from scipy.signal import resample_poly
+
+from app.engine.types import CancelToken
+from app.engine.windows import gcc_window, has_content
+from app.engine.xcorr import fft_size, normalised_xcorr, parabolic_offset
+
+__all__ = [
+    "NAMED_CONVERSIONS",
+    "THRESHOLDS",
+    "SpeedEstimate",
+    "TimelineWindow",
+    "Drift",
+    "Segment",
+    "Edit",
+    "Timeline",
+    "detect_speed",
+    "warp_signal",
+    "warp_features",
+    "build_timeline",
+]
+
+#: Standard speed conversions: name → dub speed relative to the master.
+NAMED_CONVERSIONS: dict[str, Fraction] = {
+    "1000/1001": Fraction(1000, 1001),
+    "1001/1000": Fraction(1001, 1000),
+    "25/24": Fraction(25, 24),
+    "24/25": Fraction(24, 25),
+    "25/23.976": Fraction(25 * 1001, 24000),
+    "23.976/25": Fraction(24000, 25 * 1001),
+}
+
+#: Thresholds of the model and the verdict (reported with every timeline).
+THRESHOLDS: dict[str, float] = {
+    "in_sync_seconds": 0.001,
+    "edit_jump_seconds": 0.02,
+    "drift_min_ppm": 10.0,
+    "drift_min_total_seconds": 0.001,
+    "named_conversion_tolerance_ppm": 60.0,
+    "window_min_zscore": 7.0,
+    "feature_min_zscore": 6.0,
+    "min_coverage": 0.5,
+    "max_edits_per_minute": 0.75,
+}
+
+
+@dataclass(frozen=True)
+class SpeedEstimate:
+    """Result of the speed search: ratio (dub speed / master speed), its name, the dub-side
+    offset in the warped domain (seconds) and the feature correlation peak it gave."""
+
+    ratio: float
+    name: str | None
+    warped_offset_seconds: float
+    peak: float
+    peak_at_unity: float
+
+
+@dataclass
+class TimelineWindow:
+    """One window of master time [start, end) s; offset (> 0 = dub late) or None; confidence
+    in [0, 1]; source "gcc" or "features"; status "ok", "weak" (no confident match, e.g.
+    dialogue only), "silence", "outside" (the dub does not cover it) or "outlier" (confident
+    but off the fitted model)."""
+
+    start_seconds: float
+    end_seconds: float
+    offset_seconds: float | None
+    confidence: float
+    source: str | None
+    status: str
+    residual_seconds: float | None = None
+
+
+@dataclass
+class Drift:
+    """speed_ratio: dub speed relative to the master (> 1 = dub runs fast); ppm: (ratio − 1)·1e6;
+    conversion: the named standard conversion it matches, if any; pitch_changed: True when the
+    dub is a resampled copy (pitch moved with speed), False when time-stretched (pitch kept),
+    None when it cannot be told; total_seconds: offset change over the analysed programme."""
+
+    speed_ratio: float
+    ppm: float
+    conversion: str | None
+    pitch_changed: bool | None
+    total_seconds: float
+
+
+@dataclass
+class Segment:
+    """A stretch of the programme with one offset line: offsets (s) at its start and end."""
+
+    master_start_seconds: float
+    master_end_seconds: float
+    offset_start_seconds: float
+    offset_end_seconds: float
+    windows: int
+
+
+@dataclass
+class Edit:
+    """A jump of the offset at ``master_time_seconds``: kind "removed" (material of the master
+    missing from the dub) or "inserted" (material added to the dub), ``duration_seconds``."""
+
+    master_time_seconds: float
+    kind: str
+    duration_seconds: float
+    offset_before_seconds: float
+    offset_after_seconds: float
+
+
+@dataclass
+class Timeline:
+    """The offset over the programme and the verdict: "in_sync", "constant_offset", "drift",
+    "edited" or "no_reliable_match"."""
+
+    verdict: str
+    reason: str
+    model: str
+    offset_at_start_seconds: float | None
+    coverage: float
+    residual_rms_seconds: float | None
+    residual_max_seconds: float | None
+    window_seconds: float
+    hop_seconds: float
+    windows: list[TimelineWindow]
+    segments: list[Segment]
+    edits: list[Edit]
+    drift: Drift | None
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(THRESHOLDS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def offset_at(self, t: float) -> float | None:
+        """Model offset (s) at master time ``t`` (s)."""
+        if not self.segments:
+            return self.offset_at_start_seconds
+        seg = self.segments[-1]
+        for s in self.segments:
+            if t < s.master_end_seconds:
+                seg = s
+                break
+        span = max(seg.master_end_seconds - seg.master_start_seconds, 1e-9)
+        slope = (seg.offset_end_seconds - seg.offset_start_seconds) / span
+        return seg.offset_start_seconds + slope * (t - seg.master_start_seconds)
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def warp_features(x: np.ndarray, ratio: float) -> np.ndarray:
+    """Resample a (T, D) frame sequence of the dub onto the master's time axis for a dub speed
+    ``ratio`` (frame j of the result is dub frame j / ratio)."""
+    if ratio == 1.0:
+        return x
+    x2 = x if x.ndim == 2 else x[:, None]
+    n_out = int(np.floor((x2.shape[0] - 1) * ratio)) + 1
+    pos = np.arange(n_out) / ratio
+    idx = np.arange(x2.shape[0])
+    out = np.stack([np.interp(pos, idx, x2[:, k]) for k in range(x2.shape[1])], axis=1)
+    return out.astype(np.float32) if x.ndim == 2 else out[:, 0].astype(np.float32)
+
+
+def warp_signal(x: np.ndarray, ratio: Fraction) -> np.ndarray:
+    """Resample the dub signal so that its timeline matches the master's for dub speed
+    ``ratio`` (exact polyphase resampling by ratio.numerator / ratio.denominator)."""
+    if ratio == 1:
+        return x
+    return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def detect_speed(
+    master: np.ndarray,
+    dub: np.ndarray,
+    *,
+    frame_rate: float,
+    max_offset_seconds: float,
+    min_overlap_seconds: float,
+) -> SpeedEstimate:
+    """Pick the standard conversion (or none) whose warped dub features correlate best with the
+    master's. ``master``/``dub`` are (T, D) pitch-robust features (band-wise spectral flux)."""
+    max_lag = int(round(max_offset_seconds * frame_rate))
+    min_overlap = max(2, int(round(min_overlap_seconds * frame_rate)))
+    results: list[tuple[float, float, str | None, Fraction]] = []
+    for name, ratio in [(None, Fraction(1)), *NAMED_CONVERSIONS.items()]:
+        warped = warp_features(dub, float(ratio))
+        curve = normalised_xcorr(master, warped, max_lag=max_lag, min_overlap=min_overlap)
+        v = np.where(np.isfinite(curve.values), curve.values, -np.inf)
+        i = int(np.argmax(v))
+        results.append((float(v[i]), (curve.first_lag + i) / frame_rate, name, ratio))
+    unity = results[0][0]
+    best = max(results, key=lambda r: r[0])
+    # adopt a conversion only when it clearly beats no conversion at all
+    if best[2] is not None and best[0] < max(unity * 1.25, unity + 0.05):
+        best = results[0]
+    return SpeedEstimate(float(best[3]), best[2], best[1], best[0], unity)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def _segment_ncc(m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Normalised correlation of a (W, D) master segment against every (W, D) slice of a longer
+    (W + L, D) dub segment: values for lags 0..L."""
+    w = m.shape[0]
+    lags = d.shape[0] - w + 1
+    n = fft_size(d.shape[0] + 1)
+    acc = np.zeros(n // 2 + 1, dtype=np.complex128)
+    for k in range(m.shape[1]):
+        acc += np.conj(sfft.rfft(m[:, k], n)) * sfft.rfft(d[:, k], n)
+    num = sfft.irfft(acc, n)[:lags]
+    e = np.concatenate([[0.0], np.cumsum((d.astype(np.float64) ** 2).sum(axis=1))])
+    ed = e[w : w + lags] - e[:lags]
+    em = float((m.astype(np.float64) ** 2).sum())
+    return num / np.sqrt(np.maximum(em * ed, 1e-12))
+
+
+@dataclass
+class _Raw:
+    t0: float
+    t1: float
+    content: bool
+    inside: bool  # the dub covers this window at the predicted offset
+    gcc: tuple[float, float] | None  # (offset in warped domain, z)
+    feat: tuple[float, float] | None  # (offset in warped domain, z)
+
+
+def _feature_offset(
+    mf: np.ndarray, df: np.ndarray, j0: int, wf: int, pred_frames: int, search_frames: int
+) -> tuple[float, float] | None:
+    lo = j0 + pred_frames - search_frames
+    hi = j0 + wf + pred_frames + search_frames
+    if j0 < 0 or j0 + wf > mf.shape[0] or lo < 0 or hi > df.shape[0]:
+        return None
+    m = mf[j0 : j0 + wf]
+    m = m - m.mean(axis=0, keepdims=True)
+    d = df[lo:hi]
+    d = d - d.mean(axis=0, keepdims=True)
+    v = _segment_ncc(m, d)
+    i = int(np.argmax(v))
+    med = float(np.median(v))
+    spread = max(float(np.median(np.abs(v - med))) * 1.4826, 1e-9)
+    frac = parabolic_offset(v[i - 1], v[i], v[i + 1]) if 0 < i < v.size - 1 else 0.0
+    return pred_frames - search_frames + i + frac, (float(v[i]) - med) / spread
+
+
+def _scan_windows(
+    m_mid: np.ndarray, d_mid: np.ndarray, mid_rate: float, mf: np.ndarray, df: np.ndarray,
+    frame_rate: float, *, start_offset: float, window: float, hop: float, wide: float,
+    cancel: CancelToken | None, on_window: Callable[[int, int], None] | None,
+) -> list[_Raw]:
+    """Track the offset window by window (warped domain): GCC-PHAT ±1 s around the prediction,
+    a wide feature search when that fails, GCC again around what the features found."""
+    w = int(round(window * mid_rate))
+    r = int(round(1.0 * mid_rate))
+    wf = int(round(window * frame_rate))
+    duration = m_mid.size / mid_rate
+    starts = np.arange(0.0, max(duration - window, 0.0) + 1e-9, hop)
+    pred = start_offset
+    recent: list[float] = []
+    out: list[_Raw] = []
+    for k, t0 in enumerate(starts):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if on_window is not None:
+            on_window(k + 1, starts.size)
+        s = int(round(t0 * mid_rate))
+        m = m_mid[s : s + w]
+        d_lo = int(round((t0 + pred) * mid_rate))
+        inside = d_lo >= 0 and d_lo + w <= d_mid.size
+        content = inside and has_content(m) and has_content(d_mid[d_lo : d_lo + w])
+        gcc = _gcc_at(m, d_mid, s, pred, r, mid_rate) if content else None
+        feat = None
+        j0 = int(round(t0 * frame_rate))
+        if content:
+            f = _feature_offset(mf, df, j0, wf, int(round(pred * frame_rate)),
+                                int(round(1.0 * frame_rate)))
+            feat = (f[0] / frame_rate, f[1]) if f is not None else None
+            weak_gcc = gcc is None or gcc[1] < THRESHOLDS["window_min_zscore"]
+            weak_feat = feat is None or feat[1] < THRESHOLDS["feature_min_zscore"]
+            if weak_gcc and weak_feat:
+                # lost near the prediction (an edit?): a wide search, kept only when GCC-PHAT
+                # confirms it at the full rate
+                f = _wide_feature_search(mf, df, j0, wf, pred, wide, frame_rate)
+                if f is not None:
+                    g = _gcc_at(m, d_mid, s, f[0], int(round(0.03 * mid_rate)), mid_rate)
+                    if g is not None and g[1] >= THRESHOLDS["window_min_zscore"]:
+                        gcc, feat = g, f
+        # the prediction follows the median of the last three confident windows, so one
+        # mistaken window cannot derail the tracking
+        if gcc is not None and gcc[1] >= THRESHOLDS["window_min_zscore"]:
+            recent.append(gcc[0])
+        elif feat is not None and feat[1] >= THRESHOLDS["feature_min_zscore"]:
+            recent.append(feat[0])
+        if recent:
+            pred = float(np.median(recent[-3:]))
+        out.append(_Raw(float(t0), float(t0 + window), content, inside, gcc, feat))
+    return out
+
+
+def _gcc_at(
+    m: np.ndarray, d_mid: np.ndarray, s: int, offset: float, search: int, rate: float
+) -> tuple[float, float] | None:
+    """GCC-PHAT of master window ``m`` (starting at sample ``s``) against the dub around
+    ``offset`` seconds ± ``search`` samples: (offset in seconds, z-score), or None off the end."""
+    lag = int(round(offset * rate))
+    a, b = s + lag - search, s + lag + m.size + search
+    if b <= 0 or a >= d_mid.size or min(b, d_mid.size) - max(a, 0) < m.size // 2:
+        return None
+    seg = d_mid[max(a, 0) : b]
+    if a < 0 or b > d_mid.size:  # at the ends of the dub: zero-pad the search range
+        seg = np.concatenate([np.zeros(max(0, -a), np.float32), seg,
+                              np.zeros(max(0, b - d_mid.size), np.float32)])
+    res, z, _ = gcc_window(m, seg, search=search, sample_rate=rate)
+    return (lag + res) / rate, z
+
+
+def _wide_feature_search(
+    mf: np.ndarray, df: np.ndarray, j0: int, wf: int, pred: float, wide: float,
+    frame_rate: float,
+) -> tuple[float, float] | None:
+    search = int(round(wide * frame_rate))
+    p = int(round(pred * frame_rate))
+    lo = max(0, j0 + p - search)
+    hi = min(df.shape[0], j0 + wf + p + search)
+    if hi - lo <= wf or j0 + wf > mf.shape[0]:
+        return None
+    m = mf[j0 : j0 + wf] - mf[j0 : j0 + wf].mean(axis=0, keepdims=True)
+    d = df[lo:hi] - df[lo:hi].mean(axis=0, keepdims=True)
+    v = _segment_ncc(m, d)
+    i = int(np.argmax(v))
+    med = float(np.median(v))
+    spread = max(float(np.median(np.abs(v - med))) * 1.4826, 1e-9)
+    frac = parabolic_offset(v[i - 1], v[i], v[i + 1]) if 0 < i < v.size - 1 else 0.0
+    return (lo - j0 + i + frac) / frame_rate, (float(v[i]) - med) / spread
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _segments(t: np.ndarray, o: np.ndarray, jump: float) -> tuple[np.ndarray, float]:
+    """Label each window with a segment index (−1 = outlier) and estimate the common slope."""
+    if t.size >= 2:
+        slopes = np.diff(o) / np.maximum(np.diff(t), 1e-9)
+        small = np.abs(np.diff(o)) < jump
+        slope = float(np.median(slopes[small])) if small.any() else 0.0
+    else:
+        slope = 0.0
+    level = o - slope * t
+    labels = np.full(t.size, -1)
+    seg = 0
+    current: list[float] = []
+    for i in range(t.size):
+        if current and abs(level[i] - float(np.median(current[-3:]))) > jump:
+            # a jump: start a new segment unless the next window returns to the current level
+            back = i + 1 < t.size and abs(level[i + 1] - float(np.median(current[-3:]))) <= jump
+            if back:
+                continue  # isolated outlier
+            seg += 1
+            current = []
+        labels[i] = seg
+        current.append(float(level[i]))
+    # segments with a single window are outliers; renumber the rest consecutively
+    counts = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.array([])
+    keep = {k for k, c in enumerate(counts) if c >= 2} or ({int(np.argmax(counts))}
+                                                           if counts.size else set())
+    mapping: dict[int, int] = {}
+    prev_level: float | None = None
+    for i in range(t.size):
+        lab = int(labels[i])
+        if lab not in keep:
+            labels[i] = -1
+            continue
+        if lab not in mapping:
+            lvl = float(np.median(level[labels == lab]))
+            if prev_level is not None and abs(lvl - prev_level) <= jump and mapping:
+                mapping[lab] = max(mapping.values())  # same level again: merge
+            else:
+                mapping[lab] = len(set(mapping.values()))
+            prev_level = lvl
+        labels[i] = mapping[lab]
+    return labels, slope
+
+
+def _renumber(labels: np.ndarray, level: np.ndarray, jump: float) -> np.ndarray:
+    """Drop segments left with fewer than two windows, merge neighbours at the same level and
+    number the rest 0, 1, … in time order."""
+    out = labels.copy()
+    for lab in set(out[out >= 0].tolist()):
+        if (out == lab).sum() < 2:
+            out[out == lab] = -1
+    new_id, prev_lab, prev_level = -1, None, None
+    for i in range(out.size):
+        lab = int(out[i])
+        if lab < 0:
+            continue
+        if lab != prev_lab:
+            lvl = float(np.median(level[labels == lab]))
+            if prev_level is None or abs(lvl - prev_level) > jump:
+                new_id += 1
+            prev_lab, prev_level = lab, lvl
+        out[i] = new_id
+    return out
+
+
+def _fit(t: np.ndarray, o: np.ndarray, w: np.ndarray, labels: np.ndarray
+         ) -> tuple[np.ndarray, float]:
+    """Weighted least squares: one intercept per segment, one common slope."""
+    n_seg = int(labels.max()) + 1
+    a = np.zeros((t.size, n_seg + 1))
+    a[np.arange(t.size), labels] = 1.0
+    a[:, -1] = t
+    sw = np.sqrt(w)
+    coef, *_ = np.linalg.lstsq(a * sw[:, None], o * sw, rcond=None)
+    return coef[:-1], float(coef[-1])
+
+
+def build_timeline(
+    m_mid: np.ndarray,
+    d_mid: np.ndarray,
+    *,
+    mid_rate: float,
+    master_flux: np.ndarray,
+    dub_flux: np.ndarray,
+    frame_rate: float,
+    speed: SpeedEstimate,
+    start_offset_seconds: float,
+    window_seconds: float,
+    hop_seconds: float,
+    max_offset_seconds: float,
+    cancel: CancelToken | None = None,
+    on_window: Callable[[int, int], None] | None = None,
+) -> Timeline:
+    """Windowed offsets, fitted model and verdict.
+
+    ``d_mid``/``dub_flux`` are already warped to the master's timeline by ``speed.ratio``;
+    ``start_offset_seconds`` is the offset in that warped domain where tracking starts.
+    Reported offsets are converted back to the dub's own timeline.
+    """
+    s0 = speed.ratio
+    raws = _scan_windows(
+        m_mid, d_mid, mid_rate, master_flux, dub_flux, frame_rate,
+        start_offset=start_offset_seconds, window=window_seconds, hop=hop_seconds,
+        wide=min(max_offset_seconds, 30.0), cancel=cancel, on_window=on_window,
+    )
+
+    def to_dub(t_mid: float, warped: float) -> float:
+        return (t_mid + warped) / s0 - t_mid
+
+    # waveform mode (GCC-PHAT windows, precise) unless the dub was time-stretched with its
+    # pitch kept: then only the pitch-robust features still line up
+    n_content = sum(1 for r in raws if r.content)
+    gcc_hits = sum(1 for r in raws if r.content and r.gcc
+                   and r.gcc[1] >= THRESHOLDS["window_min_zscore"])
+    feat_hits = sum(1 for r in raws if r.content and r.feat
+                    and r.feat[1] >= THRESHOLDS["feature_min_zscore"])
+    feature_mode = s0 != 1.0 and gcc_hits < 0.3 * n_content and feat_hits >= 0.5 * n_content
+    windows: list[TimelineWindow] = []
+    pts: list[tuple[int, float, float, float]] = []  # (window index, t, offset, weight)
+    for raw in raws:
+        mid = 0.5 * (raw.t0 + raw.t1)
+        if not raw.content:
+            status = "silence" if raw.inside else "outside"
+            windows.append(TimelineWindow(raw.t0, raw.t1, None, 0.0, None, status))
+            continue
+        gz = raw.gcc[1] if raw.gcc else 0.0
+        fz = raw.feat[1] if raw.feat else 0.0
+        if not feature_mode and raw.gcc and gz >= THRESHOLDS["window_min_zscore"]:
+            off, src, conf = raw.gcc[0], "gcc", float(np.clip((gz - 5) / 10, 0.2, 1.0))
+        elif feature_mode and raw.feat and fz >= THRESHOLDS["feature_min_zscore"]:
+            off, src, conf = raw.feat[0], "features", float(np.clip((fz - 4) / 10, 0.1, 0.8))
+        else:
+            windows.append(TimelineWindow(raw.t0, raw.t1, None, 0.0, None, "weak"))
+            continue
+        pts.append((len(windows), mid, to_dub(mid, off), conf))
+        windows.append(TimelineWindow(raw.t0, raw.t1, round(to_dub(mid, off), 6),
+                                      round(conf, 3), src, "ok"))
+    content = sum(1 for w in windows if w.status not in ("silence", "outside"))
+    # an offset that leaves much of the shorter track outside the other is judged against the
+    # windows a full overlap would give (an aligned music cue alone must not pass as a match)
+    silent = sum(1 for w in windows if w.status == "silence")
+    shorter = min(m_mid.size, d_mid.size) / mid_rate
+    possible = int(max(0.0, shorter - window_seconds) // hop_seconds) + 1
+    expected = possible * content / max(content + silent, 1)
+    content = max(content, int(round(expected)))
+    jump = THRESHOLDS["edit_jump_seconds"]
+    empty = Timeline("no_reliable_match", "", "none", None, 0.0, None, None, window_seconds,
+                     hop_seconds, windows, [], [], None)
+    if len(pts) < 3 or content == 0:
+        empty.reason = f"only {len(pts)} of {content} windows with sound match the master"
+        return empty
+
+    idx = np.array([p[0] for p in pts])
+    t = np.array([p[1] for p in pts])
+    o = np.array([p[2] for p in pts])
+    wt = np.array([p[3] for p in pts])
+    labels, _ = _segments(t, o, jump)
+    for _ in range(2):  # fit, drop outliers, refit
+        use = labels >= 0
+        intercepts, slope = _fit(t[use], o[use], wt[use], labels[use])
+        pred = np.where(labels >= 0, intercepts[np.clip(labels, 0, None)] + slope * t, np.nan)
+        resid = o - pred
+        tol = max(0.005, 4.0 * float(np.nanmedian(np.abs(resid[use]))) * 1.4826)
+        labels = _renumber(np.where(np.abs(resid) > tol, -1, labels), o - slope * t, jump)
+        if (labels >= 0).sum() < 2:
+            break
+    use = labels >= 0
+    if use.sum() < 3:
+        empty.reason = "the matching windows do not agree on any offset line"
+        return empty
+    intercepts, slope = _fit(t[use], o[use], wt[use], labels[use])
+    resid = o - (intercepts[np.clip(labels, 0, None)] + slope * t)
+    for k, i in enumerate(idx):
+        windows[i].residual_seconds = round(float(resid[k]), 6)
+        if labels[k] < 0:
+            windows[i].status = "outlier"
+
+    segments: list[Segment] = []
+    for seg in range(int(labels.max()) + 1):
+        ts = t[labels == seg]
+        if ts.size == 0:
+            continue
+        a, b = float(ts.min() - window_seconds / 2), float(ts.max() + window_seconds / 2)
+        segments.append(Segment(round(max(a, 0.0), 3), round(b, 3),
+                                round(float(intercepts[seg] + slope * max(a, 0.0)), 6),
+                                round(float(intercepts[seg] + slope * b), 6), int(ts.size)))
+    segments.sort(key=lambda s: s.master_start_seconds)
+    edits = _locate_edits(segments, m_mid, d_mid, mid_rate, s0, window_seconds)
+    # segments meet at the edit points
+    for e, (left, right) in zip(edits, zip(segments, segments[1:], strict=False), strict=False):
+        left.master_end_seconds = right.master_start_seconds = round(e.master_time_seconds, 3)
+
+    ratio = 1.0 / (1.0 + slope)
+    ppm = (ratio - 1.0) * 1e6
+    span = float(t[use].max() - t[use].min()) + window_seconds
+    total = slope * span
+    name = None
+    for n, r in NAMED_CONVERSIONS.items():
+        if abs(ppm - (float(r) - 1) * 1e6) <= THRESHOLDS["named_conversion_tolerance_ppm"]:
+            name = n
+    used = [windows[i] for k, i in enumerate(idx) if labels[k] >= 0]
+    precise = [abs(w.residual_seconds or 0.0) for w in used if w.source == "gcc"]
+    pitch: bool | None = None
+    if name is not None or s0 != 1.0:
+        pitch = bool(len(precise) >= 0.6 * len(used) and np.median(precise) < 0.001)
+    is_drift = abs(ppm) >= THRESHOLDS["drift_min_ppm"] and abs(total) >= THRESHOLDS[
+        "drift_min_total_seconds"]
+    drift = Drift(round(float(ratio), 9), round(float(ppm), 2), name, pitch,
+                  round(float(total), 6))
+    coverage = len(used) / content
+    rms = float(np.sqrt(np.mean(resid[use] ** 2)))
+    mx = float(np.max(np.abs(resid[use])))
+    start = segments[0].offset_start_seconds if segments else None
+    minutes = max(span / 60.0, 1.0)
+    if coverage < THRESHOLDS["min_coverage"]:
+        verdict, reason, model = ("no_reliable_match",
+                                  f"only {coverage:.0%} of the windows with sound follow one "
+                                  "offset model", "none")
+    elif len(edits) > max(2.0, THRESHOLDS["max_edits_per_minute"] * minutes):
+        verdict, reason, model = ("no_reliable_match",
+                                  f"{len(edits)} jumps in {span:.0f} s: the dub matches the "
+                                  "master only piecewise (re-ordered material?)", "none")
+    elif edits:
+        verdict, model = "edited", "piecewise"
+        reason = f"{len(edits)} edit(s): " + ", ".join(
+            f"{e.duration_seconds:.3f} s {e.kind} at {e.master_time_seconds:.2f} s" for e in edits)
+    elif is_drift:
+        verdict, model = "drift", "drift"
+        reason = (f"speed ratio {ratio:.6f} ({ppm:+.1f} ppm"
+                  + (f", {name}" if name else "") + f"), {total * 1000:+.1f} ms over the programme")
+    elif abs(start or 0.0) <= THRESHOLDS["in_sync_seconds"]:
+        verdict, model, reason = "in_sync", "constant", "constant offset within 1 ms of zero"
+    else:
+        verdict, model = "constant_offset", "constant"
+        reason = f"constant offset {start:+.6f} s across {coverage:.0%} of the windows"
+    if model in ("constant", "none"):
+        drift_out = drift if is_drift else None
+    else:
+        drift_out = drift
+    return Timeline(verdict, reason, model, start, round(coverage, 4), round(rms, 6),
+                    round(mx, 6), window_seconds, hop_seconds, windows, segments, edits,
+                    drift_out)
+
+
+def _locate_edits(
+    segments: list[Segment], m_mid: np.ndarray, d_mid: np.ndarray, rate: float, s0: float,
+    window: float,
+) -> list[Edit]:
+    """Place each jump between consecutive segments: short sub-windows across the gap are
+    correlated at the earlier segment's offset; the edit is where that match ends."""
+    edits: list[Edit] = []
+    sub = int(round(1.0 * rate))
+    search = int(round(0.004 * rate))
+    for left, right in zip(segments, segments[1:], strict=False):
+        a = max(0.0, left.master_end_seconds - window)
+        b = right.master_start_seconds + window
+        slope = (left.offset_end_seconds - left.offset_start_seconds) / max(
+            left.master_end_seconds - left.master_start_seconds, 1e-9)
+
+        def left_offset(tt: float, seg: Segment = left, sl: float = slope) -> float:
+            return seg.offset_start_seconds + sl * (tt - seg.master_start_seconds)
+
+        centres = np.arange(a + 0.5, b - 0.5, 0.1)
+        values = []
+        for c in centres:
+            s = int(round((c - 0.5) * rate))
+            # back to the warped domain in which d_mid lives
+            warped = (c + left_offset(c)) * s0 - c
+            lag = int(round(warped * rate))
+            lo, hi = s + lag - search, s + lag + sub + search
+            if s < 0 or s + sub > m_mid.size or lo < 0 or hi > d_mid.size:
+                values.append(0.0)
+                continue
+            _, _, peak = gcc_window(m_mid[s : s + sub], d_mid[lo:hi], search=search,
+                                    sample_rate=rate)
+            values.append(abs(peak))
+        v = np.array(values)
+        if v.size == 0:
+            continue
+        hi_level = float(np.percentile(v, 90))
+        lo_level = float(np.percentile(v, 10))
+        score = np.cumsum(v - 0.5 * (hi_level + lo_level))
+        t_edit = float(centres[int(np.argmax(score))]) if hi_level > lo_level else 0.5 * (a + b)
+        before = left_offset(t_edit)
+        r_slope = (right.offset_end_seconds - right.offset_start_seconds) / max(
+            right.master_end_seconds - right.master_start_seconds, 1e-9)
+        after = right.offset_start_seconds + r_slope * (t_edit - right.master_start_seconds)
+        jump = after - before
+        edits.append(Edit(round(t_edit, 3), "inserted" if jump > 0 else "removed",
+                          round(abs(jump), 6), round(before, 6), round(after, 6)))
+    return edits
