@@ -287,23 +287,30 @@ def _scan_windows(
         d_lo = int(round((t0 + pred) * mid_rate))
         inside = d_lo >= 0 and d_lo + w <= d_mid.size
         content = inside and has_content(m) and has_content(d_mid[d_lo : d_lo + w])
-        gcc = _gcc_at(m, d_mid, s, pred, r, mid_rate) if content else None
-        feat = None
-        j0 = int(round(t0 * frame_rate))
+        gcc: tuple[float, float] | None = None
+        feat: tuple[float, float] | None = None
         if content:
+            # hypotheses: the robust prediction and the last confident window (which follows
+            # an edit at once); the best GCC-PHAT peak wins
+            for h in {round(pred, 4), round(recent[-1], 4) if recent else round(pred, 4)}:
+                g = _gcc_at(m, d_mid, s, h, r, mid_rate)
+                if g is not None and (gcc is None or g[1] > gcc[1]):
+                    gcc = g
+            j0 = int(round(t0 * frame_rate))
             f = _feature_offset(mf, df, j0, wf, int(round(pred * frame_rate)),
                                 int(round(1.0 * frame_rate)))
             feat = (f[0] / frame_rate, f[1]) if f is not None else None
-            weak_gcc = gcc is None or gcc[1] < THRESHOLDS["window_min_zscore"]
-            weak_feat = feat is None or feat[1] < THRESHOLDS["feature_min_zscore"]
-            if weak_gcc and weak_feat:
-                # lost near the prediction (an edit?): a wide search, kept only when GCC-PHAT
-                # confirms it at the full rate
+            if gcc is None or gcc[1] < 1.5 * THRESHOLDS["window_min_zscore"]:
+                # weak near the prediction (an edit?): a wide feature search, kept when
+                # GCC-PHAT at the full rate confirms it better than what we have
                 f = _wide_feature_search(mf, df, j0, wf, pred, wide, frame_rate)
                 if f is not None:
                     g = _gcc_at(m, d_mid, s, f[0], int(round(0.03 * mid_rate)), mid_rate)
-                    if g is not None and g[1] >= THRESHOLDS["window_min_zscore"]:
-                        gcc, feat = g, f
+                    if g is not None and g[1] >= THRESHOLDS["window_min_zscore"] and (
+                            gcc is None or g[1] > gcc[1]):
+                        gcc = g
+                        if feat is None or feat[1] < THRESHOLDS["feature_min_zscore"]:
+                            feat = f
         # the prediction follows the median of the last three confident windows, so one
         # mistaken window cannot derail the tracking
         if gcc is not None and gcc[1] >= THRESHOLDS["window_min_zscore"]:
@@ -358,12 +365,9 @@ def _wide_feature_search(
 
 def _segments(t: np.ndarray, o: np.ndarray, jump: float) -> tuple[np.ndarray, float]:
     """Label each window with a segment index (−1 = outlier) and estimate the common slope."""
-    if t.size >= 2:
-        slopes = np.diff(o) / np.maximum(np.diff(t), 1e-9)
-        small = np.abs(np.diff(o)) < jump
-        slope = float(np.median(slopes[small])) if small.any() else 0.0
-    else:
-        slope = 0.0
+    # the drift slope is the median slope between neighbouring windows: jumps at edits are
+    # few, so they do not move the median
+    slope = float(np.median(np.diff(o) / np.maximum(np.diff(t), 1e-9))) if t.size >= 2 else 0.0
     level = o - slope * t
     labels = np.full(t.size, -1)
     seg = 0
@@ -462,17 +466,29 @@ def build_timeline(
         wide=min(max_offset_seconds, 30.0), cancel=cancel, on_window=on_window,
     )
 
+    candidates = [
+        _model(raws, feature_mode=mode, m_mid=m_mid, d_mid=d_mid, mid_rate=mid_rate, s0=s0,
+               window_seconds=window_seconds, hop_seconds=hop_seconds)
+        for mode in ((False, True) if s0 != 1.0 else (False,))
+    ]
+    # the waveform (GCC-PHAT) model is more precise; the feature model wins only when it
+    # explains clearly more of the programme (a time-stretched dub with its pitch kept)
+    best = candidates[0]
+    if len(candidates) > 1 and candidates[1].coverage > best.coverage + 0.1:
+        best = candidates[1]
+    return best
+
+
+def _model(
+    raws: list[_Raw], *, feature_mode: bool, m_mid: np.ndarray, d_mid: np.ndarray,
+    mid_rate: float, s0: float, window_seconds: float, hop_seconds: float,
+) -> Timeline:
+    """Fit the offset model to the windows measured by GCC-PHAT, or by features when
+    ``feature_mode``; offsets converted from the warped domain back to the dub's timeline."""
+
     def to_dub(t_mid: float, warped: float) -> float:
         return (t_mid + warped) / s0 - t_mid
 
-    # waveform mode (GCC-PHAT windows, precise) unless the dub was time-stretched with its
-    # pitch kept: then only the pitch-robust features still line up
-    n_content = sum(1 for r in raws if r.content)
-    gcc_hits = sum(1 for r in raws if r.content and r.gcc
-                   and r.gcc[1] >= THRESHOLDS["window_min_zscore"])
-    feat_hits = sum(1 for r in raws if r.content and r.feat
-                    and r.feat[1] >= THRESHOLDS["feature_min_zscore"])
-    feature_mode = s0 != 1.0 and gcc_hits < 0.3 * n_content and feat_hits >= 0.5 * n_content
     windows: list[TimelineWindow] = []
     pts: list[tuple[int, float, float, float]] = []  # (window index, t, offset, weight)
     for raw in raws:
@@ -560,7 +576,8 @@ def build_timeline(
     precise = [abs(w.residual_seconds or 0.0) for w in used if w.source == "gcc"]
     pitch: bool | None = None
     if name is not None or s0 != 1.0:
-        pitch = bool(len(precise) >= 0.6 * len(used) and np.median(precise) < 0.001)
+        pitch = not feature_mode and bool(
+            len(precise) >= 0.6 * len(used) and np.median(precise) < 0.001)
     is_drift = abs(ppm) >= THRESHOLDS["drift_min_ppm"] and abs(total) >= THRESHOLDS[
         "drift_min_total_seconds"]
     drift = Drift(round(float(ratio), 9), round(float(ppm), 2), name, pitch,

@@ -1,0 +1,150 @@
+"""The offset over the whole programme: drift (standard conversions, pitch kept or changed),
+edits (cut and insertion) and long silences, on realistic programmes with known truth."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from app.engine import SyncResult, analyze_files
+from app.testkit import dialogue_track, dub_remix, make_programme, synth_bed, write_audio
+
+SR = 48000
+DURATION = 120.0
+BASE_OFFSET = 0.3  # the dub is late by this much at the start of the programme
+
+
+def fade(x: np.ndarray, *, head: bool, tail: bool, ms: float = 5.0) -> np.ndarray:
+    n = int(SR * ms / 1000)
+    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)[:, None]
+    y = x.copy()
+    if head:
+        y[:n] *= ramp
+    if tail:
+        y[-n:] *= ramp[::-1]
+    return y
+
+
+def splice(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate with 5 ms fades at every join (no overlap, so lengths add up exactly)."""
+    return np.concatenate([fade(p, head=i > 0, tail=i < len(parts) - 1)
+                           for i, p in enumerate(parts)])
+
+
+@pytest.fixture(scope="module")
+def programme(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, Path]:
+    """(master path, the dub mix late by BASE_OFFSET as (n, 2) float32, work dir)."""
+    d = tmp_path_factory.mktemp("timeline")
+    prog = make_programme(DURATION, SR, seed=31, language="en")
+    master = d / "master.wav"
+    write_audio(master, prog.mix(2), SR, codec="pcm_s24le")
+    dub = dub_remix(prog, dialogue_track(DURATION, SR, language="fr", seed=32), seed=33)
+    late = np.concatenate([np.zeros((int(BASE_OFFSET * SR), 2), np.float32), dub])
+    return master, late[: dub.shape[0]], d
+
+
+def write(d: Path, name: str, x: np.ndarray) -> Path:
+    path = d / name
+    write_audio(path, x, SR, codec="pcm_s24le")
+    return path
+
+
+def atempo(src: Path, dst: Path, tempo: float) -> Path:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-af", f"atempo={tempo:.9f}",
+                    "-c:a", "pcm_s24le", str(dst)], check=True)
+    return dst
+
+
+def analyse(master: Path, dub: Path) -> tuple[SyncResult, dict]:
+    r = analyze_files(master, dub)
+    assert r.timeline is not None
+    return r, r.timeline
+
+
+class TestDrift:
+    @pytest.mark.parametrize(("name", "up", "down", "ratio"), [
+        ("1000/1001", 1001, 1000, 1000 / 1001),  # pull-down: the dub runs slow
+        ("25/24", 24, 25, 25 / 24),              # PAL speed-up: the dub runs fast
+    ])
+    def test_pitch_changed(self, programme: tuple, name: str, up: int, down: int,
+                           ratio: float) -> None:
+        master, late, d = programme
+        dub = write(d, f"drift_{up}_{down}.wav", resample_poly(late, up, down, axis=0))
+        r, tl = analyse(master, dub)
+        assert r.verdict == "drift", r.reason
+        drift = tl["drift"]
+        assert drift["conversion"] == name
+        assert abs(drift["speed_ratio"] - ratio) * 1e6 <= 20, drift
+        assert drift["pitch_changed"] is True
+        assert r.offset_seconds == pytest.approx(BASE_OFFSET / ratio, abs=0.005)
+        # the fitted model at every window against the true offset line
+        for w in tl["windows"]:
+            if w["status"] == "ok":
+                t = 0.5 * (w["start_seconds"] + w["end_seconds"])
+                true = BASE_OFFSET / ratio + t * (1 / ratio - 1)
+                assert abs(w["offset_seconds"] - true) <= 0.005, w
+
+    @pytest.mark.parametrize(("name", "tempo"), [("1000/1001", 1000 / 1001), ("25/24", 25 / 24)])
+    def test_pitch_kept(self, programme: tuple, name: str, tempo: float) -> None:
+        master, late, d = programme
+        src = write(d, "late.wav", late)
+        dub = atempo(src, d / f"atempo_{tempo:.4f}.wav", tempo)
+        r, tl = analyse(master, dub)
+        assert r.verdict == "drift", r.reason
+        assert tl["drift"]["conversion"] == name
+        assert abs(tl["drift"]["speed_ratio"] - tempo) * 1e6 <= 50, tl["drift"]
+        assert tl["drift"]["pitch_changed"] is False
+
+
+class TestEdits:
+    def test_cut_and_insertion(self, programme: tuple) -> None:
+        master, late, d = programme
+        cut_at, cut_len, ins_at, ins_len = 40.0, 3.0, 80.0, 4.0
+        other = synth_bed(ins_len, SR, seed=99)  # a logo/recap the master does not have
+        a = int((cut_at + BASE_OFFSET) * SR)
+        b = int((cut_at + cut_len + BASE_OFFSET) * SR)
+        c = int((ins_at + BASE_OFFSET) * SR)
+        dub = splice([late[:a], late[b:c], other, late[c:]])
+        r, tl = analyse(master, write(d, "edited.wav", dub))
+        assert r.verdict == "edited", r.reason
+        edits = tl["edits"]
+        assert [e["kind"] for e in edits] == ["removed", "inserted"]
+        assert abs(edits[0]["master_time_seconds"] - cut_at) <= 0.5
+        assert abs(edits[1]["master_time_seconds"] - ins_at) <= 0.5
+        assert edits[0]["duration_seconds"] == pytest.approx(cut_len, abs=0.002)
+        assert edits[1]["duration_seconds"] == pytest.approx(ins_len, abs=0.002)
+        offsets = [s["offset_start_seconds"] for s in tl["segments"]]
+        assert offsets == pytest.approx(
+            [BASE_OFFSET, BASE_OFFSET - cut_len, BASE_OFFSET - cut_len + ins_len], abs=0.001)
+        assert r.offset_seconds == pytest.approx(BASE_OFFSET, abs=0.001)
+
+
+class TestSilence:
+    def test_long_silence_is_not_a_change(self, programme: tuple) -> None:
+        master, late, d = programme
+        m = np.asarray(late).copy()  # reuse the dub as material; silence 45 s..75 s in both
+        silent_master = write(d, "silent_master.wav", _silence(_read(master), 45.0, 75.0, 0.0))
+        dub = write(d, "silent_dub.wav", _silence(m, 45.0, 75.0, BASE_OFFSET))
+        r, tl = analyse(silent_master, dub)
+        assert r.verdict == "constant_offset", r.reason
+        assert r.offset_seconds == pytest.approx(BASE_OFFSET, abs=1e-4)
+        statuses = {w["status"] for w in tl["windows"]
+                    if 50 <= w["start_seconds"] and w["end_seconds"] <= 70}
+        assert statuses == {"silence"}
+        assert tl["edits"] == [] and tl["drift"] is None
+
+
+def _read(path: Path) -> np.ndarray:
+    from app.testkit import read_audio
+    x, _ = read_audio(path)
+    return x
+
+
+def _silence(x: np.ndarray, a: float, b: float, offset: float) -> np.ndarray:
+    y = np.array(x, dtype=np.float32, copy=True)
+    y[int((a + offset) * SR) : int((b + offset) * SR)] = 0.0
+    return y
