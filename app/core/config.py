@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     ENABLED_METHODS: CsvList = Field(default_factory=lambda: list(METHOD_NAMES))
     ENABLED_AI_MODELS: CsvList = Field(default_factory=list)
     DEFAULT_SAMPLE_RATE: int = Field(16000, ge=4000, le=48000, description="Hz")
-    DEFAULT_WINDOW_SIZE: float = Field(10.0, gt=0, le=600, description="seconds")
+    DEFAULT_WINDOW_SIZE: float | None = Field(
+        None, ge=1, le=600, description="seconds; empty = automatic (engine's choice)")
     DEFAULT_CONFIDENCE_THRESHOLD: float = Field(0.5, ge=0.0, le=1.0)
     DEFAULT_MAX_OFFSET_SECONDS: float = Field(120.0, gt=0, le=600)
 
@@ -191,4 +192,4 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
-    return Settings()
+    return Settings()  # type: ignore[call-arg]

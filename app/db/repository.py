@@ -15,7 +15,20 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -114,7 +127,7 @@ class AnalysisRepository:
         with self.db.sessions() as s:
             return s.get(AnalysisRow, analysis_id)
 
-    def list(
+    def search(
         self,
         *,
         statuses: Sequence[str] = (),
@@ -127,7 +140,7 @@ class AnalysisRepository:
 
         ``file`` matches a case-insensitive substring of the master's or the dub's file name.
         """
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if statuses:
             conditions.append(AnalysisRow.status.in_(list(statuses)))
         if batch_id:
@@ -163,13 +176,16 @@ class AnalysisRepository:
                 .order_by(AnalysisRow.created_at, AnalysisRow.id)
             ).scalars())
 
-    def cancel_requested_ids(self, owner: str) -> list[str]:
+    def run_states(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None, bool]]:
+        """(status, owner, cancel_requested) of each analysis in ``ids`` that exists."""
+        if not ids:
+            return {}
         with self.db.sessions() as s:
-            return list(s.execute(
-                select(AnalysisRow.id).where(
-                    AnalysisRow.owner == owner, AnalysisRow.status == JobStatus.RUNNING,
-                    AnalysisRow.cancel_requested.is_(True))
-            ).scalars())
+            rows = s.execute(
+                select(AnalysisRow.id, AnalysisRow.status, AnalysisRow.owner,
+                       AnalysisRow.cancel_requested).where(AnalysisRow.id.in_(list(ids)))
+            ).all()
+            return {r[0]: (r[1], r[2], bool(r[3])) for r in rows}
 
     def unfinished(self) -> list[tuple[str, str, str | None, int]]:
         """(id, status, owner, attempts) of every queued or running analysis."""
@@ -208,7 +224,8 @@ class AnalysisRepository:
 
     @_retry_locked
     def update_progress(self, analysis_id: str, owner: str, progress: Progress) -> bool:
-        """Store the progress of a running analysis; returns whether a cancel was requested."""
+        """Store the progress of a running analysis; returns whether it should stop (a cancel
+        was requested, or it is no longer running for ``owner``)."""
         stage, fraction, message, window, windows, estimate = progress
         with self.db.sessions.begin() as s:
             flag = s.execute(
@@ -221,7 +238,7 @@ class AnalysisRepository:
                         updated_at=utcnow())
                 .returning(AnalysisRow.cancel_requested)
             ).scalar_one_or_none()
-            return bool(flag)
+            return flag is None or bool(flag)
 
     @_retry_locked
     def finish(
@@ -238,7 +255,7 @@ class AnalysisRepository:
         stage, fraction, message, window, windows, estimate = progress
         now = utcnow()
         with self.db.sessions.begin() as s:
-            n = s.execute(
+            n = _rowcount(s.execute(
                 update(AnalysisRow)
                 .where(AnalysisRow.id == analysis_id, AnalysisRow.owner == owner,
                        AnalysisRow.status == JobStatus.RUNNING)
@@ -246,7 +263,7 @@ class AnalysisRepository:
                         updated_at=now, progress_stage=stage, progress_fraction=fraction,
                         progress_message=message, progress_window=window,
                         progress_windows=windows, progress_estimate=estimate)
-            ).rowcount
+            ))
             return n == 1
 
     @_retry_locked
@@ -254,25 +271,41 @@ class AnalysisRepository:
         """queued → cancelled; False when it is not queued."""
         now = utcnow()
         with self.db.sessions.begin() as s:
-            n = s.execute(
+            n = _rowcount(s.execute(
                 update(AnalysisRow)
                 .where(AnalysisRow.id == analysis_id, AnalysisRow.status == JobStatus.QUEUED)
                 .values(status=JobStatus.CANCELLED, finished_at=now, updated_at=now,
                         progress_stage="cancelled", progress_message="cancelled before it ran",
                         error={"code": "cancelled", "message": "cancelled by request",
                                "details": None})
-            ).rowcount
+            ))
+            return n == 1
+
+    @_retry_locked
+    def force_cancel(self, analysis_id: str) -> bool:
+        """running → cancelled whoever runs it (its worker stops at its next check)."""
+        now = utcnow()
+        with self.db.sessions.begin() as s:
+            n = _rowcount(s.execute(
+                update(AnalysisRow)
+                .where(AnalysisRow.id == analysis_id, AnalysisRow.status == JobStatus.RUNNING)
+                .values(status=JobStatus.CANCELLED, finished_at=now, updated_at=now,
+                        cancel_requested=True, progress_stage="cancelled",
+                        progress_message="cancelled while running",
+                        error={"code": "cancelled", "message": "cancelled by request",
+                               "details": None})
+            ))
             return n == 1
 
     @_retry_locked
     def request_cancel(self, analysis_id: str) -> bool:
         """Flag a running analysis for cancellation (its owner stops it); False if not running."""
         with self.db.sessions.begin() as s:
-            n = s.execute(
+            n = _rowcount(s.execute(
                 update(AnalysisRow)
                 .where(AnalysisRow.id == analysis_id, AnalysisRow.status == JobStatus.RUNNING)
                 .values(cancel_requested=True, updated_at=utcnow())
-            ).rowcount
+            ))
             return n == 1
 
     @_retry_locked
@@ -291,12 +324,12 @@ class AnalysisRepository:
                 else func.greatest(AnalysisRow.attempts - 1, 0)
         owner_cond = AnalysisRow.owner.is_(None) if owner is None else AnalysisRow.owner == owner
         with self.db.sessions.begin() as s:
-            n = s.execute(
+            n = _rowcount(s.execute(
                 update(AnalysisRow)
                 .where(AnalysisRow.id == analysis_id, AnalysisRow.status == expected_status,
                        owner_cond)
                 .values(**values)
-            ).rowcount
+            ))
             return n == 1
 
     @_retry_locked
@@ -305,14 +338,14 @@ class AnalysisRepository:
         now = utcnow()
         owner_cond = AnalysisRow.owner.is_(None) if owner is None else AnalysisRow.owner == owner
         with self.db.sessions.begin() as s:
-            n = s.execute(
+            n = _rowcount(s.execute(
                 update(AnalysisRow)
                 .where(AnalysisRow.id == analysis_id, AnalysisRow.status == JobStatus.RUNNING,
                        owner_cond)
                 .values(status=JobStatus.INTERRUPTED, error=error, finished_at=now,
                         updated_at=now, progress_stage="interrupted",
                         progress_message=error["message"])
-            ).rowcount
+            ))
             return n == 1
 
     # --- service instances ------------------------------------------------------------------
@@ -342,7 +375,14 @@ class AnalysisRepository:
     def prune_instances(self, before: datetime) -> int:
         """Forget instances whose last heartbeat is older than ``before``."""
         with self.db.sessions.begin() as s:
-            return s.execute(delete(InstanceRow).where(InstanceRow.heartbeat_at < before)).rowcount
+            return _rowcount(s.execute(
+                delete(InstanceRow).where(InstanceRow.heartbeat_at < before)))
+
+
+def _rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE/DELETE (``CursorResult.rowcount``)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
 
 
 def _escape_like(text_: str) -> str:

@@ -66,6 +66,8 @@ __all__ = ["AnalysisService", "new_analysis_id", "new_batch_id", "ANALYSIS_ID_PA
 _logger = logging.getLogger(__name__)
 
 ANALYSIS_ID_PATTERN = r"^analysis_\d{8}_\d{6}_[0-9a-f]{8}$"
+#: how long a cancel waits for the engine's next check before recording the cancellation itself
+CANCEL_GRACE_SECONDS = 1.0
 
 
 def _new_id(prefix: str) -> str:
@@ -224,13 +226,21 @@ class AnalysisService:
         with self._maintenance_lock:
             self.repo.heartbeat(self.instance_id)
             self.recover()
-            for analysis_id in self.repo.cancel_requested_ids(self.instance_id):
+            self._reconcile_running()
+
+    def _reconcile_running(self) -> None:
+        """Stop local workers whose analysis was cancelled or taken over through the database
+        (by another instance, or by a cancel that did not wait for the engine)."""
+        states = self.repo.run_states(self.runner.running_ids())
+        for analysis_id, (status, owner, cancel_requested) in states.items():
+            if status != JobStatus.RUNNING or owner != self.instance_id or cancel_requested:
                 self.runner.cancel(analysis_id, CancelReason.USER)
 
     def _dead_instances(self) -> tuple[set[str], set[str]]:
         """(ids of live instances, ids of dead ones) among the registered instances."""
         stale_before = utcnow() - timedelta(seconds=self.settings.INSTANCE_STALE_SECONDS)
-        alive, dead = set(), set()
+        alive: set[str] = set()
+        dead: set[str] = set()
         for inst in self.repo.instances():
             (alive if self._is_alive(inst, stale_before) else dead).add(inst.id)
         return alive, dead
@@ -334,7 +344,8 @@ class AnalysisService:
             "master_file": req.master_file, "dub_file": req.dub_file,
             "methods": methods, "enable_ai": req.enable_ai, "ai_model": req.ai_model,
             "sample_rate": req.sample_rate or s.DEFAULT_SAMPLE_RATE,
-            "window_size": req.window_size or s.DEFAULT_WINDOW_SIZE,
+            "window_size": req.window_size if req.window_size is not None
+            else s.DEFAULT_WINDOW_SIZE,
             "confidence_threshold": req.confidence_threshold
             if req.confidence_threshold is not None else s.DEFAULT_CONFIDENCE_THRESHOLD,
             "max_offset_seconds": req.max_offset_seconds or s.DEFAULT_MAX_OFFSET_SECONDS,
@@ -454,9 +465,9 @@ class AnalysisService:
                                 code="analysis_not_found", details={"analysis_id": analysis_id})
         return row
 
-    def list(self, *, statuses: Sequence[str], file: str | None, batch_id: str | None,
+    def search(self, *, statuses: Sequence[str], file: str | None, batch_id: str | None,
              limit: int, offset: int) -> tuple[list[AnalysisRow], int]:
-        return self.repo.list(statuses=statuses, file=file, batch_id=batch_id, limit=limit,
+        return self.repo.search(statuses=statuses, file=file, batch_id=batch_id, limit=limit,
                               offset=offset)
 
     # --- cancellation ---------------------------------------------------------------------------
@@ -476,14 +487,23 @@ class AnalysisService:
         if row.status == JobStatus.RUNNING:
             self.repo.request_cancel(analysis_id)
             ctx = self.runner.cancel(analysis_id, CancelReason.USER)
-            deadline = time.monotonic() + wait_seconds
+            deadline = time.monotonic() + min(wait_seconds, CANCEL_GRACE_SECONDS)
             if ctx is not None:
-                ctx.done.wait(wait_seconds)
+                ctx.done.wait(min(wait_seconds, CANCEL_GRACE_SECONDS))
             while time.monotonic() < deadline:
                 row = self.get(analysis_id)
                 if row.status in TERMINAL_STATUSES:
-                    break
+                    return row, True
                 time.sleep(0.05)
+            # The engine has not reached its next check yet (e.g. it is extracting features
+            # of a long file): record the cancellation now; the worker stops at that check
+            # and finds the analysis no longer running for it.
+            if ctx is not None:
+                ctx.finalized = True
+            if self.repo.force_cancel(analysis_id):
+                _logger.info("analysis %s cancelled; its worker stops at the engine's next "
+                             "check", analysis_id)
+                self._publish_final(analysis_id)
             row = self.get(analysis_id)
             return row, row.status in TERMINAL_STATUSES
         if row.status == JobStatus.CANCELLED:
@@ -555,8 +575,12 @@ class AnalysisService:
                          time.perf_counter() - t0)
             self._publish_final(analysis_id)
         else:
-            _logger.warning("analysis %s: no longer ours to finish (recovered elsewhere?)",
-                            analysis_id)
+            row = self.repo.get(analysis_id)
+            final = row is not None and row.status in TERMINAL_STATUSES
+            _logger.info("analysis %s: already recorded as %s elsewhere; this run's outcome "
+                         "(%s) is dropped", analysis_id, row.status if row else "deleted", status)
+            if final and not ctx.finalized:
+                self._publish_final(analysis_id)
 
     # --- events -------------------------------------------------------------------------------
     def _publish(self, analysis_id: str, event: Event) -> None:
@@ -665,7 +689,8 @@ def _options_of(request: dict[str, Any]) -> AnalysisOptions:
         max_offset_seconds=float(request["max_offset_seconds"]),
         master_stream=int(request["master_stream"]), dub_stream=int(request["dub_stream"]),
         master_channel=request["master_channel"], dub_channel=request["dub_channel"],
-        confidence_threshold=float(request["confidence_threshold"]))
+        confidence_threshold=float(request["confidence_threshold"]),
+        window_seconds=request.get("window_size"))
 
 
 def _item_error(index: int, exc: Exception) -> dict[str, Any]:

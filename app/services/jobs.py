@@ -34,6 +34,9 @@ class JobContext:
     token: CancelToken = field(default_factory=CancelToken)
     reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    #: set when the analysis' final state was recorded and published on its behalf (a cancel
+    #: that did not wait for the engine's next check)
+    finalized: bool = False
 
     def cancel(self, reason: str) -> None:
         if self.reason is None:

@@ -103,7 +103,7 @@ def list_analyses(
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
 ) -> AnalysisList:
-    rows, total = service.list(statuses=[str(s) for s in status_ or []], file=file,
+    rows, total = service.search(statuses=[str(s) for s in status_ or []], file=file,
                                batch_id=batch_id, limit=limit, offset=offset)
     return AnalysisList(items=[AnalysisSummary.model_validate(view_of(r, full=False))
                                for r in rows], total=total, limit=limit, offset=offset)

@@ -55,10 +55,11 @@ class AnalysisOptionsIn(BaseModel):
                                                 "(mono). Default: DEFAULT_SAMPLE_RATE.",
                                     examples=[16000])
     window_size: float | None = Field(
-        None, gt=0, le=600,
-        description="Length in seconds of the windows of the consistency check. Recorded with "
-                    "the analysis; engine 1.0 uses its own 10 s windows. Default: "
-                    "DEFAULT_WINDOW_SIZE.", examples=[10.0])
+        None, ge=1, le=600,
+        description="Length in seconds of the windows of the timeline (the offset measured "
+                    "along the programme). Default: DEFAULT_WINDOW_SIZE, or automatic (an "
+                    "eighth of the programme within [5, 10] s) when that is unset.",
+        examples=[10.0])
     confidence_threshold: float | None = Field(
         None, ge=0, le=1, description="Minimum consensus confidence in [0, 1] for a reliable "
                                       "answer. Default: DEFAULT_CONFIDENCE_THRESHOLD.",
@@ -172,7 +173,7 @@ class EffectiveRequest(BaseModel):
     enable_ai: bool
     ai_model: str | None
     sample_rate: int
-    window_size: float
+    window_size: float | None = Field(description="null = automatic.")
     confidence_threshold: float
     max_offset_seconds: float
     master_stream: int
@@ -217,12 +218,15 @@ class SyncResultRead(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    offset_seconds: float | None = Field(description="How late the dub is, in seconds; null "
-                                                     "when nothing matched.", examples=[0.2345])
+    offset_seconds: float | None = Field(description="How late the dub is, in seconds (for "
+                                                     "drift and edits: at the start of the "
+                                                     "master); null when nothing matched.",
+                                         examples=[0.2345])
     confidence: float = Field(description="Consensus confidence in [0, 1].", examples=[0.97])
     reliable: bool = Field(description="confidence ≥ confidence_threshold.")
-    verdict: str = Field(description="in_sync (|offset| ≤ 1 ms), offset, or no_reliable_match.",
-                         examples=["offset"])
+    verdict: str = Field(description="in_sync (|offset| ≤ 1 ms), constant_offset, drift, "
+                                     "edited, or no_reliable_match.",
+                         examples=["constant_offset"])
     reason: str = Field(description="Why this verdict.")
     offset_samples: int | None = Field(description="Offset in samples at the dub's native "
                                                    "rate.", examples=[11256])
@@ -232,7 +236,8 @@ class SyncResultRead(BaseModel):
                                       examples=[{"25": "+00:00:00:05"}])
     polarity_inverted: bool
     agreement: float = Field(description="Share of the evidence that agrees with the offset.")
-    support: float = Field(description="Share of the programme's windows that agree.")
+    support: float = Field(description="Share of the windows with sound that follow the "
+                                       "fitted offset model.")
     methods: list[MethodResultRead]
     master: AudioInfoRead
     dub: AudioInfoRead
@@ -242,6 +247,9 @@ class SyncResultRead(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
     options: dict[str, Any] = Field(default_factory=dict, description="Options as run.")
     engine_version: str = ""
+    timeline: dict[str, Any] | None = Field(
+        None, description="The offset along the programme: windows, segments, drift (speed "
+                          "ratio), edits, with the thresholds used.")
 
 
 class _AnalysisBase(BaseModel):

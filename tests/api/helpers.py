@@ -1,0 +1,163 @@
+"""Helpers of the API tests: the real app in-process, SSE parsing, a real uvicorn process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from main import create_app
+
+REPO = Path(__file__).resolve().parents[2]
+TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The real app with its lifespan running, and an AsyncClient on it (ASGITransport)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     timeout=60) as client:
+            yield app, client
+
+
+@dataclass
+class SseEvent:
+    event: str
+    id: str | None
+    data: dict[str, Any]
+
+
+def parse_sse(lines: Iterable[str]) -> tuple[list[SseEvent], int]:
+    """(events, number of comment lines such as pings) of an SSE body split into lines."""
+    events: list[SseEvent] = []
+    comments = 0
+    event, ident, data = "message", None, []
+    for raw in lines:
+        line = raw.rstrip("\r")
+        if not line:
+            if data:
+                events.append(SseEvent(event, ident, json.loads("\n".join(data))))
+            event, ident, data = "message", None, []
+        elif line.startswith(":"):
+            comments += 1
+        else:
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "event":
+                event = value
+            elif field == "id":
+                ident = value
+            elif field == "data":
+                data.append(value)
+    if data:
+        events.append(SseEvent(event, ident, json.loads("\n".join(data))))
+    return events, comments
+
+
+async def read_sse(client: httpx.AsyncClient, url: str, *, timeout: float = 60.0
+                   ) -> tuple[list[SseEvent], int]:
+    """Read an SSE stream to its end."""
+    lines: list[str] = []
+
+    async def read() -> None:
+        async with client.stream("GET", url) as response:
+            assert response.status_code == 200, await response.aread()
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for line in response.aiter_lines():
+                lines.append(line)
+
+    await asyncio.wait_for(read(), timeout)
+    return parse_sse(lines)
+
+
+async def wait_status(client: httpx.AsyncClient, analysis_id: str,
+                      statuses: set[str] | None = None, *, timeout: float = 60.0,
+                      stage: str | None = None) -> dict[str, Any]:
+    """Poll GET /{id} until its status is in ``statuses`` (default: terminal)."""
+    wanted = statuses or TERMINAL
+    deadline = time.monotonic() + timeout
+    while True:
+        body = (await client.get(f"/api/v1/analysis/{analysis_id}")).json()
+        if body["status"] in wanted and (stage is None or body["progress"]["stage"] == stage):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{analysis_id} still {body['status']} after {timeout} s: "
+                                 f"{body['progress']}")
+        await asyncio.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that reproduce ``settings`` in a child process."""
+    env = {k: v for k, v in os.environ.items() if k not in Settings.model_fields}
+    for name in settings.model_fields_set | {"MOUNT_PATH", "UPLOAD_DIR", "DATABASE_URL"}:
+        value = getattr(settings, name)
+        env[name] = ",".join(value) if isinstance(value, list) else str(value)
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+class UvicornProcess:
+    """``python -m uvicorn main:app`` in a child process, with ``settings`` as environment."""
+
+    def __init__(self, settings: Settings, *, cwd: Path, log: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._log_file = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port",
+             str(self.port), "--log-level", "warning"],
+            cwd=cwd, env=settings_env(settings), stdout=self._log_file,
+            stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"uvicorn exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.base_url}/api/v1/health/live", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"uvicorn not ready: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing cleaned up."""
+        self.proc.kill()
+        self.proc.wait(10)
+        self._log_file.close()
+
+    def stop(self) -> None:
+        """SIGTERM: a graceful shutdown."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log_file.close()

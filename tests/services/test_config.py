@@ -1,0 +1,64 @@
+"""Settings: list parsing and validators that fail at start-up with a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import Settings
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+class TestSettings:
+    def test_defaults(self) -> None:
+        s = _settings()
+        assert s.DATABASE_URL == "sqlite:///./data/sync_analyzer.db"
+        assert s.ENABLED_METHODS == ["correlation", "mfcc", "onset", "spectral"]
+        assert s.MAX_WORKERS >= 1 and s.DEFAULT_SAMPLE_RATE == 16000
+        assert s.sqlite_path == Path("data/sync_analyzer.db")
+
+    def test_comma_separated_lists_from_the_environment(self, monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+        monkeypatch.setenv("ENABLED_METHODS", "Correlation, onset")
+        monkeypatch.setenv("ALLOWED_HOSTS", "a.example.com,b.example.com")
+        monkeypatch.setenv("ALLOWED_ORIGINS", '["https://x.example.com"]')
+        s = Settings(_env_file=None)  # type: ignore[call-arg]
+        assert s.ENABLED_METHODS == ["correlation", "onset"]
+        assert s.ALLOWED_HOSTS == ["a.example.com", "b.example.com"]
+        assert s.ALLOWED_ORIGINS == ["https://x.example.com"]
+
+    @pytest.mark.parametrize(("values", "message"), [
+        ({"ENABLED_METHODS": "correlation,telepathy"}, "telepathy"),
+        ({"MOUNT_PATH": "/definitely/not/here"}, "MOUNT_PATH='/definitely/not/here'"),
+        ({"MAX_WORKERS": 0}, "MAX_WORKERS"),
+        ({"PORT": 70000}, "PORT"),
+        ({"DEFAULT_SAMPLE_RATE": 100}, "DEFAULT_SAMPLE_RATE"),
+        ({"DEFAULT_CONFIDENCE_THRESHOLD": 2}, "DEFAULT_CONFIDENCE_THRESHOLD"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({"HEARTBEAT_SECONDS": 10, "INSTANCE_STALE_SECONDS": 15}, "INSTANCE_STALE_SECONDS"),
+    ])
+    def test_bad_values_fail_with_the_setting_named(self, values: dict[str, object],
+                                                    message: str) -> None:
+        with pytest.raises(ValidationError, match=message.replace("(", r"\(")):
+            _settings(**values)
+
+    def test_upload_dir_must_not_be_a_file(self, tmp_path: Path) -> None:
+        f = tmp_path / "file"
+        f.write_text("x")
+        with pytest.raises(ValidationError, match="UPLOAD_DIR"):
+            _settings(UPLOAD_DIR=f)
+
+    def test_ensure_directories(self, tmp_path: Path) -> None:
+        s = _settings(UPLOAD_DIR=tmp_path / "u" / "v", MOUNT_PATH=tmp_path,
+                      DATABASE_URL=f"sqlite:///{tmp_path}/db/x.db",
+                      LOG_FILE=tmp_path / "logs" / "app.log")
+        s.ensure_directories()
+        assert (tmp_path / "u" / "v").is_dir() and (tmp_path / "db").is_dir()
+        assert (tmp_path / "logs").is_dir()
+        assert _settings(DATABASE_URL="postgresql://u:p@h/db").sqlite_path is None
