@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,18 +116,22 @@ def time_long_pair(pair: dict[str, object], python: str = sys.executable) -> dic
     dec_d = _decode_seconds(dub)
     cmd = [python, "-m", "app", "analyze", master, dub, "--json", "--quiet"]
     root = Path(__file__).resolve().parent.parent
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root)
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, _tree_rss(ps))
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        t0 = time.perf_counter()
+        # Files, not pipes: a large JSON answer must never block the child on a full pipe.
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, cwd=root)
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                peak = max(peak, _tree_rss(ps))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+        wall = time.perf_counter() - t0
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
     result: dict[str, object] = {}
     try:
         result = json.loads(out)

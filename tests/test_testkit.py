@@ -113,7 +113,7 @@ def _phase_slope_lag(master: np.ndarray, dub: np.ndarray) -> float:
     [("clean", 0.5), ("ac3", 0.25), ("aac", -0.3), ("sr44k", 0.1), ("fractional", 0.00037)],
 )
 def test_make_case_true_offset(tmp_path: Path, kind: str, offset: float) -> None:
-    case = make_case(kind, tmp_path, seed=5, duration_seconds=12, true_offset_seconds=offset)
+    case = make_case(kind, tmp_path, seed=5, duration_seconds=8, true_offset_seconds=offset)
     assert case.true_offset_seconds == pytest.approx(offset)
     m, _ = read_audio(case.master_path, sample_rate=SR, channels=1)
     d, _ = read_audio(case.dub_path, sample_rate=SR, channels=1)
@@ -131,13 +131,13 @@ EXPECTED = {  # kind -> (master channels, dub rate, dub channels)
 @pytest.mark.parametrize("kind", KINDS)
 def test_make_case_files_probe(tmp_path: Path, kind: str) -> None:
     off = {"negative": -1.5, "long_offset": 12.0, "fractional": 0.00037}.get(kind, 0.75)
-    case = make_case(kind, tmp_path, seed=2, duration_seconds=10, true_offset_seconds=off)
+    case = make_case(kind, tmp_path, seed=2, duration_seconds=6, true_offset_seconds=off)
     mi, di = probe_audio(case.master_path), probe_audio(case.dub_path)
     mch, drate, dch = EXPECTED.get(kind, (2, 48000, 2))
     assert (mi["channels"], mi["sample_rate"]) == (mch, 48000)
     assert (di["channels"], di["sample_rate"]) == (dch, drate)
-    assert mi["duration"] == pytest.approx(10.0, abs=0.01)
-    want = {"partial": 6.0, "long_offset": 22.0}.get(kind, 10.0)
+    assert mi["duration"] == pytest.approx(6.0, abs=0.01)
+    want = {"partial": 3.6, "long_offset": 18.0}.get(kind, 6.0)
     assert di["duration"] == pytest.approx(want, abs=0.05)
     if kind in ("unrelated", "shuffled"):
         assert case.true_offset_seconds is None

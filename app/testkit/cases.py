@@ -79,7 +79,7 @@ def dub_remix(
         bed_gain_db=float(rng.uniform(-4, 2)),
         dialogue_gain_db=float(rng.uniform(-2, 3)),
         eq=eq,
-        compress_args={"threshold_db": -22.0, "ratio": 2.5, "attack_ms": 8.0, "release_ms": 200.0},
+        compress={"threshold_db": -22.0, "ratio": 2.5, "attack_ms": 8.0, "release_ms": 200.0},
         sample_rate=programme.sample_rate,
         dialogue_pan=float(rng.uniform(-0.1, 0.1)),
     )

@@ -176,6 +176,9 @@ def compress(
     return (y[:, 0] if x.ndim == 1 else y).astype(np.float32)
 
 
+_compressor = compress
+
+
 def _mono(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 1 else x.mean(axis=1)
 
@@ -187,7 +190,7 @@ def remix(
     bed_gain_db: float = 0.0,
     dialogue_gain_db: float = 0.0,
     eq: Sequence[EqBand] | None = None,
-    compress_args: dict[str, float] | None = None,
+    compress: bool | dict[str, float] | None = None,
     sample_rate: int = 48000,
     dialogue_pan: float = 0.0,
     zero_phase: bool = True,
@@ -195,7 +198,8 @@ def remix(
     """Re-balance a stereo ``bed`` (n, 2) and mono ``dialogue`` (n,) into a stereo mix.
 
     ``eq`` bands are applied to the bed ([(kind, Hz, dB, Q)], see :func:`equalize`);
-    ``compress_args`` (kwargs of :func:`compress`) compress the full mix when given.
+    ``compress``: True (3:1 at −24 dB) or kwargs of :func:`compress` to compress the full
+    mix; None/False: no compression.
     Dialogue is panned (−1 left … +1 right, constant power).
     """
     b = bed * np.float32(db_to_gain(bed_gain_db))
@@ -207,8 +211,9 @@ def remix(
     mix = b[:n].astype(np.float32, copy=True)
     mix[:, 0] += d[:n] * np.float32(np.cos(th) * np.sqrt(2))
     mix[:, 1] += d[:n] * np.float32(np.sin(th) * np.sqrt(2))
-    if compress_args is not None:
-        mix = compress(mix, sample_rate, **compress_args)
+    if compress:
+        kwargs = compress if isinstance(compress, dict) else {}
+        mix = _compressor(mix, sample_rate, **kwargs)
     return mix
 
 
