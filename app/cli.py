@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from app.engine import METHOD_NAMES, AnalysisOptions, EngineError, ProgressEvent, analyze_files
+from app.engine.timecode import seconds_to_timecode
 from app.engine.types import SyncResult
 
 __all__ = ["main", "format_result"]
@@ -29,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--master-channel", type=int, default=None, help="channel (default: downmix)")
     a.add_argument("--dub-channel", type=int, default=None)
     a.add_argument("--confidence-threshold", type=float, default=0.5)
+    a.add_argument("--window", type=float, default=None,
+                   help="timeline window in seconds (default: automatic)")
+    a.add_argument("--hop", type=float, default=None, help="timeline hop in seconds")
+    a.add_argument("--timeline", action="store_true",
+                   help="print the offset window by window, the drift and the edits")
+    a.add_argument("--fps", type=float, default=25.0, help="frame rate of printed timecodes")
     a.add_argument("--json", action="store_true", help="print the full result as JSON")
     a.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser
@@ -60,6 +67,34 @@ def format_result(r: SyncResult) -> str:
     return "\n".join(lines)
 
 
+def format_timeline(r: SyncResult, *, fps: float) -> str:
+    """The timeline: model, drift, edits, then one line per window (timecodes at ``fps``)."""
+    tl = r.timeline
+    if tl is None:
+        return "timeline     none (no offset found)"
+    tc = seconds_to_timecode
+    lines = [f"timeline     {tl['verdict']}: {tl['reason']}",
+             f"model        {tl['model']}, coverage {tl['coverage']:.0%}, window "
+             f"{tl['window_seconds']:g} s, hop {tl['hop_seconds']:g} s"]
+    if tl["drift"]:
+        d = tl["drift"]
+        pitch = {True: "pitch changed", False: "pitch kept", None: "pitch unknown"}
+        lines.append(f"drift        speed ratio {d['speed_ratio']:.6f} ({d['ppm']:+.1f} ppm)"
+                     f"{', ' + d['conversion'] if d['conversion'] else ''}, "
+                     f"{pitch[d['pitch_changed']]}, {d['total_seconds'] * 1000:+.1f} ms total")
+    for e in tl["edits"]:
+        lines.append(f"edit         {tc(e['master_time_seconds'], fps)} "
+                     f"({e['master_time_seconds']:.2f} s): {e['duration_seconds']:.3f} s "
+                     f"{e['kind']}")
+    lines.append(f"windows      (master timecode at {fps:g} fps, offset ms, confidence, status)")
+    for w in tl["windows"]:
+        off = f"{w['offset_seconds'] * 1000:+10.2f}" if w["offset_seconds"] is not None else \
+            f"{'-':>10}"
+        lines.append(f"  {tc(w['start_seconds'], fps)} {off}  {w['confidence']:.2f}  "
+                     f"{w['status']}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     options = AnalysisOptions(
@@ -67,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_offset_seconds=args.max_offset, master_stream=args.master_stream,
         dub_stream=args.dub_stream, master_channel=args.master_channel,
         dub_channel=args.dub_channel, confidence_threshold=args.confidence_threshold,
+        window_seconds=args.window, hop_seconds=args.hop,
     )
 
     def show(event: ProgressEvent) -> None:
@@ -79,5 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result.to_dict(), indent=2) if args.json else format_result(result))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_result(result))
+        if args.timeline:
+            print(format_timeline(result, fps=args.fps))
     return 0

@@ -608,10 +608,7 @@ def _model(
     else:
         verdict, model = "constant_offset", "constant"
         reason = f"constant offset {start:+.6f} s across {coverage:.0%} of the windows"
-    if model in ("constant", "none"):
-        drift_out = drift if is_drift else None
-    else:
-        drift_out = drift
+    drift_out = drift if is_drift else None
     return Timeline(verdict, reason, model, start, round(coverage, 4), round(rms, 6),
                     round(mx, 6), window_seconds, hop_seconds, windows, segments, edits,
                     drift_out)
@@ -622,45 +619,64 @@ def _locate_edits(
     window: float,
 ) -> list[Edit]:
     """Place each jump between consecutive segments: short sub-windows across the gap are
-    correlated at the earlier segment's offset; the edit is where that match ends."""
+    correlated at the earlier segment's offset; the edit is where that match ends (a
+    least-squares step from a high to a low level)."""
     edits: list[Edit] = []
-    sub = int(round(1.0 * rate))
-    search = int(round(0.004 * rate))
+    sub_seconds = 0.5
     for left, right in zip(segments, segments[1:], strict=False):
         a = max(0.0, left.master_end_seconds - window)
         b = right.master_start_seconds + window
-        slope = (left.offset_end_seconds - left.offset_start_seconds) / max(
-            left.master_end_seconds - left.master_start_seconds, 1e-9)
-
-        def left_offset(tt: float, seg: Segment = left, sl: float = slope) -> float:
-            return seg.offset_start_seconds + sl * (tt - seg.master_start_seconds)
-
-        centres = np.arange(a + 0.5, b - 0.5, 0.1)
-        values = []
-        for c in centres:
-            s = int(round((c - 0.5) * rate))
-            # back to the warped domain in which d_mid lives
-            warped = (c + left_offset(c)) * s0 - c
-            lag = int(round(warped * rate))
-            lo, hi = s + lag - search, s + lag + sub + search
-            if s < 0 or s + sub > m_mid.size or lo < 0 or hi > d_mid.size:
-                values.append(0.0)
-                continue
-            _, _, peak = gcc_window(m_mid[s : s + sub], d_mid[lo:hi], search=search,
-                                    sample_rate=rate)
-            values.append(abs(peak))
-        v = np.array(values)
-        if v.size == 0:
+        centres = np.arange(a + sub_seconds / 2, b - sub_seconds / 2, 0.05)
+        if centres.size < 4:
             continue
-        hi_level = float(np.percentile(v, 90))
-        lo_level = float(np.percentile(v, 10))
-        score = np.cumsum(v - 0.5 * (hi_level + lo_level))
-        t_edit = float(centres[int(np.argmax(score))]) if hi_level > lo_level else 0.5 * (a + b)
-        before = left_offset(t_edit)
-        r_slope = (right.offset_end_seconds - right.offset_start_seconds) / max(
-            right.master_end_seconds - right.master_start_seconds, 1e-9)
-        after = right.offset_start_seconds + r_slope * (t_edit - right.master_start_seconds)
+        v_left = _match_profile(centres, left, m_mid, d_mid, rate, s0, sub_seconds)
+        t_edit = _falling_step(centres, v_left)
+        before = _segment_offset(left, t_edit)
+        after = _segment_offset(right, t_edit)
         jump = after - before
         edits.append(Edit(round(t_edit, 3), "inserted" if jump > 0 else "removed",
                           round(abs(jump), 6), round(before, 6), round(after, 6)))
     return edits
+
+
+def _segment_offset(seg: Segment, t: float) -> float:
+    """Offset (s) of a segment's line at master time ``t`` (extrapolated beyond it)."""
+    span = max(seg.master_end_seconds - seg.master_start_seconds, 1e-9)
+    slope = (seg.offset_end_seconds - seg.offset_start_seconds) / span
+    return seg.offset_start_seconds + slope * (t - seg.master_start_seconds)
+
+
+def _match_profile(centres: np.ndarray, seg: Segment, m_mid: np.ndarray, d_mid: np.ndarray,
+                   rate: float, s0: float, sub_seconds: float) -> np.ndarray:
+    """|GCC-PHAT peak| of sub-windows centred at ``centres`` at the segment's offset ±4 ms."""
+    sub = int(round(sub_seconds * rate))
+    search = int(round(0.004 * rate))
+    values = np.zeros(centres.size)
+    for k, c in enumerate(centres):
+        s = int(round((c - sub_seconds / 2) * rate))
+        warped = (c + _segment_offset(seg, c)) * s0 - c  # d_mid lives in the warped domain
+        lag = int(round(warped * rate))
+        lo, hi = s + lag - search, s + lag + sub + search
+        if s < 0 or s + sub > m_mid.size or lo < 0 or hi > d_mid.size:
+            continue
+        _, _, peak = gcc_window(m_mid[s : s + sub], d_mid[lo:hi], search=search,
+                                sample_rate=rate)
+        values[k] = abs(peak)
+    return values
+
+
+def _falling_step(centres: np.ndarray, v: np.ndarray) -> float:
+    """Time where profile ``v`` steps from a higher to a lower mean: the split that minimises
+    the squared error of a two-level fit (first level above the second)."""
+    n = v.size
+    c1 = np.cumsum(v)
+    c2 = np.cumsum(v**2)
+    k = np.arange(1, n)
+    left_mean = c1[:-1] / k
+    right_mean = (c1[-1] - c1[:-1]) / (n - k)
+    sse = (c2[:-1] - k * left_mean**2) + ((c2[-1] - c2[:-1]) - (n - k) * right_mean**2)
+    sse = np.where(left_mean > right_mean, sse, np.inf)
+    if not np.isfinite(sse).any():
+        return float(0.5 * (centres[0] + centres[-1]))
+    i = int(np.argmin(sse))
+    return float(0.5 * (centres[i] + centres[i + 1]))
