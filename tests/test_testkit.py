@@ -118,7 +118,7 @@ def test_make_case_true_offset(tmp_path: Path, kind: str, offset: float) -> None
     m, _ = read_audio(case.master_path, sample_rate=SR, channels=1)
     d, _ = read_audio(case.dub_path, sample_rate=SR, channels=1)
     lag = _phase_slope_lag(m[:, 0], d[:, 0])
-    tol = 0.02 if kind in ("clean", "fractional") else 0.1
+    tol = 0.05 if kind in ("clean", "fractional") else 0.1  # samples (1 µs-2 µs)
     assert lag == pytest.approx(offset * SR, abs=tol)
 
 
