@@ -62,3 +62,23 @@ class TestSettings:
         assert (tmp_path / "u" / "v").is_dir() and (tmp_path / "db").is_dir()
         assert (tmp_path / "logs").is_dir()
         assert _settings(DATABASE_URL="postgresql://u:p@h/db").sqlite_path is None
+
+
+class TestEnvExample:
+    def test_lists_every_setting_and_parses(self, tmp_path: Path) -> None:
+        from tests.api.helpers import REPO
+
+        text = (REPO / ".env.example").read_text()
+        names = {line.lstrip("# ").split("=", 1)[0] for line in text.splitlines()
+                 if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()}
+        assert set(Settings.model_fields) - {"PROJECT_NAME"} <= names
+        lines = text.splitlines()
+        for name in set(Settings.model_fields) - {"PROJECT_NAME"}:
+            i = next(i for i, line in enumerate(lines)
+                     if line.startswith((f"{name}=", f"# {name}=")))
+            while lines[i - 1] and not lines[i - 1].startswith("#"):  # a group of settings
+                i -= 1
+            assert lines[i - 1].startswith("# ") and "=" not in lines[i - 1].split()[1], name
+        s = Settings(_env_file=REPO / ".env.example")  # type: ignore[call-arg]
+        assert s.DEFAULT_WINDOW_SIZE is None and s.LOG_FILE is None
+        assert s.ENABLED_AI_MODELS == [] and s.ALLOWED_HOSTS == ["*"]
