@@ -214,7 +214,8 @@ def _analyze_tracks(
         timeline = build_timeline(
             tm.mid, td.mid, mid_rate=sr / 2, master_flux=_flux(tm.features),
             dub_flux=_flux(td.features), frame_rate=frame_rate, speed=speed,
-            start_offset_seconds=first.offset_seconds, window_seconds=window,
+            start_offset_seconds=first.offset_seconds, m_full=tm.signal, d_full=td.signal,
+            full_rate=float(sr), window_seconds=window,
             hop_seconds=hop, max_offset_seconds=max_off, cancel=report.cancel,
             on_window=on_window)
     timings["timeline"] = round(time.perf_counter() - t, 3)

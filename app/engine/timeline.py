@@ -117,13 +117,16 @@ class Segment:
 @dataclass
 class Edit:
     """A jump of the offset at ``master_time_seconds``: kind "removed" (material of the master
-    missing from the dub) or "inserted" (material added to the dub), ``duration_seconds``."""
+    missing from the dub) or "inserted" (material added to the dub), ``duration_seconds``;
+    ``uncertainty_seconds``: ± range of the location (wide where the gap has no shared
+    sound, e.g. dialogue only)."""
 
     master_time_seconds: float
     kind: str
     duration_seconds: float
     offset_before_seconds: float
     offset_after_seconds: float
+    uncertainty_seconds: float = 0.0
 
 
 @dataclass
@@ -447,6 +450,9 @@ def build_timeline(
     frame_rate: float,
     speed: SpeedEstimate,
     start_offset_seconds: float,
+    m_full: np.ndarray | None = None,
+    d_full: np.ndarray | None = None,
+    full_rate: float | None = None,
     window_seconds: float,
     hop_seconds: float,
     max_offset_seconds: float,
@@ -457,6 +463,8 @@ def build_timeline(
 
     ``d_mid``/``dub_flux`` are already warped to the master's timeline by ``speed.ratio``;
     ``start_offset_seconds`` is the offset in that warped domain where tracking starts.
+    ``m_full``/``d_full`` (at ``full_rate`` Hz, the dub warped too), when given, locate edits
+    with the full bandwidth.
     Reported offsets are converted back to the dub's own timeline.
     """
     s0 = speed.ratio
@@ -468,7 +476,9 @@ def build_timeline(
 
     candidates = [
         _model(raws, feature_mode=mode, m_mid=m_mid, d_mid=d_mid, mid_rate=mid_rate, s0=s0,
-               window_seconds=window_seconds, hop_seconds=hop_seconds)
+               window_seconds=window_seconds, hop_seconds=hop_seconds,
+               edit_signals=(m_full, d_full, full_rate) if m_full is not None
+               and d_full is not None and full_rate else (m_mid, d_mid, mid_rate))
         for mode in ((False, True) if s0 != 1.0 else (False,))
     ]
     # the waveform (GCC-PHAT) model is more precise; the feature model wins only when it
@@ -482,6 +492,7 @@ def build_timeline(
 def _model(
     raws: list[_Raw], *, feature_mode: bool, m_mid: np.ndarray, d_mid: np.ndarray,
     mid_rate: float, s0: float, window_seconds: float, hop_seconds: float,
+    edit_signals: tuple[np.ndarray, np.ndarray, float],
 ) -> Timeline:
     """Fit the offset model to the windows measured by GCC-PHAT, or by features when
     ``feature_mode``; offsets converted from the warped domain back to the dub's timeline."""
@@ -559,7 +570,7 @@ def _model(
                                 round(float(intercepts[seg] + slope * max(a, 0.0)), 6),
                                 round(float(intercepts[seg] + slope * b), 6), int(ts.size)))
     segments.sort(key=lambda s: s.master_start_seconds)
-    edits = _locate_edits(segments, m_mid, d_mid, mid_rate, s0, window_seconds)
+    edits = _locate_edits(segments, *edit_signals, s0, window_seconds)
     # segments meet at the edit points
     for e, (left, right) in zip(edits, zip(segments, segments[1:], strict=False), strict=False):
         left.master_end_seconds = right.master_start_seconds = round(e.master_time_seconds, 3)
@@ -618,24 +629,35 @@ def _locate_edits(
     segments: list[Segment], m_mid: np.ndarray, d_mid: np.ndarray, rate: float, s0: float,
     window: float,
 ) -> list[Edit]:
-    """Place each jump between consecutive segments: short sub-windows across the gap are
-    correlated at the earlier segment's offset; the edit is where that match ends (a
-    least-squares step from a high to a low level)."""
+    """Place each jump between consecutive segments.
+
+    Across the gap, 2-s windows every 0.25 s are tested against both segments' offsets
+    (GCC-PHAT ±0.25 s, the peak within 2 ms of the hypothesis); the edit is the split where
+    the earlier segment's matches end and the later one's begin (for a removal, the removed
+    duration later in master time). The uncertainty is half the unlabelled gap around it.
+    """
     edits: list[Edit] = []
-    sub_seconds = 0.5
+    small, step = 2.0, 0.25
     for left, right in zip(segments, segments[1:], strict=False):
         a = max(0.0, left.master_end_seconds - window)
         b = right.master_start_seconds + window
-        centres = np.arange(a + sub_seconds / 2, b - sub_seconds / 2, 0.05)
+        centres = np.arange(a + small / 2, b - small / 2 + 1e-9, step)
         if centres.size < 4:
             continue
-        v_left = _match_profile(centres, left, m_mid, d_mid, rate, s0, sub_seconds)
-        t_edit = _falling_step(centres, v_left)
+        zl = _hypothesis_z(centres, left, m_mid, d_mid, rate, s0, small)
+        zr = _hypothesis_z(centres, right, m_mid, d_mid, rate, s0, small)
+        # the highest peak of ±0.25 s landing within 2 ms of a hypothesis is itself strong
+        # evidence (about 1 % by chance), so a modest z-score is enough here
+        is_l = ((zl >= 4.0) & (zl > zr)).astype(float)
+        is_r = ((zr >= 4.0) & (zr > zl)).astype(float)
+        removed = max(0.0, _segment_offset(left, centres[0]) - _segment_offset(right, centres[0]))
+        t_edit, uncertainty = _edit_split(centres, is_l, is_r, shift=int(round(removed / step)))
         before = _segment_offset(left, t_edit)
         after = _segment_offset(right, t_edit)
         jump = after - before
         edits.append(Edit(round(t_edit, 3), "inserted" if jump > 0 else "removed",
-                          round(abs(jump), 6), round(before, 6), round(after, 6)))
+                          round(abs(jump), 6), round(before, 6), round(after, 6),
+                          round(uncertainty, 3)))
     return edits
 
 
@@ -646,37 +668,54 @@ def _segment_offset(seg: Segment, t: float) -> float:
     return seg.offset_start_seconds + slope * (t - seg.master_start_seconds)
 
 
-def _match_profile(centres: np.ndarray, seg: Segment, m_mid: np.ndarray, d_mid: np.ndarray,
-                   rate: float, s0: float, sub_seconds: float) -> np.ndarray:
-    """|GCC-PHAT peak| of sub-windows centred at ``centres`` at the segment's offset ±4 ms."""
-    sub = int(round(sub_seconds * rate))
-    search = int(round(0.004 * rate))
-    values = np.zeros(centres.size)
+def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: np.ndarray, d_mid: np.ndarray,
+                  rate: float, s0: float, length: float) -> np.ndarray:
+    """z-score of the GCC-PHAT peak of windows centred at ``centres`` (``length`` s) when it
+    lies within 2 ms of the segment's offset; 0 otherwise."""
+    n = int(round(length * rate))
+    search = int(round(0.25 * rate))
+    out = np.zeros(centres.size)
     for k, c in enumerate(centres):
-        s = int(round((c - sub_seconds / 2) * rate))
-        warped = (c + _segment_offset(seg, c)) * s0 - c  # d_mid lives in the warped domain
-        lag = int(round(warped * rate))
-        lo, hi = s + lag - search, s + lag + sub + search
-        if s < 0 or s + sub > m_mid.size or lo < 0 or hi > d_mid.size:
+        s = int(round((c - length / 2) * rate))
+        if s < 0 or s + n > m_mid.size:
             continue
-        _, _, peak = gcc_window(m_mid[s : s + sub], d_mid[lo:hi], search=search,
-                                sample_rate=rate)
-        values[k] = abs(peak)
-    return values
+        warped = (c + _segment_offset(seg, c)) * s0 - c  # d_mid lives in the warped domain
+        g = _gcc_at(m_mid[s : s + n], d_mid, s, warped, search, rate)
+        if g is not None and abs(g[0] - warped) <= 0.002:
+            out[k] = g[1]
+    return out
 
 
-def _falling_step(centres: np.ndarray, v: np.ndarray) -> float:
-    """Time where profile ``v`` steps from a higher to a lower mean: the split that minimises
-    the squared error of a two-level fit (first level above the second)."""
-    n = v.size
-    c1 = np.cumsum(v)
-    c2 = np.cumsum(v**2)
-    k = np.arange(1, n)
-    left_mean = c1[:-1] / k
-    right_mean = (c1[-1] - c1[:-1]) / (n - k)
-    sse = (c2[:-1] - k * left_mean**2) + ((c2[-1] - c2[:-1]) - (n - k) * right_mean**2)
-    sse = np.where(left_mean > right_mean, sse, np.inf)
-    if not np.isfinite(sse).any():
-        return float(0.5 * (centres[0] + centres[-1]))
-    i = int(np.argmin(sse))
-    return float(0.5 * (centres[i] + centres[i + 1]))
+def _edit_split(centres: np.ndarray, is_left: np.ndarray, is_right: np.ndarray, *,
+                shift: int) -> tuple[float, float]:
+    """(split time, uncertainty) with the fewest misplaced windows: left matches after the
+    split plus right matches before it, the right labels moved ``shift`` grid steps earlier
+    (for a removal the later segment's material resumes that much later in master time).
+    The split is the middle of the best range (its start when the range is long); the
+    uncertainty is how far the truth may lie from it."""
+    n = is_left.size
+    step = float(centres[1] - centres[0])
+    right = np.zeros(n)
+    if shift < n:
+        right[: n - shift] = is_right[shift:]
+    # err[i]: split between window i-1 and window i (i = 0..n)
+    left_after = is_left.sum() - np.concatenate([[0.0], np.cumsum(is_left)])
+    right_before = np.concatenate([[0.0], np.cumsum(right)])
+    err = left_after + right_before
+    best = np.flatnonzero(err == err.min())
+    i_lo, i_hi = int(best[0]), int(best[-1])
+
+    def boundary(i: int) -> float:
+        if i <= 0:
+            return float(centres[0])
+        if i >= n:
+            return float(centres[-1])
+        return 0.5 * float(centres[i - 1] + centres[i])
+
+    lo, hi = boundary(i_lo), boundary(i_hi)
+    if hi - lo > 2.0:
+        # a long stretch without evidence: the earlier segment's material runs on up to the
+        # edit whether material was removed or inserted, so where its matches end is the
+        # better estimate; the other end bounds the uncertainty
+        return lo, hi - lo
+    return 0.5 * (lo + hi), max(0.5 * (hi - lo), step / 2)

@@ -148,3 +148,19 @@ def _silence(x: np.ndarray, a: float, b: float, offset: float) -> np.ndarray:
     y = np.array(x, dtype=np.float32, copy=True)
     y[int((a + offset) * SR) : int((b + offset) * SR)] = 0.0
     return y
+
+
+class TestCliTimeline:
+    def test_prints_edits_with_timecodes(self, programme: tuple) -> None:
+        import sys
+
+        master, late, d = programme
+        dub = splice([late[: int(60.3 * SR)], late[int(62.3 * SR) :]])  # 2 s cut at 60 s
+        path = write(d, "cli_cut.wav", dub)
+        out = subprocess.run([sys.executable, "-m", "app", "analyze", str(master), str(path),
+                              "--timeline", "--fps", "25", "--quiet"], capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).parents[2]).stdout
+        assert "verdict      edited" in out
+        edit_line = next(line for line in out.splitlines() if line.startswith("edit "))
+        assert "2.000 s removed" in edit_line and "00:01:0" in edit_line
+        assert out.count(" ok") >= 8
