@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     # --- jobs and storage ---------------------------------------------------------------------
     DATABASE_URL: str = "sqlite:///./data/sync_analyzer.db"
     MAX_WORKERS: int = Field(2, ge=1, le=64)
+    WORKER_NICENESS: int = Field(10, ge=0, le=19)
     MAX_QUEUED_JOBS: int = Field(1000, ge=1)
     BATCH_MAX_ITEMS: int = Field(100, ge=1, le=10000)
     JOB_MAX_ATTEMPTS: int = Field(2, ge=1, le=10)

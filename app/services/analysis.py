@@ -191,7 +191,8 @@ class AnalysisService:
         self.bus = bus
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.hostname = socket.gethostname()
-        self.runner = JobRunner(self._run, max_workers=settings.MAX_WORKERS, name="analysis")
+        self.runner = JobRunner(self._run, max_workers=settings.MAX_WORKERS, name="analysis",
+                                niceness=settings.WORKER_NICENESS)
         self._roots = [settings.mount_root, settings.upload_root]
         self._started = False
         self._maintenance_lock = threading.Lock()

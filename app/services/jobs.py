@@ -9,6 +9,7 @@ the database itself, so another backend (a task queue) can run the same handler.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -59,7 +60,8 @@ Handler = Callable[[str, JobContext], None]
 class JobRunner:
     """``max_workers`` threads running ``handler(job_id, ctx)`` for ids taken from a queue."""
 
-    def __init__(self, handler: Handler, *, max_workers: int, name: str = "job") -> None:
+    def __init__(self, handler: Handler, *, max_workers: int, name: str = "job",
+                 niceness: int = 0) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers={max_workers}: must be >= 1")
         self._handler = handler
@@ -71,6 +73,7 @@ class JobRunner:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._niceness = niceness
 
     # --- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -135,6 +138,8 @@ class JobRunner:
 
     # --- workers -------------------------------------------------------------------------------
     def _work(self) -> None:
+        if self._niceness > 0:
+            _lower_thread_priority(self._niceness)
         while True:
             job_id = self._queue.get()
             if job_id is None:
@@ -153,3 +158,14 @@ class JobRunner:
                 with self._lock:
                     self._running.pop(job_id, None)
                 ctx.done.set()
+
+
+def _lower_thread_priority(niceness: int) -> None:
+    """Raise this thread's nice value (Linux: per thread, inherited by the threads and ffmpeg
+    processes it starts), so analyses yield the CPU to the API when both want it."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid)
+                                                  + niceness))
+    except (AttributeError, OSError) as exc:  # pragma: no cover - not Linux, or not allowed
+        _logger.debug("could not lower worker priority: %s", exc)

@@ -123,8 +123,9 @@ class Estimate(BaseModel):
 
 
 class ProgressRead(BaseModel):
-    stage: str = Field(description="queued, starting, probe, decode, methods, coarse, refine, "
-                                   "consistency, done, or the final status.", examples=["refine"])
+    stage: str = Field(description="queued, starting, probe, decode, speed, methods, coarse, "
+                                   "refine, timeline, done, or the final status.",
+                       examples=["refine"])
     fraction: float = Field(ge=0, le=1, description="Overall progress in [0, 1].",
                             examples=[0.8])
     percent: float = Field(ge=0, le=100, description="The same in percent.", examples=[80.0])
