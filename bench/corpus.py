@@ -9,7 +9,7 @@ from pathlib import Path
 
 from app.testkit import KINDS, make_case
 
-__all__ = ["CaseSpec", "corpus_specs", "generate_corpus", "CORPUS_VERSION"]
+__all__ = ["CaseSpec", "CorpusCase", "corpus_specs", "generate_corpus", "CORPUS_VERSION"]
 
 #: Bump when the testkit or the specs change so cached files are regenerated.
 CORPUS_VERSION = "v2"
@@ -55,32 +55,57 @@ class CaseSpec:
 
 
 def corpus_specs(*, quick: bool = False, kinds: list[str] | None = None) -> list[CaseSpec]:
-    """3 cases per kind (1 with ``quick``, at 120 s), durations 2–6 min, two languages each."""
+    """3 cases per kind (1 with ``quick``, at 120 s), durations 2–6 min, two languages each.
+
+    Seeds, durations and languages do not depend on ``kinds``: a subset run reuses (and
+    reproduces) the same cases as the full run.
+    """
+    unknown = sorted(set(kinds or []) - set(_OFFSETS))
+    if unknown:
+        raise ValueError(f"unknown kinds {unknown}; known: {list(KINDS)}")
     specs = []
     i = 0
-    for kind in kinds or list(KINDS):
-        if kind not in _OFFSETS:
-            raise ValueError(f"unknown kind {kind!r}; known: {list(KINDS)}")
+    for kind in KINDS:
         for j, off in enumerate(_OFFSETS[kind][: 1 if quick else 3]):
             dur = 120.0 if quick else _DURATIONS[i % len(_DURATIONS)]
             if kind == "partial" and off < 0:
                 dur = max(dur, 2.5 * -off)  # the excerpt must lie inside the programme
             lang, dub_lang = _LANGS[i % len(_LANGS)]
             none = kind in ("unrelated", "shuffled")
-            specs.append(
-                CaseSpec(kind, 100 + 7 * i + j, dur, None if none else off, lang, dub_lang)
-            )
+            spec = CaseSpec(kind, 100 + 7 * i + j, dur, None if none else off, lang, dub_lang)
+            if kinds is None or kind in kinds:
+                specs.append(spec)
             i += 1
     return specs
 
 
-def _generate(spec: CaseSpec, root: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class CorpusCase:
+    """A generated case: its spec, files and true offset (s; None = no true match)."""
+
+    spec: CaseSpec
+    master: str
+    dub: str
+    true_offset: float | None
+    description: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def to_dict(self) -> dict[str, object]:
+        return {"version": CORPUS_VERSION, **asdict(self)}
+
+
+def _generate(spec: CaseSpec, root: Path) -> CorpusCase:
     workdir = root / spec.name
     manifest = workdir / "case.json"
     if manifest.exists():
         doc = json.loads(manifest.read_text())
         if doc.get("spec") == asdict(spec) and doc.get("version") == CORPUS_VERSION:
-            return doc
+            return CorpusCase(
+                spec, doc["master"], doc["dub"], doc["true_offset"], doc["description"]
+            )
     case = make_case(
         spec.kind,
         workdir,
@@ -91,20 +116,15 @@ def _generate(spec: CaseSpec, root: Path) -> dict[str, object]:
         language=spec.language,
         dub_language=spec.dub_language,
     )
-    doc = {
-        "version": CORPUS_VERSION,
-        "spec": asdict(spec),
-        "master": str(case.master_path),
-        "dub": str(case.dub_path),
-        "true_offset": case.true_offset_seconds,
-        "description": case.description,
-    }
-    manifest.write_text(json.dumps(doc, indent=1))
-    return doc
+    out = CorpusCase(
+        spec, str(case.master_path), str(case.dub_path), case.true_offset_seconds, case.description
+    )
+    manifest.write_text(json.dumps(out.to_dict(), indent=1))
+    return out
 
 
-def generate_corpus(specs: list[CaseSpec], root: Path, *, jobs: int = 2) -> list[dict[str, object]]:
-    """Generate (or reuse from ``root``) every case; returns their manifests in spec order."""
+def generate_corpus(specs: list[CaseSpec], root: Path, *, jobs: int = 2) -> list[CorpusCase]:
+    """Generate (or reuse from ``root``) every case, in spec order."""
     root.mkdir(parents=True, exist_ok=True)
     if jobs <= 1:
         return [_generate(s, root) for s in specs]

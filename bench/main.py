@@ -10,7 +10,7 @@ from pathlib import Path
 
 from app.testkit import KINDS
 
-from .corpus import CORPUS_VERSION, corpus_specs, generate_corpus
+from .corpus import CORPUS_VERSION, CorpusCase, corpus_specs, generate_corpus
 from .peers import PEERS, run_peer
 from .report import FRAME_SECONDS, Answer, format_table, summarise
 from .speed import format_speed, make_long_pair, time_long_pair
@@ -36,70 +36,50 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _run_ours(docs: list[dict[str, object]]) -> list[Answer]:
+def _run_ours(cases: list[CorpusCase]) -> list[Answer]:
     from app.engine import analyze_files
 
-    analyze_files(str(docs[0]["master"]), str(docs[0]["dub"]))  # warm-up (imports), untimed
+    analyze_files(cases[0].master, cases[0].dub)  # warm-up (imports), untimed
     answers = []
-    for d in docs:
-        spec = d["spec"]
-        assert isinstance(spec, dict)
+    for c in cases:
+        ans = Answer(c.name, c.spec.kind, c.true_offset, None, False, 0.0, c.spec.duration)
         t0 = time.perf_counter()
         try:
-            r = analyze_files(str(d["master"]), str(d["dub"]))
-            ans = Answer(
-                str(d["name"]),
-                spec["kind"],
-                d["true_offset"],
-                r.offset_seconds,  # type: ignore[arg-type]
-                bool(r.reliable),
-                0.0,
-                spec["duration"],
-                r.verdict,
-                r.confidence,
-            )
+            r = analyze_files(c.master, c.dub)
+            ans.offset, ans.reliable = r.offset_seconds, bool(r.reliable)
+            ans.verdict, ans.confidence = r.verdict, r.confidence
         except Exception as exc:  # a crash is a miss
-            ans = Answer(
-                str(d["name"]),
-                spec["kind"],
-                d["true_offset"],
-                None,
-                False,
-                0.0,  # type: ignore[arg-type]
-                spec["duration"],
-                "crash",
-                None,
-                f"{type(exc).__name__}: {exc}",
-            )
+            ans.verdict, ans.error = "crash", f"{type(exc).__name__}: {exc}"
         ans.seconds = time.perf_counter() - t0
         answers.append(ans)
     return answers
 
 
-def _run_peer(tool: str, docs: list[dict[str, object]]) -> list[Answer]:
-    pairs = [(str(d["master"]), str(d["dub"])) for d in docs]
+def _num(x: object) -> float | None:
+    return float(x) if isinstance(x, int | float) else None
+
+
+def _run_peer(tool: str, cases: list[CorpusCase]) -> list[Answer]:
+    pairs = [(c.master, c.dub) for c in cases]
     results = run_peer(tool, pairs, warmup=pairs[0])
     answers = []
-    for d, res in zip(docs, results, strict=True):
-        spec = d["spec"]
-        assert isinstance(spec, dict)
-        off = res.get("offset")
-        score = res.get("score")
-        reliable = off is not None and (tool != "aof" or (score is not None and score >= 10))  # type: ignore[operator]
-        answers.append(
-            Answer(
-                str(d["name"]),
-                spec["kind"],
-                d["true_offset"],  # type: ignore[arg-type]
-                off,
-                reliable,
-                float(res.get("seconds") or 0.0),  # type: ignore[arg-type]
-                spec["duration"],
-                "",
-                score,
-                res.get("error"),
-            )
-        )  # type: ignore[arg-type]
+    for c, res in zip(cases, results, strict=True):
+        off, score = _num(res.get("offset")), _num(res.get("score"))
+        reliable = off is not None and (tool != "aof" or (score is not None and score >= 10))
+        err = res.get("error")
+        ans = Answer(
+            c.name,
+            c.spec.kind,
+            c.true_offset,
+            off,
+            reliable,
+            _num(res.get("seconds")) or 0.0,
+            c.spec.duration,
+            "",
+            score,
+            None if err is None else str(err),
+        )
+        answers.append(ans)
     return answers
 
 
@@ -156,10 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         t0 = time.perf_counter()
         docs = generate_corpus(specs, CACHE / "corpus", jobs=args.jobs)
-        for d, s in zip(docs, specs, strict=True):
-            d["name"] = s.name
         print(f"corpus ready in {time.perf_counter() - t0:.0f} s", flush=True)
-        report["corpus"] = docs
+        report["corpus"] = [d.to_dict() for d in docs]
         runs: list[tuple[str, str, list[Answer]]] = []
         print("running our engine...", flush=True)
         runs.append(("ours", "Sync Analyzer (app.engine.analyze_files)", _run_ours(docs)))

@@ -1,6 +1,7 @@
-"""Runs inside bench/.venv-peers: times the peers on jobs read as JSON lines from stdin.
+"""Runs inside bench/.venv-peers: times the peers on the jobs of a JSON file (argv[1]).
 
-Input line: {"tool": "aof"|"syncstart", "master": path, "dub": path, "warmup": bool}.
+Job: {"tool": "aof"|"syncstart", "master": path, "dub": path}. Jobs come from a file, not
+stdin, because the peers start ffmpeg without -nostdin and ffmpeg would eat stdin.
 Output line: {"raw": ..., "offset": float|None (our sign: > 0 = dub late), "score": float|None,
 "seconds": wall time, "error": str|None}. Kept free of the project's imports on purpose.
 """
@@ -37,8 +38,9 @@ def run_syncstart(master, dub):
 
 def main():
     tools = {"aof": run_aof, "syncstart": run_syncstart}
-    for line in sys.stdin:
-        job = json.loads(line)
+    with open(sys.argv[1]) as f:
+        jobs = json.load(f)
+    for job in jobs:
         t0 = time.perf_counter()
         try:
             raw, offset, score = tools[job["tool"]](job["master"], job["dub"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 __all__ = ["PEERS", "PEER_PACKAGES", "ensure_peer_venv", "run_peer"]
@@ -49,15 +50,17 @@ def run_peer(
     """
     py = ensure_peer_venv()
     jobs = ([warmup] if warmup else []) + pairs
-    text = "".join(json.dumps({"tool": tool, "master": m, "dub": d}) + "\n" for m, d in jobs)
-    proc = subprocess.run(
-        [str(py), str(BENCH / "peer_worker.py")],
-        input=text,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd="/tmp",
-    )
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump([{"tool": tool, "master": m, "dub": d} for m, d in jobs], f)
+        f.flush()
+        proc = subprocess.run(
+            [str(py), str(BENCH / "peer_worker.py"), f.name],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd="/tmp",
+        )
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     if warmup:
         lines = lines[1:]

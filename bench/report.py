@@ -98,10 +98,10 @@ def _fmt(value: object, kind: str, width: int, n: int) -> str:
     elif kind == "frac":
         text = f"{value}/{n}"
     elif kind == "f":
-        v = float(value)  # type: ignore[arg-type]
+        v = float(value) if isinstance(value, int | float) else math.nan
         text = "inf" if math.isinf(v) else (f"{v:.3f}" if v < 10 else f"{v:.1f}")
     elif kind == "x":
-        text = f"{float(value):.1f}x"  # type: ignore[arg-type]
+        text = f"{value:.1f}x" if isinstance(value, int | float) else "?"
     else:
         text = str(value)
     return text.ljust(width) if kind == "s" else text.rjust(width)
@@ -112,6 +112,7 @@ def format_table(title: str, rows: Sequence[dict[str, object]]) -> str:
     head = " ".join(h.ljust(w) if k == "s" else h.rjust(w) for _, h, w, k in _COLS)
     lines = [title, head, "-" * len(head)]
     for r in rows:
-        n = int(r["with_truth"])  # type: ignore[call-overload]
+        n = r["with_truth"]
+        assert isinstance(n, int)
         lines.append(" ".join(_fmt(r[key], k, w, n) for key, _, w, k in _COLS))
     return "\n".join(lines)
