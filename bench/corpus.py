@@ -12,7 +12,7 @@ from app.testkit import KINDS, make_case
 __all__ = ["CaseSpec", "CorpusCase", "corpus_specs", "generate_corpus", "CORPUS_VERSION"]
 
 #: Bump when the testkit or the specs change so cached files are regenerated.
-CORPUS_VERSION = "v2"
+CORPUS_VERSION = "v3"
 
 # Per kind: offsets (s) of the 3 cases; None = unrelated material (no true offset).
 _OFFSETS: dict[str, tuple[float, float, float]] = {

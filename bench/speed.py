@@ -63,12 +63,13 @@ def make_long_pair(root: Path, minutes: float, *, seed: int = 7) -> dict[str, ob
     dub = root / f"long_{minutes:g}min_dub.m4a"
     total = int(minutes * 60 * SR)
     t0 = time.perf_counter()
+    fast_aac = ["-aac_coder", "fast"]  # 2x faster encoding, same format; generation only
     bed = _rechunk(synth_bed_blocks(minutes * 60, SR, seed=seed), _CHUNK)
     d_master = _dialogue(minutes, "en", seed)
     d_dub = _dialogue(minutes, "de", seed + 1)
     with (
         AudioWriter(master, SR, 6, codec="pcm_s24le") as wm,
-        AudioWriter(dub, SR, 2, codec="aac", bitrate="192k") as wd,
+        AudioWriter(dub, SR, 2, codec="aac", bitrate="192k", options=fast_aac) as wd,
     ):
         wd.write(np.zeros((SPEED_OFFSET_SAMPLES, 2), np.float32))
         for b, dm, dd in zip(bed, d_master, d_dub, strict=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,6 +56,7 @@ def _encode_cmd(
     bitrate: str | None,
     channel_layout: str | None,
     out_sample_rate: int | None,
+    options: Sequence[str] = (),
 ) -> list[str]:
     ext = path.suffix.lower().lstrip(".")
     if codec is None:
@@ -72,6 +73,7 @@ def _encode_cmd(
         cmd += ["-b:a", str(bitrate)]
     if out_sample_rate:
         cmd += ["-ar", str(out_sample_rate)]
+    cmd += list(options)
     if ext in _FORMATS:
         cmd += ["-f", _FORMATS[ext]]
     if codec.startswith("pcm_") and ext in ("wav",):
@@ -84,7 +86,8 @@ class AudioWriter:
     """Incremental writer: ``with AudioWriter(path, rate, channels) as w: w.write(block)``.
 
     Blocks are float32 (n, channels) at full scale ±1 (clipped); the arguments are those of
-    :func:`write_audio_blocks`. Several writers can be fed from one generation loop.
+    :func:`write_audio_blocks`, plus ``options``: extra ffmpeg output options
+    (e.g. ``["-aac_coder", "fast"]``). Several writers can be fed from one generation loop.
     """
 
     def __init__(
@@ -97,13 +100,21 @@ class AudioWriter:
         bitrate: str | None = None,
         channel_layout: str | None = None,
         out_sample_rate: int | None = None,
+        options: Sequence[str] = (),
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.channels = channels
         self.frames = 0
         cmd = _encode_cmd(
-            self.path, sample_rate, channels, codec, bitrate, channel_layout, out_sample_rate
+            self.path,
+            sample_rate,
+            channels,
+            codec,
+            bitrate,
+            channel_layout,
+            out_sample_rate,
+            options,
         )
         self._err = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)

@@ -63,7 +63,8 @@ def dub_remix(
     programme: Programme, dialogue: np.ndarray, *, seed: int, eq_strength: float = 1.0
 ) -> np.ndarray:
     """A typical dub mix (n, 2): the same M&E re-balanced (bed −4…+2 dB, dialogue −2…+3 dB),
-    a seeded zero-phase EQ (HPF, low shelf, presence peak, high shelf) and a 2.5:1 compressor.
+    a seeded zero-phase EQ (HPF, low shelf, presence peak, high shelf), the bed ducked by
+    3–8 dB under the new dialogue, and a 2.5:1 compressor.
     """
     rng = np.random.default_rng([seed, 0xD0B])
     s = eq_strength
@@ -80,6 +81,7 @@ def dub_remix(
         dialogue_gain_db=float(rng.uniform(-2, 3)),
         eq=eq,
         compress={"threshold_db": -22.0, "ratio": 2.5, "attack_ms": 8.0, "release_ms": 200.0},
+        duck_db=float(rng.uniform(3.0, 8.0)),
         sample_rate=programme.sample_rate,
         dialogue_pan=float(rng.uniform(-0.1, 0.1)),
     )

@@ -13,6 +13,7 @@ __all__ = [
     "biquad",
     "equalize",
     "compress",
+    "duck",
     "remix",
     "add_noise",
     "invert_polarity",
@@ -176,6 +177,39 @@ def compress(
     return (y[:, 0] if x.ndim == 1 else y).astype(np.float32)
 
 
+def duck(
+    bed: np.ndarray,
+    key: np.ndarray,
+    sample_rate: int,
+    *,
+    depth_db: float = 6.0,
+    threshold_db: float = -45.0,
+    attack_ms: float = 60.0,
+    release_ms: float = 500.0,
+) -> np.ndarray:
+    """Side-chain ducking: ``bed`` is lowered by up to ``depth_db`` while ``key`` (dialogue,
+    (n,) or (n, ch)) is above ``threshold_db`` dBFS RMS; smooth gain, no delay."""
+    k = _mono(key)
+    hop = max(1, int(0.005 * sample_rate))
+    nfr = int(np.ceil(len(k) / hop))
+    pw = np.pad(np.square(k, dtype=np.float32), (0, nfr * hop - len(k)))
+    lev = 10 * np.log10(pw.reshape(nfr, hop).mean(axis=1) + 1e-12)
+    target = np.where(lev > threshold_db, -depth_db, 0.0)
+    a_att, a_rel = np.exp(-5.0 / attack_ms), np.exp(-5.0 / release_ms)
+    g = np.empty(nfr)
+    cur = 0.0
+    for i, t in enumerate(target.tolist()):
+        coef = a_att if t < cur else a_rel
+        cur = coef * cur + (1 - coef) * t
+        g[i] = cur
+    centres = (np.arange(nfr) + 0.5) * hop
+    n = min(len(bed), len(k))
+    gain = (10.0 ** (np.interp(np.arange(n), centres, g) / 20.0)).astype(np.float32)
+    out = bed.astype(np.float32, copy=True)
+    out[:n] *= gain[:, None] if bed.ndim == 2 else gain
+    return out
+
+
 _compressor = compress
 
 
@@ -191,6 +225,7 @@ def remix(
     dialogue_gain_db: float = 0.0,
     eq: Sequence[EqBand] | None = None,
     compress: bool | dict[str, float] | None = None,
+    duck_db: float = 0.0,
     sample_rate: int = 48000,
     dialogue_pan: float = 0.0,
     zero_phase: bool = True,
@@ -199,13 +234,16 @@ def remix(
 
     ``eq`` bands are applied to the bed ([(kind, Hz, dB, Q)], see :func:`equalize`);
     ``compress``: True (3:1 at −24 dB) or kwargs of :func:`compress` to compress the full
-    mix; None/False: no compression.
+    mix; None/False: no compression. ``duck_db`` > 0 ducks the bed under the dialogue
+    (:func:`duck`).
     Dialogue is panned (−1 left … +1 right, constant power).
     """
     b = bed * np.float32(db_to_gain(bed_gain_db))
     if eq:
         b = equalize(b, eq, sample_rate, zero_phase=zero_phase)
     d = _mono(dialogue) * np.float32(db_to_gain(dialogue_gain_db))
+    if duck_db > 0:
+        b = duck(b, d, sample_rate, depth_db=duck_db)
     th = (dialogue_pan + 1.0) * np.pi / 4.0
     n = min(len(b), len(d))
     mix = b[:n].astype(np.float32, copy=True)
