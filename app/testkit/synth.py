@@ -185,8 +185,8 @@ def _render_cue(cue: Cue, sr: int) -> np.ndarray:
             if (s in (0, 4) and rng.random() < 0.95) or rng.random() < 0.08:
                 n = int(0.35 * sr)
                 tt = np.arange(n, dtype=np.float32) / sr
-                f = 50 + 90 * np.exp(-tt * 30)
-                kick = np.sin(2 * np.pi * np.cumsum(f) / sr).astype(np.float32)
+                sweep = 50 + 90 * np.exp(-tt * 30)
+                kick = np.sin(2 * np.pi * np.cumsum(sweep) / sr).astype(np.float32)
                 r.add(ts, kick * np.exp(-tt * 9).astype(np.float32), 0.0, 0.25 * vel)
             if (s in (2, 6) and rng.random() < 0.9) or rng.random() < 0.05:
                 n = int(0.25 * sr)
