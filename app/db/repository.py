@@ -310,15 +310,18 @@ class AnalysisRepository:
 
     @_retry_locked
     def requeue(self, analysis_id: str, owner: str | None, *, expected_status: str,
-                new_owner: str,
-                message: str, refund_attempt: bool = False) -> bool:
-        """Put an analysis back in the queue under ``new_owner`` (shutdown, crash recovery)."""
+                new_owner: str, message: str | None,
+                refund_attempt: bool = False) -> bool:
+        """Put an analysis back in the queue under ``new_owner`` (shutdown, crash recovery);
+        ``message`` None keeps the stored progress message."""
         values: dict[str, Any] = {
             "status": JobStatus.QUEUED, "owner": new_owner, "updated_at": utcnow(),
             "started_at": None, "progress_stage": "queued", "progress_fraction": 0.0,
-            "progress_message": message, "progress_window": None, "progress_windows": None,
+            "progress_window": None, "progress_windows": None,
             "progress_estimate": None, "cancel_requested": False,
         }
+        if message is not None:
+            values["progress_message"] = message
         if refund_attempt:
             values["attempts"] = func.max(AnalysisRow.attempts - 1, 0) if self.db.is_sqlite \
                 else func.greatest(AnalysisRow.attempts - 1, 0)

@@ -208,15 +208,22 @@ class AnalysisService:
                      "interrupted", self.instance_id, self.settings.MAX_WORKERS, requeued,
                      interrupted)
 
-    def stop(self, *, timeout: float = 10.0) -> None:
-        """Stop the workers; running analyses go back to the queue for the next start."""
+    def stop(self, *, timeout: float = 3.0) -> None:
+        """Stop the workers; running analyses go back to the queue for the next start.
+
+        Workers get ``timeout`` seconds to reach the engine's next check; analyses whose worker
+        is still busy then are put back in the queue from here (the worker's own outcome is
+        dropped), so a shutdown never waits for an analysis to finish.
+        """
         if not self._started:
             return
         self._started = False
-        left = self.runner.shutdown(timeout=timeout)
-        if left:
-            _logger.warning("analyses still running at shutdown: %s (recovered at next start)",
-                            left)
+        for analysis_id in self.runner.shutdown(timeout=timeout):
+            if self.repo.requeue(analysis_id, self.instance_id,
+                                 expected_status=JobStatus.RUNNING, new_owner=self.instance_id,
+                                 refund_attempt=True,
+                                 message="queued again: the service was shut down while it ran"):
+                _logger.info("analysis %s put back in the queue (shutdown)", analysis_id)
         try:
             self.repo.remove_instance(self.instance_id)
         except Exception:  # pragma: no cover - the database went away first
@@ -234,7 +241,9 @@ class AnalysisService:
         (by another instance, or by a cancel that did not wait for the engine)."""
         states = self.repo.run_states(self.runner.running_ids())
         for analysis_id, (status, owner, cancel_requested) in states.items():
-            if status != JobStatus.RUNNING or owner != self.instance_id or cancel_requested:
+            # queued + ours: the worker has not claimed it yet (not a reason to stop)
+            if status in TERMINAL_STATUSES or owner != self.instance_id or (
+                    status == JobStatus.RUNNING and cancel_requested):
                 self.runner.cancel(analysis_id, CancelReason.USER)
 
     def _dead_instances(self) -> tuple[set[str], set[str]]:
@@ -275,8 +284,7 @@ class AnalysisService:
                 continue
             if status == JobStatus.QUEUED:
                 if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.QUEUED,
-                                     new_owner=self.instance_id,
-                                     message="queued (adopted after a restart)"):
+                                     new_owner=self.instance_id, message=None):
                     requeued += 1
                     self.runner.submit(analysis_id)
             elif attempts < self.settings.JOB_MAX_ATTEMPTS:

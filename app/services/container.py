@@ -45,7 +45,7 @@ class Services:
             raise
         return cls(settings, db, repo, bus, analyses, health)
 
-    def close(self, *, timeout: float = 10.0) -> None:
+    def close(self, *, timeout: float = 3.0) -> None:
         """Stop the workers (running analyses go back to the queue), close bus and database."""
         try:
             self.analyses.stop(timeout=timeout)
