@@ -202,9 +202,7 @@ async def run(args: argparse.Namespace, base_url: str) -> dict[str, object]:
         stop = asyncio.Event()
         latencies: list[float] = []
         pollers = [
-            asyncio.create_task(
-                poll(client, ids, stop, latencies, errors, args.poll_interval)
-            )
+            asyncio.create_task(poll(client, ids, stop, latencies, errors, args.poll_interval))
             for _ in range(args.pollers)
         ]
         await asyncio.gather(*followers)
@@ -249,6 +247,12 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument(
         "--pollers", type=int, default=4, help="concurrent clients polling GET /{id} during the run"
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.01,
+        help="pause of each poller between two requests (seconds)",
     )
     parser.add_argument("--workers", type=int, default=2, help="MAX_WORKERS of the server")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the test programmes")
