@@ -117,8 +117,9 @@ def decode(
             f"channel {channel} requested but {Path(path).name} has {info.channels} channels",
             path=str(path),
         )
+    # swr down-mixes before it resamples, so a 5.1 master costs one channel of resampling
     afilter = f"pan=mono|c0=c{channel}," if channel is not None else ""
-    afilter += f"aresample={sample_rate}:resampler=swr:filter_size=32"
+    afilter += f"aresample=osr={sample_rate}:ochl=mono:resampler=swr:filter_size=32"
     cmd = [
         ffmpeg_path(), "-nostdin", "-v", "error", "-i", str(path),
         "-map", f"0:a:{stream}", "-vn", "-sn", "-dn",

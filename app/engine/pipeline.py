@@ -92,9 +92,11 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _prepare(x: np.ndarray, *, sample_rate: int, features: FeatureSet | None = None) -> _Track:
+    """Derive the half-rate, coarse and feature views of a decoded track. Features come from
+    the half-rate signal (bands up to a quarter of ``sample_rate`` are plenty for them)."""
     factor = max(1, sample_rate // _COARSE_RATE)
-    feats = features or compute_features(x, sample_rate=sample_rate)
     mid = _decimate(x, 2)  # sample_rate >= 4000 (validated), so factor >= 2
+    feats = features or compute_features(x, sample_rate=sample_rate)
     return _Track(x, mid, _decimate(mid, factor // 2), sample_rate / (2 * (factor // 2)), feats)
 
 

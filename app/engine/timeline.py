@@ -53,6 +53,7 @@ THRESHOLDS: dict[str, float] = {
     "edit_jump_seconds": 0.02,
     "drift_min_ppm": 10.0,
     "drift_min_total_seconds": 0.001,
+    "drift_min_sigmas": 5.0,
     "named_conversion_tolerance_ppm": 60.0,
     "window_min_zscore": 7.0,
     "feature_min_zscore": 6.0,
@@ -274,7 +275,10 @@ def _scan_windows(
     a wide feature search when that fails, GCC again around what the features found."""
     w = int(round(window * mid_rate))
     r = int(round(1.0 * mid_rate))
-    wf = int(round(window * frame_rate))
+    # feature windows are at least 20 s (centred on the window): feature correlation needs
+    # more material than GCC-PHAT to be reliable
+    feat_window = max(window, 20.0)
+    wf = int(round(feat_window * frame_rate))
     duration = m_mid.size / mid_rate
     starts = np.arange(0.0, max(duration - window, 0.0) + 1e-9, hop)
     pred = start_offset
@@ -299,7 +303,8 @@ def _scan_windows(
                 g = _gcc_at(m, d_mid, s, h, r, mid_rate)
                 if g is not None and (gcc is None or g[1] > gcc[1]):
                     gcc = g
-            j0 = int(round(t0 * frame_rate))
+            j0 = int(round((t0 + window / 2 - feat_window / 2) * frame_rate))
+            j0 = int(np.clip(j0, 0, max(mf.shape[0] - wf, 0)))
             f = _feature_offset(mf, df, j0, wf, int(round(pred * frame_rate)),
                                 int(round(1.0 * frame_rate)))
             feat = (f[0] / frame_rate, f[1]) if f is not None else None
@@ -589,8 +594,17 @@ def _model(
     if name is not None or s0 != 1.0:
         pitch = not feature_mode and bool(
             len(precise) >= 0.6 * len(used) and np.median(precise) < 0.001)
-    is_drift = abs(ppm) >= THRESHOLDS["drift_min_ppm"] and abs(total) >= THRESHOLDS[
-        "drift_min_total_seconds"]
+    # the slope must stand out of the windows' scatter: |slope| >= 5 standard errors
+    tu = t[use]
+    centred = tu - np.average(tu, weights=wt[use])
+    sxx = float(np.sum(wt[use] * centred**2))
+    dof = max(int(use.sum()) - (int(labels.max()) + 2), 1)
+    sigma = float(np.sqrt(np.sum(wt[use] * resid[use] ** 2) / max(np.sum(wt[use]), 1e-12)
+                          * use.sum() / dof))
+    slope_se = sigma / np.sqrt(sxx) if sxx > 0 else np.inf
+    is_drift = (abs(ppm) >= THRESHOLDS["drift_min_ppm"]
+                and abs(total) >= THRESHOLDS["drift_min_total_seconds"]
+                and abs(slope) >= THRESHOLDS["drift_min_sigmas"] * slope_se)
     drift = Drift(round(float(ratio), 9), round(float(ppm), 2), name, pitch,
                   round(float(total), 6))
     coverage = len(used) / content
@@ -637,21 +651,23 @@ def _locate_edits(
     duration later in master time). The uncertainty is half the unlabelled gap around it.
     """
     edits: list[Edit] = []
-    small, step = 2.0, 0.25
+    scales, step = (2.0,), 0.25
     for left, right in zip(segments, segments[1:], strict=False):
         a = max(0.0, left.master_end_seconds - window)
         b = right.master_start_seconds + window
-        centres = np.arange(a + small / 2, b - small / 2 + 1e-9, step)
+        centres = np.arange(a + max(scales) / 2, b - max(scales) / 2 + 1e-9, step)
         if centres.size < 4:
             continue
-        zl = _hypothesis_z(centres, left, m_mid, d_mid, rate, s0, small)
-        zr = _hypothesis_z(centres, right, m_mid, d_mid, rate, s0, small)
-        # the highest peak of ±0.25 s landing within 2 ms of a hypothesis is itself strong
-        # evidence (about 1 % by chance), so a modest z-score is enough here
-        is_l = ((zl >= 4.0) & (zl > zr)).astype(float)
-        is_r = ((zr >= 4.0) & (zr > zl)).astype(float)
+        labels = []
+        for length in scales:
+            zl = _hypothesis_z(centres, left, m_mid, d_mid, rate, s0, length)
+            zr = _hypothesis_z(centres, right, m_mid, d_mid, rate, s0, length)
+            # the highest peak of ±0.25 s landing within 2 ms of a hypothesis is itself
+            # strong evidence (about 1 % by chance), so a modest z-score is enough here
+            labels.append((((zl >= 4.0) & (zl > zr)).astype(float),
+                           ((zr >= 4.0) & (zr > zl)).astype(float)))
         removed = max(0.0, _segment_offset(left, centres[0]) - _segment_offset(right, centres[0]))
-        t_edit, uncertainty = _edit_split(centres, is_l, is_r, shift=int(round(removed / step)))
+        t_edit, uncertainty = _edit_split(centres, labels, shift=int(round(removed / step)))
         before = _segment_offset(left, t_edit)
         after = _segment_offset(right, t_edit)
         jump = after - before
@@ -686,22 +702,23 @@ def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: np.ndarray, d_mid: n
     return out
 
 
-def _edit_split(centres: np.ndarray, is_left: np.ndarray, is_right: np.ndarray, *,
+def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]], *,
                 shift: int) -> tuple[float, float]:
-    """(split time, uncertainty) with the fewest misplaced windows: left matches after the
-    split plus right matches before it, the right labels moved ``shift`` grid steps earlier
-    (for a removal the later segment's material resumes that much later in master time).
-    The split is the middle of the best range (its start when the range is long); the
-    uncertainty is how far the truth may lie from it."""
-    n = is_left.size
+    """(split time, uncertainty) with the fewest misplaced windows over every scale's
+    (is_left, is_right) labels: left matches after the split plus right matches before it,
+    the right labels moved ``shift`` grid steps earlier (for a removal the later segment's
+    material resumes that much later in master time). The split is the middle of the best
+    range (its start when the range is long); the uncertainty is how far the truth may lie."""
+    n = centres.size
     step = float(centres[1] - centres[0])
-    right = np.zeros(n)
-    if shift < n:
-        right[: n - shift] = is_right[shift:]
-    # err[i]: split between window i-1 and window i (i = 0..n)
-    left_after = is_left.sum() - np.concatenate([[0.0], np.cumsum(is_left)])
-    right_before = np.concatenate([[0.0], np.cumsum(right)])
-    err = left_after + right_before
+    err = np.zeros(n + 1)
+    for is_left, is_right in labels:
+        right = np.zeros(n)
+        if shift < n:
+            right[: n - shift] = is_right[shift:]
+        # err[i]: split between window i-1 and window i (i = 0..n)
+        err += is_left.sum() - np.concatenate([[0.0], np.cumsum(is_left)])
+        err += np.concatenate([[0.0], np.cumsum(right)])
     best = np.flatnonzero(err == err.min())
     i_lo, i_hi = int(best[0]), int(best[-1])
 

@@ -11,7 +11,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from app.engine import SyncResult, analyze_files
-from app.testkit import dialogue_track, dub_remix, make_programme, synth_bed, write_audio
+from app.testkit import dialogue_track, dub_remix, make_programme, real_bed, write_audio
 
 SR = 48000
 DURATION = 120.0
@@ -104,7 +104,8 @@ class TestEdits:
     def test_cut_and_insertion(self, programme: tuple) -> None:
         master, late, d = programme
         cut_at, cut_len, ins_at, ins_len = 40.0, 3.0, 80.0, 4.0
-        other = synth_bed(ins_len, SR, seed=99)  # a logo/recap the master does not have
+        # a station logo the master does not have: real music from a Debian package
+        other = real_bed(ins_len, SR, seed=99)
         a = int((cut_at + BASE_OFFSET) * SR)
         b = int((cut_at + cut_len + BASE_OFFSET) * SR)
         c = int((ins_at + BASE_OFFSET) * SR)

@@ -89,7 +89,7 @@ def refine(
 ) -> Refinement | None:
     """Refine ``candidate_lag`` (samples) to a fractional lag by block-averaged GCC-PHAT.
 
-    Every block of the overlap (Hann-windowed, 50 % overlap) contributes its cross-spectrum,
+    Every block of the overlap (Hann-windowed, edge to edge) contributes its cross-spectrum,
     normalised by the block's energy so loud passages do not dominate. The sum is whitened and
     the correlation evaluated for residual lags in ±``search`` samples, then on a grid of 1/64
     sample around the best integer lag. Returns None when the overlap is too short.
@@ -101,7 +101,7 @@ def refine(
     block = int(min(block, 1 << int(np.floor(np.log2(hi - lo)))))
     n = fft_size(block + 2 * search)
     window = np.hanning(block).astype(np.float32)
-    starts = _block_starts(lo, hi, block, block // 2)
+    starts = _block_starts(lo, hi, block, block)  # Hann blocks edge to edge over the overlap
     if max_blocks is not None and starts.size > max_blocks:
         starts = starts[np.linspace(0, starts.size - 1, max_blocks).round().astype(int)]
     acc = np.zeros(n // 2 + 1, dtype=np.complex128)
