@@ -730,9 +730,12 @@ def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]]
         return 0.5 * float(centres[i - 1] + centres[i])
 
     lo, hi = boundary(i_lo), boundary(i_hi)
+    # labelled windows reach up to half their length past the edit: that is the floor of
+    # the uncertainty, on top of the unlabelled range
+    reach = 0.5
     if hi - lo > 2.0:
         # a long stretch without evidence: the earlier segment's material runs on up to the
         # edit whether material was removed or inserted, so where its matches end is the
         # better estimate; the other end bounds the uncertainty
-        return lo, hi - lo
-    return 0.5 * (lo + hi), max(0.5 * (hi - lo), step / 2)
+        return lo, hi - lo + reach
+    return 0.5 * (lo + hi), 0.5 * (hi - lo) + reach

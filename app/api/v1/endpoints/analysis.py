@@ -24,8 +24,10 @@ from app.api.v1.schemas.analysis import (
     BatchSubmitted,
 )
 from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.timeline import TimelineRead
 from app.db.models import AnalysisRow, JobStatus
 from app.services.analysis import links_of, view_of
+from app.services.timeline import timeline_view
 
 __all__ = ["router"]
 
@@ -111,6 +113,26 @@ def list_analyses(
 
 router.add_api_route("/", list_analyses, methods=["GET"], response_model=AnalysisList,
                      include_in_schema=False)
+
+
+@router.get(
+    "/sync/{analysis_id}/timeline", response_model=TimelineRead,
+    summary="Offset over the whole programme (drift, edits)",
+    description="Windows (start, end, offset, confidence, status), fitted segments, drift "
+                "(speed ratio, ppm, named conversion, pitch) and edits (where, removed or "
+                "inserted, how long) of a completed analysis, in seconds and as timecode at "
+                "`fps` — ready to plot. 409 until the analysis has completed.",
+    responses=_errors(404, 409, 422),
+    openapi_extra={"x-curl-example":
+                   "curl -s '{base}/api/v1/analysis/sync/$ID/timeline?fps=25'"},
+)
+def get_timeline(
+    analysis_id: AnalysisId, service: AnalysisServiceDep,
+    fps: Annotated[float, Query(gt=0, le=120, description="Frame rate of the timecodes "
+                                "(23.976 and 29.97 are the exact NTSC rates; 29.97 is "
+                                "drop-frame).", examples=[25])] = 25.0,
+) -> TimelineRead:
+    return TimelineRead.model_validate(timeline_view(service.get(analysis_id), fps=fps))
 
 
 @router.get(

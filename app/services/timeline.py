@@ -1,0 +1,89 @@
+"""The timeline of a finished analysis as operator-friendly data: every time in seconds and as
+timecode at a chosen frame rate, ready to plot.
+
+Sign convention: ``offset_seconds > 0`` means the dub is late.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.errors import ConflictError
+from app.db.models import AnalysisRow, JobStatus
+from app.engine.timecode import seconds_to_frames, seconds_to_timecode
+
+__all__ = ["timeline_view"]
+
+
+def _tc(seconds: float | None, fps: float) -> str | None:
+    return None if seconds is None else seconds_to_timecode(seconds, fps)
+
+
+def timeline_view(row: AnalysisRow, *, fps: float) -> dict[str, Any]:
+    """Windows, segments, drift and edits of ``row``'s result with timecodes at ``fps``.
+
+    Raises :class:`ConflictError` (409) when the analysis has not completed or found no
+    offset at all (no timeline to show).
+    """
+    if row.status != JobStatus.COMPLETED:
+        raise ConflictError(
+            f"analysis {row.id} is {row.status}: the timeline exists once it has completed",
+            code="analysis_not_completed", details={"status": str(row.status)})
+    tl = (row.result or {}).get("timeline")
+    if not tl:
+        raise ConflictError(f"analysis {row.id} found no offset, so it has no timeline",
+                            code="no_timeline", details={"verdict": (row.result or {}).get(
+                                "verdict")})
+    windows = [
+        {
+            **w,
+            "start_timecode": _tc(w["start_seconds"], fps),
+            "end_timecode": _tc(w["end_seconds"], fps),
+            "offset_ms": None if w["offset_seconds"] is None else round(
+                w["offset_seconds"] * 1000, 3),
+            "offset_frames": None if w["offset_seconds"] is None else round(
+                seconds_to_frames(w["offset_seconds"], fps), 3),
+        }
+        for w in tl["windows"]
+    ]
+    segments = [
+        {
+            **s,
+            "master_start_timecode": _tc(s["master_start_seconds"], fps),
+            "master_end_timecode": _tc(s["master_end_seconds"], fps),
+            "offset_start_timecode": _tc(s["offset_start_seconds"], fps),
+            "offset_end_timecode": _tc(s["offset_end_seconds"], fps),
+        }
+        for s in tl["segments"]
+    ]
+    edits = [
+        {
+            **e,
+            "master_timecode": _tc(e["master_time_seconds"], fps),
+            "duration_frames": round(seconds_to_frames(e["duration_seconds"], fps), 3),
+        }
+        for e in tl["edits"]
+    ]
+    drift = tl.get("drift")
+    if drift:
+        drift = {**drift, "total_frames": round(seconds_to_frames(drift["total_seconds"], fps), 3)}
+    start = tl.get("offset_at_start_seconds")
+    return {
+        "analysis_id": row.id,
+        "fps": fps,
+        "verdict": tl["verdict"],
+        "reason": tl["reason"],
+        "model": tl["model"],
+        "offset_at_start_seconds": start,
+        "offset_at_start_timecode": _tc(start, fps),
+        "coverage": tl["coverage"],
+        "residual_rms_seconds": tl.get("residual_rms_seconds"),
+        "residual_max_seconds": tl.get("residual_max_seconds"),
+        "window_seconds": tl["window_seconds"],
+        "hop_seconds": tl["hop_seconds"],
+        "thresholds": tl.get("thresholds", {}),
+        "windows": windows,
+        "segments": segments,
+        "drift": drift,
+        "edits": edits,
+    }
