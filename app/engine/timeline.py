@@ -710,7 +710,6 @@ def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]]
     material resumes that much later in master time). The split is the middle of the best
     range (its start when the range is long); the uncertainty is how far the truth may lie."""
     n = centres.size
-    step = float(centres[1] - centres[0])
     err = np.zeros(n + 1)
     for is_left, is_right in labels:
         right = np.zeros(n)
