@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -104,12 +105,14 @@ def decode(
     channel: int | None = None,
     info: AudioInfo | None = None,
     cancel: CancelToken | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """Decode one audio stream to mono float32 at ``sample_rate`` Hz.
 
     ``channel`` None downmixes every channel to mono (ffmpeg's standard matrix); an index picks
-    that channel alone. Returns shape (n,) float32. Raises :class:`AudioDecodeError` with
-    ffmpeg's message when the file cannot be decoded.
+    that channel alone. ``on_progress`` receives the decoded fraction (0..1, from the probed
+    duration) after each chunk; ``cancel`` is checked per chunk. Returns shape (n,) float32.
+    Raises :class:`AudioDecodeError` with ffmpeg's message when the file cannot be decoded.
     """
     info = info or probe(path, stream=stream)
     if channel is not None and channel >= info.channels:
@@ -126,7 +129,8 @@ def decode(
         "-af", afilter, "-ac", "1", "-ar", str(sample_rate),
         "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
-    expected = int(max(info.duration_seconds, 1.0) * sample_rate * 1.02) + sample_rate
+    expected_samples = max(info.duration_seconds, 1.0) * sample_rate
+    expected = int(expected_samples * 1.02) + sample_rate
     buf = np.empty(expected, dtype=np.float32)
     filled = 0
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -150,6 +154,8 @@ def decode(
                 buf = grown
             buf[filled : filled + samples.size] = samples
             filled += samples.size
+            if on_progress is not None:
+                on_progress(min(filled / max(expected_samples, 1), 1.0))
         stderr = proc.stderr.read().decode("utf-8", "replace")
         rc = proc.wait()
     finally:

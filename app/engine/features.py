@@ -14,7 +14,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy.fft import dct
 
-from app.engine.types import ParameterError
+from app.engine.types import CancelToken, ParameterError
 
 __all__ = ["FeatureSet", "mel_filterbank", "log_mel", "compute_features"]
 
@@ -55,6 +55,7 @@ def log_mel(
     hop_seconds: float = 0.01,
     n_fft: int | None = None,
     n_mels: int = 40,
+    cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Log-mel spectrogram of mono ``x``, shape (frames, n_mels) float32, in dB-like log units.
 
@@ -74,6 +75,8 @@ def log_mel(
     out = np.empty((n_frames, n_mels), dtype=np.float32)
     strides = (padded.strides[0] * hop, padded.strides[0])
     for start in range(0, n_frames, _BLOCK_FRAMES):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         count = min(_BLOCK_FRAMES, n_frames - start)
         frames = np.lib.stride_tricks.as_strided(
             padded[start * hop :], shape=(count, n_fft), strides=strides, writeable=False
@@ -118,7 +121,11 @@ class FeatureSet:
         ).astype(np.float32)
 
 
-def compute_features(x: np.ndarray, *, sample_rate: int, hop_seconds: float = 0.01) -> FeatureSet:
-    """All frame features of mono ``x`` (float32, ``sample_rate`` Hz)."""
-    mel = log_mel(x, sample_rate=sample_rate, hop_seconds=hop_seconds)
+def compute_features(
+    x: np.ndarray, *, sample_rate: int, hop_seconds: float = 0.01,
+    cancel: CancelToken | None = None,
+) -> FeatureSet:
+    """All frame features of mono ``x`` (float32, ``sample_rate`` Hz); ``cancel`` is checked
+    between blocks of frames."""
+    mel = log_mel(x, sample_rate=sample_rate, hop_seconds=hop_seconds, cancel=cancel)
     return FeatureSet(frame_rate=1.0 / hop_seconds, mel=mel)

@@ -8,7 +8,7 @@ pipeline on mono arrays already at the analysis rate.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -91,12 +91,13 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
     return x[:usable].reshape(-1, factor).mean(axis=1, dtype=np.float32)
 
 
-def _prepare(x: np.ndarray, *, sample_rate: int, features: FeatureSet | None = None) -> _Track:
+def _prepare(x: np.ndarray, *, sample_rate: int, features: FeatureSet | None = None,
+             cancel: CancelToken | None = None) -> _Track:
     """Derive the half-rate, coarse and feature views of a decoded track. Features come from
     the half-rate signal (bands up to a quarter of ``sample_rate`` are plenty for them)."""
     factor = max(1, sample_rate // _COARSE_RATE)
     mid = _decimate(x, 2)  # sample_rate >= 4000 (validated), so factor >= 2
-    feats = features or compute_features(x, sample_rate=sample_rate)
+    feats = features or compute_features(x, sample_rate=sample_rate, cancel=cancel)
     return _Track(x, mid, _decimate(mid, factor // 2), sample_rate / (2 * (factor // 2)), feats)
 
 
@@ -121,15 +122,34 @@ def analyze_files(
     info_d = probe(dub, stream=opts.dub_stream)
     report("decode", 0.02, f"decoding both files to {opts.sample_rate} Hz mono")
 
-    def load(path: str | Path, info: AudioInfo, stream: int, channel: int | None) -> _Track:
+    done = [0.0, 0.0]  # decoded fraction of each file, written by the decode threads
+
+    def load(k: int, path: str | Path, info: AudioInfo, stream: int, channel: int | None
+             ) -> _Track:
+        def progress(f: float) -> None:
+            done[k] = f
+
         x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
-                   info=info, cancel=cancel)
-        return _prepare(x, sample_rate=opts.sample_rate)
+                   info=info, cancel=cancel, on_progress=progress)
+        return _prepare(x, sample_rate=opts.sample_rate, cancel=cancel)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
-        fut_m = pool.submit(load, master, info_m, opts.master_stream, opts.master_channel)
-        fut_d = pool.submit(load, dub, info_d, opts.dub_stream, opts.dub_channel)
-        track_m, track_d = fut_m.result(), fut_d.result()
+        futures = [pool.submit(load, 0, master, info_m, opts.master_stream, opts.master_channel),
+                   pool.submit(load, 1, dub, info_d, opts.dub_stream, opts.dub_channel)]
+        pending = set(futures)
+        try:
+            while pending:  # progress is reported from this thread only
+                _, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break
+                report("decode", 0.02 + 0.4 * (done[0] + done[1]) / 2,
+                       f"decoding and extracting features: master {done[0]:.0%}, "
+                       f"dub {done[1]:.0%}")
+        except BaseException:
+            if cancel is not None:
+                cancel.cancel()  # stop the other decode too
+            raise
+        track_m, track_d = futures[0].result(), futures[1].result()
     decode_seconds = time.perf_counter() - t0
     report("decode", 0.45, "decoded; features ready")
     info_m = replace(info_m, analysed_seconds=track_m.signal.size / opts.sample_rate)
