@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,6 +91,16 @@ def probe(path: str | Path, *, stream: int = 0) -> AudioInfo:
     )
 
 
+def _widen_pipe(fd: int) -> None:
+    """Ask Linux for a 1 MiB pipe buffer (fewer, larger reads); harmless where refused."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+    except (ImportError, OSError):
+        pass
+
+
 def _float(value: object) -> float | None:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -122,7 +133,7 @@ def decode(
         )
     # swr down-mixes before it resamples, so a 5.1 master costs one channel of resampling
     afilter = f"pan=mono|c0=c{channel}," if channel is not None else ""
-    afilter += f"aresample=osr={sample_rate}:ochl=mono:resampler=swr:filter_size=32"
+    afilter += f"aresample=osr={sample_rate}:ochl=mono:resampler=swr:filter_size=16"
     cmd = [
         ffmpeg_path(), "-nostdin", "-v", "error", "-i", str(path),
         "-map", f"0:a:{stream}", "-vn", "-sn", "-dn",
@@ -130,40 +141,39 @@ def decode(
         "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
     expected_samples = max(info.duration_seconds, 1.0) * sample_rate
-    expected = int(expected_samples * 1.02) + sample_rate
-    buf = np.empty(expected, dtype=np.float32)
-    filled = 0
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        pending = b""
-        while True:
-            if cancel is not None and cancel.cancelled:
-                raise AnalysisCancelled("analysis cancelled while decoding")
-            chunk = proc.stdout.read(_READ_CHUNK_BYTES)
-            if not chunk:
-                break
-            if pending:
-                chunk = pending + chunk
-            usable = len(chunk) - (len(chunk) % 4)
-            pending = chunk[usable:]
-            samples = np.frombuffer(chunk[:usable], dtype=np.float32)
-            if filled + samples.size > buf.size:
-                grown = np.empty(max(buf.size * 2, filled + samples.size), dtype=np.float32)
-                grown[:filled] = buf[:filled]
-                buf = grown
-            buf[filled : filled + samples.size] = samples
-            filled += samples.size
-            if on_progress is not None:
-                on_progress(min(filled / max(expected_samples, 1), 1.0))
-        stderr = proc.stderr.read().decode("utf-8", "replace")
-        rc = proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+    buf = np.empty(int(expected_samples * 1.02) + sample_rate, dtype=np.float32)
+    filled_bytes = 0
+    # stderr goes to a file: a corrupt input can print more than a pipe holds and would
+    # otherwise block ffmpeg (and us) forever
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, bufsize=0)
+        assert proc.stdout is not None
+        _widen_pipe(proc.stdout.fileno())
+        try:
+            while True:
+                if cancel is not None and cancel.cancelled:
+                    raise AnalysisCancelled("analysis cancelled while decoding")
+                if filled_bytes + _READ_CHUNK_BYTES > buf.nbytes:
+                    grown = np.empty(buf.size * 2, dtype=np.float32)
+                    grown.view(np.uint8)[:filled_bytes] = buf.view(np.uint8)[:filled_bytes]
+                    buf = grown
+                view = memoryview(buf.view(np.uint8))[filled_bytes : filled_bytes
+                                                       + _READ_CHUNK_BYTES]
+                n = proc.stdout.readinto(view)  # straight into the array, no copies
+                if not n:
+                    break
+                filled_bytes += n
+                if on_progress is not None:
+                    on_progress(min(filled_bytes / 4 / max(expected_samples, 1), 1.0))
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        err_file.seek(0)
+        stderr = err_file.read()[-8000:].decode("utf-8", "replace")
+    filled = filled_bytes // 4
     if rc != 0:
         raise AudioDecodeError(f"ffmpeg cannot decode {Path(path).name}", path=str(path),
                                stderr=stderr)
