@@ -221,7 +221,7 @@ def analyze_channels(
                                          f"silent (RMS {level:.1f} dBFS < {SILENT_DBFS})",
                                          False, round(level, 2)))
             continue
-        inner = _sub_progress(progress, src.index, n, cancel)
+        inner = _sub_progress(progress, src.index, n)
         r = analyze_signals(masters[m_ch], d, sample_rate=sr, options=replace(opts),
                             progress=inner, cancel=cancel)
         ok = r.reliable and r.offset_seconds is not None
@@ -253,8 +253,8 @@ def analyze_channels(
                            findings)
 
 
-def _sub_progress(progress: ProgressCallback | None, i: int, n: int,
-                  cancel: CancelToken | None) -> Callable[[ProgressEvent], None] | None:
+def _sub_progress(progress: ProgressCallback | None, i: int, n: int
+                  ) -> Callable[[ProgressEvent], None] | None:
     """Map one channel's pipeline progress into the whole per-channel analysis."""
     if progress is None:
         return None

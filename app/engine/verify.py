@@ -1,0 +1,371 @@
+"""Closed loop: repair a dub from its analysis, measure the repaired file against the master
+again, and report the residual (constant offset, drift, edits, window by window).
+
+Targets: |residual| ≤ 1 ms for a constant offset; every timeline window within one frame for
+drift and edits. When the first pass leaves a reliable constant residual above the target, it is
+removed by a second (lossless, whole-sample) shift and measured again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.engine.channels import ChannelAnalysis, analyze_channels
+from app.engine.pipeline import analyze_files
+from app.engine.repair import (
+    AudioFormat,
+    OutputSpec,
+    RepairPlan,
+    apply_plan,
+    fit_length,
+    output_spec_for,
+    probe_format,
+    read_audio,
+    sha256_file,
+    shift_channels,
+    write_audio,
+)
+from app.engine.types import (
+    AnalysisOptions,
+    CancelToken,
+    ParameterError,
+    ProgressCallback,
+    ProgressEvent,
+    SyncResult,
+)
+
+__all__ = [
+    "CONSTANT_TOLERANCE_SECONDS",
+    "FRAME_TOLERANCE_SECONDS",
+    "Verification",
+    "RepairOutcome",
+    "residual_of",
+    "repair_dub",
+    "repair_channels",
+]
+
+#: target for a constant offset repair (seconds)
+CONSTANT_TOLERANCE_SECONDS = 0.001
+#: target for drift and edits: one frame at 25 fps (seconds)
+FRAME_TOLERANCE_SECONDS = 0.040
+
+
+@dataclass
+class Verification:
+    """The repaired file measured against the master.
+
+    residual_offset_seconds: the re-analysis' offset (> 0 = still late). max_window_residual:
+    largest |offset| among the timeline's matched windows. windows_ok / windows_within: matched
+    windows and those within ``window_tolerance_seconds``. residual_ppm: drift left (None: no
+    drift found). edits: edits still found. passed: reliable, |residual| ≤ tolerance, every
+    matched window within the window tolerance, no drift or edit left.
+    """
+
+    passed: bool
+    verdict: str
+    confidence: float
+    residual_offset_seconds: float | None
+    tolerance_seconds: float
+    max_window_residual_seconds: float | None
+    window_tolerance_seconds: float
+    windows_ok: int
+    windows_within: int
+    residual_ppm: float | None
+    edits: int
+    reason: str
+    result: dict[str, Any] | None = None
+
+    def to_dict(self, *, with_result: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_result:
+            d.pop("result", None)
+        return d
+
+
+def residual_of(result: SyncResult | dict[str, Any], *, tolerance_seconds: float,
+                window_tolerance_seconds: float = FRAME_TOLERANCE_SECONDS) -> Verification:
+    """Judge a re-analysis of a repaired file (see :class:`Verification`)."""
+    r = result.to_dict() if isinstance(result, SyncResult) else result
+    tl = r.get("timeline") or {}
+    offs = [abs(w["offset_seconds"]) for w in tl.get("windows", [])
+            if w.get("status") == "ok" and w.get("offset_seconds") is not None]
+    within = sum(1 for o in offs if o <= window_tolerance_seconds)
+    drift = tl.get("drift")
+    edits = len(tl.get("edits") or [])
+    off = r.get("offset_seconds")
+    reasons = []
+    if not r.get("reliable"):
+        reasons.append(f"re-analysis has no reliable match ({r.get('reason')})")
+    if off is not None and abs(off) > tolerance_seconds:
+        reasons.append(f"residual {off * 1000:+.3f} ms exceeds {tolerance_seconds * 1000:g} ms")
+    if offs and within < len(offs):
+        reasons.append(f"{len(offs) - within} of {len(offs)} windows off by more than "
+                       f"{window_tolerance_seconds * 1000:g} ms")
+    if drift:
+        reasons.append(f"drift left: {drift.get('ppm')} ppm")
+    if edits:
+        reasons.append(f"{edits} edit(s) left")
+    passed = not reasons
+    return Verification(
+        passed=passed, verdict=str(r.get("verdict")), confidence=float(r.get("confidence", 0)),
+        residual_offset_seconds=off, tolerance_seconds=tolerance_seconds,
+        max_window_residual_seconds=round(max(offs), 6) if offs else None,
+        window_tolerance_seconds=window_tolerance_seconds, windows_ok=len(offs),
+        windows_within=within, residual_ppm=drift.get("ppm") if drift else None, edits=edits,
+        reason="; ".join(reasons) if reasons else
+        f"residual {0.0 if off is None else off * 1000:+.3f} ms within "
+        f"{tolerance_seconds * 1000:g} ms; {within}/{len(offs)} windows within "
+        f"{window_tolerance_seconds * 1000:g} ms", result=r)
+
+
+@dataclass
+class RepairOutcome:
+    """A repaired file, how it was made, and its verification(s) (one per pass)."""
+
+    path: str
+    plan: dict[str, Any]
+    source: dict[str, Any]
+    output: dict[str, Any]
+    notes: list[str]
+    verifications: list[Verification] = field(default_factory=list)
+    channel_verification: dict[str, Any] | None = None
+    elapsed_seconds: float = 0.0
+
+    @property
+    def verification(self) -> Verification | None:
+        return self.verifications[-1] if self.verifications else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "plan": self.plan, "source": self.source,
+                "output": self.output, "notes": self.notes,
+                "verification": self.verification.to_dict() if self.verification else None,
+                "passes": [v.to_dict() for v in self.verifications],
+                "channel_verification": self.channel_verification,
+                "elapsed_seconds": round(self.elapsed_seconds, 3)}
+
+
+def _output_info(path: Path, spec: OutputSpec) -> dict[str, Any]:
+    fmt = probe_format(path)
+    return {"path": str(path), "codec": fmt.codec, "bits": fmt.bits or spec.bits,
+            "sample_rate": fmt.sample_rate, "channels": fmt.channels,
+            "channel_layout": fmt.channel_layout, "duration_seconds": fmt.duration_seconds,
+            "size_bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _stage(progress: ProgressCallback | None, cancel: CancelToken | None, stage: str,
+           fraction: float, message: str) -> None:
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if progress is not None:
+        progress(ProgressEvent(stage, round(fraction, 4), message))
+
+
+def _scaled(progress: ProgressCallback | None, lo: float, hi: float, stage: str
+            ) -> Callable[[ProgressEvent], None] | None:
+    if progress is None:
+        return None
+
+    def inner(e: ProgressEvent) -> None:
+        progress(ProgressEvent(stage, round(lo + (hi - lo) * e.fraction, 4), e.message,
+                               e.window, e.windows, e.estimate))
+
+    return inner
+
+
+def repair_dub(
+    master: str | Path,
+    dub: str | Path,
+    out_path: str | Path,
+    *,
+    plan: RepairPlan,
+    options: AnalysisOptions | None = None,
+    match_master_duration: bool = False,
+    output_format: str = "same",
+    output_codec: str | None = None,
+    output_bitrate: str | None = None,
+    verify: bool = True,
+    max_passes: int = 2,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> RepairOutcome:
+    """Apply ``plan`` to ``dub`` (every channel), write ``out_path`` (its extension is set by
+    the output spec), re-analyse against ``master`` and, when a reliable constant residual
+    above the target is left, correct it by a whole-sample shift and verify again.
+
+    Progress stages: "repair" (0–0.4), "verify" (0.4–1.0).
+    """
+    t0 = time.perf_counter()
+    opts = (options or AnalysisOptions()).validate()
+    _stage(progress, cancel, "repair", 0.0, "reading the dub")
+    x, fmt = read_audio(dub, stream=opts.dub_stream, cancel=cancel)
+    spec = output_spec_for(fmt, output_format=output_format, codec=output_codec,
+                           bitrate=output_bitrate)
+    out = Path(out_path).with_suffix(f".{spec.extension}")
+    target = _target_samples(master, fmt, opts) if match_master_duration else None
+    _stage(progress, cancel, "repair", 0.1, f"applying: {'; '.join(plan.operations)}")
+    y, notes = apply_plan(x, sample_rate=fmt.sample_rate, plan=plan, target_samples=target,
+                          cancel=cancel)
+    del x
+    _stage(progress, cancel, "repair", 0.3, f"writing {out.name} ({spec.codec})")
+    write_audio(out, y, sample_rate=fmt.sample_rate, spec=spec,
+                channel_layout=fmt.channel_layout)
+    outcome = RepairOutcome(str(out), plan.to_dict(), fmt.to_dict(), {}, notes)
+    if verify:
+        tol = CONSTANT_TOLERANCE_SECONDS if plan.kind in ("constant", "none") else \
+            FRAME_TOLERANCE_SECONDS
+        for p in range(max_passes):
+            lo = 0.4 + 0.6 * p / max_passes
+            _stage(progress, cancel, "verify", lo, f"re-analysing the repaired file (pass {p + 1})")
+            r = analyze_files(master, out, options=replace(opts, dub_stream=0, dub_channel=None),
+                              progress=_scaled(progress, lo, lo + 0.6 / max_passes, "verify"),
+                              cancel=cancel)
+            v = residual_of(r, tolerance_seconds=tol)
+            outcome.verifications.append(v)
+            off = r.offset_seconds
+            fixable = (r.reliable and off is not None and r.verdict == "constant_offset"
+                       and abs(off) > CONSTANT_TOLERANCE_SECONDS and abs(off) < 1.0)
+            if not fixable or p == max_passes - 1:
+                break
+            assert off is not None
+            k = int(round(off * fmt.sample_rate))
+            if k == 0:
+                break
+            y = shift_channels(y, [k] * y.shape[1])
+            if target is not None:
+                y = fit_length(y, target)
+            plan.residual_correction_seconds += k / fmt.sample_rate
+            outcome.plan = plan.to_dict()
+            outcome.notes.append(f"pass {p + 1} left {off * 1000:+.3f} ms: shifted by {k} "
+                                 "samples and verified again")
+            write_audio(out, y, sample_rate=fmt.sample_rate, spec=spec,
+                        channel_layout=fmt.channel_layout)
+    outcome.output = _output_info(out, spec)
+    outcome.elapsed_seconds = time.perf_counter() - t0
+    _stage(progress, cancel, "verify", 1.0, "repair done")
+    return outcome
+
+
+def _target_samples(master: str | Path, fmt: AudioFormat, opts: AnalysisOptions) -> int:
+    """The master's duration in samples at the dub's rate."""
+    m = probe_format(master, stream=opts.master_stream)
+    return int(round(m.duration_seconds * fmt.sample_rate))
+
+
+def repair_channels(
+    dub: str | Path | Sequence[str | Path],
+    out_path: str | Path,
+    *,
+    offsets_seconds: Sequence[float],
+    master: str | Path | None = None,
+    options: AnalysisOptions | None = None,
+    match_master_duration: bool = False,
+    output_format: str = "same",
+    output_codec: str | None = None,
+    output_bitrate: str | None = None,
+    verify: bool = True,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> RepairOutcome | list[RepairOutcome]:
+    """One offset per channel (seconds, > 0 = that channel late: its head is removed; < 0:
+    silence padded), applied sample-accurately.
+
+    ``dub`` one multichannel file → one output file ``out_path`` (its extension set by the
+    output spec); a multi-mono set (a list of mono files) → one output per file, named
+    ``<out_path stem>_<i>_<label>.<ext>``. Every channel keeps its samples bit for bit apart from
+    the shift. With ``master`` and ``verify``, each repaired channel is measured again against
+    the master (:func:`app.engine.channels.analyze_channels`).
+    """
+    opts = (options or AnalysisOptions()).validate()
+    multi = not isinstance(dub, str | Path)
+    paths = [Path(dub)] if isinstance(dub, str | Path) else [Path(p) for p in dub]
+    if match_master_duration and master is None:
+        raise ParameterError("match_master_duration needs the master file")
+    _stage(progress, cancel, "repair", 0.0, "reading the dub")
+    outcomes: list[RepairOutcome] = []
+    written: list[Path] = []
+    base = Path(out_path)
+    if multi:
+        if len(offsets_seconds) != len(paths):
+            raise ParameterError(f"{len(offsets_seconds)} offsets for {len(paths)} files")
+        from app.engine.channels import channel_labels
+
+        labels = channel_labels(None, len(paths))
+        for i, (p, off) in enumerate(zip(paths, offsets_seconds, strict=True)):
+            x, fmt = read_audio(p, stream=opts.dub_stream, cancel=cancel)
+            if fmt.channels != 1:
+                raise ParameterError(f"multi-mono file {p.name} has {fmt.channels} channels")
+            outcomes.append(_shift_write(x, fmt, [off], base.with_name(
+                f"{base.stem}_{i + 1}_{labels[i]}"), master, opts, match_master_duration,
+                output_format, output_codec, output_bitrate))
+            written.append(Path(outcomes[-1].path))
+            _stage(progress, cancel, "repair", 0.4 * (i + 1) / len(paths),
+                   f"file {i + 1}/{len(paths)} repaired")
+    else:
+        x, fmt = read_audio(paths[0], stream=opts.dub_stream, cancel=cancel)
+        if len(offsets_seconds) != fmt.channels:
+            raise ParameterError(f"{len(offsets_seconds)} offsets for {fmt.channels} channels")
+        outcomes.append(_shift_write(x, fmt, list(offsets_seconds), base, master, opts,
+                                     match_master_duration, output_format, output_codec,
+                                     output_bitrate))
+        written.append(Path(outcomes[0].path))
+        _stage(progress, cancel, "repair", 0.4, "repaired")
+    if verify and master is not None:
+        _stage(progress, cancel, "verify", 0.4, "measuring every repaired channel again")
+        target: str | Path | list[Path] = written if multi else written[0]
+        check = analyze_channels(master, target, options=replace(opts, dub_stream=0),
+                                 progress=_scaled(progress, 0.4, 1.0, "verify"), cancel=cancel)
+        summary = channel_verification(check)
+        for o in outcomes:
+            o.channel_verification = summary
+    _stage(progress, cancel, "verify", 1.0, "repair done")
+    return outcomes if multi else outcomes[0]
+
+
+def channel_verification(check: ChannelAnalysis, *,
+                         tolerance_seconds: float = CONSTANT_TOLERANCE_SECONDS
+                         ) -> dict[str, Any]:
+    """Per channel residual of a per-channel re-analysis; passed when every measured channel
+    is within ``tolerance_seconds`` and none that could be measured before went unreliable."""
+    rows = []
+    for c in check.channels:
+        ok = c.offset_seconds is not None and abs(c.offset_seconds) <= tolerance_seconds
+        rows.append({"index": c.index, "label": c.label, "status": c.status,
+                     "residual_offset_seconds": c.offset_seconds,
+                     "confidence": c.confidence, "passed": ok if c.status == "ok" else None})
+    measured = [r for r in rows if r["status"] == "ok"]
+    worst = max((abs(float(c.offset_seconds)) for c in check.channels
+                 if c.status == "ok" and c.offset_seconds is not None), default=None)
+    return {"passed": bool(measured) and all(r["passed"] for r in measured),
+            "tolerance_seconds": tolerance_seconds, "max_abs_residual_seconds": worst,
+            "channels": rows, "measured": len(measured)}
+
+
+def _shift_write(x: np.ndarray, fmt: AudioFormat, offsets: list[float], out: Path,
+                 master: str | Path | None, opts: AnalysisOptions, match: bool,
+                 output_format: str, codec: str | None, bitrate: str | None) -> RepairOutcome:
+    t0 = time.perf_counter()
+    spec = output_spec_for(fmt, output_format=output_format, codec=codec, bitrate=bitrate)
+    samples = [int(round(o * fmt.sample_rate)) for o in offsets]
+    y = shift_channels(x, samples)
+    if match:
+        assert master is not None
+        y = fit_length(y, _target_samples(master, fmt, opts))
+    path = out.with_suffix(f".{spec.extension}")
+    write_audio(path, y, sample_rate=fmt.sample_rate, spec=spec,
+                channel_layout=fmt.channel_layout)
+    plan = {"kind": "per_channel", "offsets_seconds": list(offsets),
+            "offsets_samples": samples, "match_master_duration": match,
+            "operations": [
+                f"channel {i}: " + (f"removed {k} samples ({k / fmt.sample_rate:.6f} s) from "
+                                    "the head" if k > 0 else
+                                    f"padded {-k} samples ({-k / fmt.sample_rate:.6f} s) of "
+                                    "silence" if k < 0 else "unchanged")
+                for i, k in enumerate(samples)]}
+    return RepairOutcome(str(path), plan, fmt.to_dict(), _output_info(path, spec), [],
+                         elapsed_seconds=time.perf_counter() - t0)
