@@ -19,7 +19,7 @@ from app.core.errors import (
     UnprocessableError,
 )
 
-__all__ = ["ResolvedFile", "resolve_media_path"]
+__all__ = ["ResolvedFile", "resolve_inside_roots", "resolve_media_path"]
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,15 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
 
 
-def resolve_media_path(
-    raw: str, *, field: str, roots: list[Path], max_size: int
-) -> ResolvedFile:
-    """Resolve ``raw`` (absolute, or relative to the first root, then the others) to an
-    existing, readable regular file inside ``roots`` (already resolved) no larger than
-    ``max_size`` bytes.
+def resolve_inside_roots(
+    raw: str, *, field: str, roots: list[Path], relative_to: Path | None = None
+) -> tuple[Path, Path]:
+    """Resolve ``raw`` (absolute, or relative to ``relative_to``, else to each root in turn)
+    with every symlink followed to an existing path inside ``roots`` (already resolved).
 
-    Raises: BadRequestError (NUL byte), PathNotAllowedError (outside the roots, unreadable),
-    MediaNotFoundError (missing), UnprocessableError (not a regular file),
-    FileTooLargeError (> max_size).
+    Returns (resolved path, the root holding it). Raises: BadRequestError (NUL byte),
+    PathNotAllowedError (outside the roots; checked before existence), MediaNotFoundError
+    (missing).
     """
     details = {"field": field, "path": raw}
     if "\x00" in raw:
@@ -52,6 +51,8 @@ def resolve_media_path(
     candidate = Path(raw).expanduser()
     if candidate.is_absolute():
         options = [candidate]
+    elif relative_to is not None:
+        options = [relative_to / candidate]
     else:
         options = [root / candidate for root in roots]
     resolved: Path | None = None
@@ -69,6 +70,23 @@ def resolve_media_path(
     assert resolved is not None
     if not resolved.exists():
         raise MediaNotFoundError(f"{field} {raw!r} does not exist", details=details)
+    root = next(r for r in roots if _inside(resolved, r))
+    return resolved, root
+
+
+def resolve_media_path(
+    raw: str, *, field: str, roots: list[Path], max_size: int
+) -> ResolvedFile:
+    """Resolve ``raw`` (absolute, or relative to the first root, then the others) to an
+    existing, readable regular file inside ``roots`` (already resolved) no larger than
+    ``max_size`` bytes.
+
+    Raises: BadRequestError (NUL byte), PathNotAllowedError (outside the roots, unreadable),
+    MediaNotFoundError (missing), UnprocessableError (not a regular file),
+    FileTooLargeError (> max_size).
+    """
+    details = {"field": field, "path": raw}
+    resolved, root = resolve_inside_roots(raw, field=field, roots=roots)
     if not resolved.is_file():
         raise UnprocessableError(f"{field} {raw!r} is not a regular file", code="not_a_file",
                                  details=details)
@@ -80,5 +98,4 @@ def resolve_media_path(
         raise FileTooLargeError(
             f"{field} {raw!r} is {size} bytes, over MAX_FILE_SIZE={max_size}",
             details={**details, "size": size, "max_size": max_size})
-    root = next(r for r in roots if _inside(resolved, r))
     return ResolvedFile(given=raw, path=resolved, size=size, root=root)
