@@ -420,6 +420,20 @@ class AnalysisService:
                 f"{self.settings.MAX_QUEUED_JOBS}); retry later", code="queue_full",
                 headers={"Retry-After": "30"})
 
+    # --- for other services (batches): the same checks and queue as submit ------------------
+    def validate(self, req: AnalysisCreate, *, batch_id: str | None = None) -> AnalysisRow:
+        """Check one request as ``submit`` does; returns its row, not yet stored or queued."""
+        return self._prepare(req, batch_id=batch_id)
+
+    def check_capacity(self, adding: int) -> None:
+        """503 (queue_full / shutting_down) when ``adding`` more analyses do not fit."""
+        self._check_capacity(adding)
+
+    def enqueue(self, analysis_ids: Sequence[str]) -> None:
+        """Queue stored analyses in this instance's job runner."""
+        for analysis_id in analysis_ids:
+            self.runner.submit(analysis_id)
+
     def submit(self, req: AnalysisCreate) -> AnalysisRow:
         """Validate, store and queue one analysis (4xx errors are raised before anything runs)."""
         self._check_capacity(1)
