@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # --- files ----------------------------------------------------------------------------
     MOUNT_PATH: Path = Field(Path("./data/media"), description="shared storage root (read)")
     UPLOAD_DIR: Path = Field(Path("./data/uploads"), description="uploaded files (read/write)")
+    OUTPUT_DIR: Path = Field(Path("./data/output"), description="repaired files, reports and "
+                             "packages written by the service (nothing is written elsewhere)")
     MAX_FILE_SIZE: int = Field(10 * 1024**3, gt=0, description="bytes")
 
     # --- analysis -------------------------------------------------------------------------
@@ -140,7 +142,7 @@ class Settings(BaseSettings):
                 f"MOUNT_PATH={str(self.MOUNT_PATH)!r} is not an existing directory "
                 "(mount the shared storage there or point MOUNT_PATH at it)"
             )
-        for name in ("UPLOAD_DIR", "AI_MODEL_CACHE_DIR"):
+        for name in ("UPLOAD_DIR", "OUTPUT_DIR", "AI_MODEL_CACHE_DIR"):
             path: Path = getattr(self, name)
             if path.exists() and not path.is_dir():
                 raise ValueError(f"{name}={str(path)!r} exists and is not a directory")
@@ -159,11 +161,17 @@ class Settings(BaseSettings):
         """UPLOAD_DIR resolved (symlinks followed)."""
         return self.UPLOAD_DIR.expanduser().resolve()
 
+    @property
+    def output_root(self) -> Path:
+        """OUTPUT_DIR resolved (symlinks followed)."""
+        return self.OUTPUT_DIR.expanduser().resolve()
+
     def ensure_directories(self) -> None:
         """Create the folders the service owns (upload folder, SQLite folder, default mount)."""
         if "MOUNT_PATH" not in self.model_fields_set:
             self.MOUNT_PATH.mkdir(parents=True, exist_ok=True)
         self.UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
+        self.OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
         database = self.sqlite_path
         if database is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
