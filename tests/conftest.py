@@ -84,6 +84,7 @@ def make_settings(tmp_path: Path, media_dir: Path) -> Callable[..., Settings]:
         values: dict[str, Any] = {
             "MOUNT_PATH": media_dir,
             "UPLOAD_DIR": tmp_path / "uploads",
+            "OUTPUT_DIR": tmp_path / "output",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'sync_analyzer.db'}",
             "AI_MODEL_CACHE_DIR": tmp_path / "models",
             "MAX_WORKERS": 2,
