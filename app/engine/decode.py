@@ -117,12 +117,14 @@ def decode(
     info: AudioInfo | None = None,
     cancel: CancelToken | None = None,
     on_progress: Callable[[float], None] | None = None,
+    on_data: Callable[[np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Decode one audio stream to mono float32 at ``sample_rate`` Hz.
 
     ``channel`` None downmixes every channel to mono (ffmpeg's standard matrix); an index picks
     that channel alone. ``on_progress`` receives the decoded fraction (0..1, from the probed
-    duration) after each chunk; ``cancel`` is checked per chunk. Returns shape (n,) float32.
+    duration) after each chunk and ``on_data`` everything decoded so far (a view, to start
+    work on it while decoding goes on); ``cancel`` is checked per chunk. Returns shape (n,) float32.
     Raises :class:`AudioDecodeError` with ffmpeg's message when the file cannot be decoded.
     """
     info = info or probe(path, stream=stream)
@@ -146,7 +148,8 @@ def decode(
     # stderr goes to a file: a corrupt input can print more than a pipe holds and would
     # otherwise block ffmpeg (and us) forever
     with tempfile.TemporaryFile() as err_file:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, bufsize=0)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file,
+                                bufsize=_READ_CHUNK_BYTES)
         assert proc.stdout is not None
         _widen_pipe(proc.stdout.fileno())
         try:
@@ -159,12 +162,15 @@ def decode(
                     buf = grown
                 view = memoryview(buf.view(np.uint8))[filled_bytes : filled_bytes
                                                        + _READ_CHUNK_BYTES]
-                n = proc.stdout.readinto(view)  # straight into the array, no copies
+                # a buffered reader fills the whole chunk (ffmpeg writes small packets)
+                n = proc.stdout.readinto(view)
                 if not n:
                     break
                 filled_bytes += n
                 if on_progress is not None:
                     on_progress(min(filled_bytes / 4 / max(expected_samples, 1), 1.0))
+                if on_data is not None:
+                    on_data(buf[: filled_bytes // 4])
             rc = proc.wait()
         finally:
             if proc.poll() is None:

@@ -16,7 +16,7 @@ from scipy.fft import dct
 
 from app.engine.types import CancelToken, ParameterError
 
-__all__ = ["FeatureSet", "mel_filterbank", "log_mel", "compute_features"]
+__all__ = ["FeatureSet", "LogMelStream", "mel_filterbank", "log_mel", "compute_features"]
 
 _BLOCK_FRAMES = 8192
 
@@ -48,6 +48,57 @@ def mel_filterbank(
     return fb
 
 
+class LogMelStream:
+    """Log-mel frames computed while a signal arrives (e.g. from a decoder), so extraction
+    overlaps decoding. Frame ``i`` is the Hann-windowed FFT of ``x[i*hop : i*hop + n_fft]``,
+    zero-padded past the end; the result is (frames, n_mels) float32 in dB-like log units."""
+
+    def __init__(self, *, sample_rate: int, hop_seconds: float = 0.01, n_fft: int | None = None,
+                 n_mels: int = 40, cancel: CancelToken | None = None) -> None:
+        self.hop = int(round(hop_seconds * sample_rate))
+        if self.hop <= 0:
+            raise ParameterError(f"hop_seconds={hop_seconds}: too small for {sample_rate} Hz")
+        self.n_fft = n_fft or 1 << int(np.ceil(np.log2(self.hop * 3.2)))
+        self.window = np.hanning(self.n_fft).astype(np.float32)
+        self.fb = mel_filterbank(sample_rate=sample_rate, n_fft=self.n_fft, n_mels=n_mels)
+        self.cancel = cancel
+        self.blocks: list[np.ndarray] = []
+        self.next_frame = 0
+
+    def update(self, x: np.ndarray, *, final: bool = False) -> None:
+        """Compute the frames that ``x`` (everything received so far) completes: whole blocks
+        while data is still coming, everything (the tail zero-padded) when ``final``."""
+        hop, n_fft = self.hop, self.n_fft
+        total = max(1, int(np.ceil(x.size / hop))) if final else (x.size - n_fft) // hop + 1
+        while self.next_frame < total:
+            count = min(_BLOCK_FRAMES, total - self.next_frame)
+            if count < _BLOCK_FRAMES and not final:
+                return
+            if self.cancel is not None:
+                self.cancel.raise_if_cancelled()
+            start = self.next_frame * hop
+            seg = np.ascontiguousarray(x[start : start + (count - 1) * hop + n_fft],
+                                       dtype=np.float32)
+            if seg.size < (count - 1) * hop + n_fft:
+                seg = np.concatenate([seg, np.zeros((count - 1) * hop + n_fft - seg.size,
+                                                    np.float32)])
+            frames = np.lib.stride_tricks.as_strided(
+                seg, shape=(count, n_fft), strides=(seg.strides[0] * hop, seg.strides[0]),
+                writeable=False)
+            spec = sfft.rfft(frames * self.window, axis=1, workers=1)
+            power = (spec.real**2 + spec.imag**2).astype(np.float32)
+            self.blocks.append(power @ self.fb)
+            self.next_frame += count
+
+    def result(self) -> np.ndarray:
+        """The log-mel spectrogram of every frame computed (call ``update(final=True)`` first)."""
+        out = np.concatenate(self.blocks) if self.blocks else np.zeros((0, self.fb.shape[1]),
+                                                                        np.float32)
+        np.log10(out + 1e-10, out=out)
+        out *= 10.0
+        return out
+
+
 def log_mel(
     x: np.ndarray,
     *,
@@ -57,36 +108,12 @@ def log_mel(
     n_mels: int = 40,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
-    """Log-mel spectrogram of mono ``x``, shape (frames, n_mels) float32, in dB-like log units.
-
-    Frame ``i`` is the Hann-windowed FFT of ``x[i*hop : i*hop + n_fft]`` (zero-padded at the
-    end), with ``hop = round(hop_seconds * sample_rate)`` samples.
-    """
-    hop = int(round(hop_seconds * sample_rate))
-    if hop <= 0:
-        raise ParameterError(f"hop_seconds={hop_seconds}: too small for {sample_rate} Hz")
-    if n_fft is None:
-        n_fft = 1 << int(np.ceil(np.log2(hop * 3.2)))
-    n_frames = max(1, int(np.ceil(x.size / hop)))
-    padded = np.zeros(n_frames * hop + n_fft, dtype=np.float32)
-    padded[: x.size] = x
-    window = np.hanning(n_fft).astype(np.float32)
-    fb = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels)
-    out = np.empty((n_frames, n_mels), dtype=np.float32)
-    strides = (padded.strides[0] * hop, padded.strides[0])
-    for start in range(0, n_frames, _BLOCK_FRAMES):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        count = min(_BLOCK_FRAMES, n_frames - start)
-        frames = np.lib.stride_tricks.as_strided(
-            padded[start * hop :], shape=(count, n_fft), strides=strides, writeable=False
-        )
-        spec = sfft.rfft(frames * window, axis=1, workers=1)
-        power = (spec.real**2 + spec.imag**2).astype(np.float32)
-        out[start : start + count] = power @ fb
-    np.log10(out + 1e-10, out=out)
-    out *= 10.0
-    return out
+    """Log-mel spectrogram of mono ``x``, shape (frames, n_mels) float32 (see
+    :class:`LogMelStream`), with ``hop = round(hop_seconds * sample_rate)`` samples."""
+    stream = LogMelStream(sample_rate=sample_rate, hop_seconds=hop_seconds, n_fft=n_fft,
+                          n_mels=n_mels, cancel=cancel)
+    stream.update(x, final=True)
+    return stream.result()
 
 
 @dataclass

@@ -7,7 +7,9 @@ pipeline on mono arrays already at the analysis rate.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
@@ -17,7 +19,7 @@ import numpy as np
 
 from app.engine import consensus as cons
 from app.engine.decode import decode, probe
-from app.engine.features import FeatureSet, compute_features
+from app.engine.features import FeatureSet, LogMelStream, compute_features
 from app.engine.methods import correlation, mfcc, onset, spectral
 from app.engine.methods._feature import local_detrend
 from app.engine.timecode import frames_and_timecodes
@@ -62,6 +64,48 @@ class _Track:
     coarse: np.ndarray
     coarse_rate: float
     features: FeatureSet
+
+
+class _Follower:
+    """Runs ``work(latest)`` in its own thread on the newest data fed to it, so the feeding
+    thread (reading ffmpeg's pipe) never waits for the work."""
+
+    def __init__(self, work: Callable[[np.ndarray], None]) -> None:
+        self.work = work
+        self.latest: np.ndarray | None = None
+        self.ready = threading.Event()
+        self.stop = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="features", daemon=True)
+
+    def feed(self, data: np.ndarray) -> None:
+        self.latest = data
+        self.ready.set()
+
+    def _run(self) -> None:
+        while True:
+            self.ready.wait()
+            self.ready.clear()
+            if self.stop:
+                return
+            data = self.latest
+            if data is not None:
+                try:
+                    self.work(data)
+                except BaseException as exc:  # reported by __exit__
+                    self.error = exc
+                    return
+
+    def __enter__(self) -> _Follower:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop = True
+        self.ready.set()
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
 
 
 class _Progress:
@@ -129,9 +173,13 @@ def analyze_files(
         def progress(f: float) -> None:
             done[k] = f
 
-        x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
-                   info=info, cancel=cancel, on_progress=progress)
-        return _prepare(x, sample_rate=opts.sample_rate, cancel=cancel)
+        mel = LogMelStream(sample_rate=opts.sample_rate, cancel=cancel)
+        with _Follower(mel.update) as follow:  # features computed while ffmpeg decodes
+            x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
+                       info=info, cancel=cancel, on_progress=progress, on_data=follow.feed)
+        mel.update(x, final=True)
+        feats = FeatureSet(frame_rate=1.0 / (mel.hop / opts.sample_rate), mel=mel.result())
+        return _prepare(x, sample_rate=opts.sample_rate, features=feats)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
         futures = [pool.submit(load, 0, master, info_m, opts.master_stream, opts.master_channel),
@@ -373,7 +421,7 @@ def _correlation(
     def trial(offset: float, max_blocks: int | None) -> correlation.Refinement | None:
         return correlation.refine(tm.signal, td.signal, candidate_lag=int(round(offset * sr)),
                                   search=search, sample_rate=sr, cancel=report.cancel,
-                                  max_blocks=max_blocks)
+                                  max_blocks=max_blocks, fractional=False)
 
     if len(unique) > 1:
         scored = [(t.peak, c) for c in unique if (t := trial(c, _PROBE_BLOCKS)) is not None]

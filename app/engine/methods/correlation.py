@@ -86,6 +86,7 @@ def refine(
     cancel: CancelToken | None = None,
     on_block: Callable[[int, int], None] | None = None,
     max_blocks: int | None = None,
+    fractional: bool = True,
 ) -> Refinement | None:
     """Refine ``candidate_lag`` (samples) to a fractional lag by block-averaged GCC-PHAT.
 
@@ -135,7 +136,8 @@ def refine(
     best = int(np.argmax(np.abs(values)))
     peak_int = float(values[best])
     sign = 1.0 if peak_int >= 0 else -1.0
-    frac = _fractional_peak(phat, n, float(residuals[best]), sign)
+    frac = (_fractional_peak(phat, n, float(residuals[best]), sign) if fractional
+            else float(residuals[best]))
     peak = float(_eval_corr(phat, n, np.array([frac]))[0])
     mag = np.abs(values)
     masked = mag.copy()
