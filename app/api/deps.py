@@ -10,8 +10,11 @@ from app.core.config import Settings
 from app.services.analysis import AnalysisService
 from app.services.container import Services
 from app.services.health import HealthService
+from app.services.repair import RepairService
+from app.services.workflows import WorkflowService
 
-__all__ = ["get_services", "SettingsDep", "ServicesDep", "AnalysisServiceDep", "HealthServiceDep"]
+__all__ = ["get_services", "SettingsDep", "ServicesDep", "AnalysisServiceDep", "HealthServiceDep",
+           "RepairServiceDep", "WorkflowServiceDep"]
 
 
 def get_services(request: Request) -> Services:
@@ -35,3 +38,15 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 AnalysisServiceDep = Annotated[AnalysisService, Depends(get_analysis_service)]
 HealthServiceDep = Annotated[HealthService, Depends(get_health_service)]
+
+
+def get_workflow_service(request: Request) -> WorkflowService:
+    return get_services(request).workflows
+
+
+def get_repair_service(request: Request) -> RepairService:
+    return get_services(request).repairs
+
+
+WorkflowServiceDep = Annotated[WorkflowService, Depends(get_workflow_service)]
+RepairServiceDep = Annotated[RepairService, Depends(get_repair_service)]

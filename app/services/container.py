@@ -11,6 +11,8 @@ from app.db.repository import AnalysisRepository, Database
 from app.services.analysis import AnalysisService
 from app.services.events import EventBus
 from app.services.health import HealthService
+from app.services.repair import RepairService
+from app.services.workflows import WorkflowService
 
 __all__ = ["Services"]
 
@@ -27,6 +29,8 @@ class Services:
     bus: EventBus
     analyses: AnalysisService
     health: HealthService
+    workflows: WorkflowService
+    repairs: RepairService
 
     @classmethod
     def open(cls, settings: Settings, loop: asyncio.AbstractEventLoop) -> Services:
@@ -40,14 +44,19 @@ class Services:
             analyses = AnalysisService(settings, repo, bus)
             health = HealthService(settings, db, repo, analyses)
             analyses.start()
+            workflows = WorkflowService(settings, db, bus, analyses)
+            repairs = RepairService(settings, analyses)
+            workflows.start()
         except BaseException:
             db.dispose()
             raise
-        return cls(settings, db, repo, bus, analyses, health)
+        return cls(settings, db, repo, bus, analyses, health, workflows=workflows,
+                   repairs=repairs)
 
     def close(self, *, timeout: float = 3.0) -> None:
         """Stop the workers (running analyses go back to the queue), close bus and database."""
         try:
+            self.workflows.stop(timeout=timeout)
             self.analyses.stop(timeout=timeout)
         finally:
             self.bus.close()

@@ -1,0 +1,98 @@
+"""``/api/v1/repair``: per-channel repair and repair from an analysis. Thin: one service call.
+
+Sign convention: an offset > 0 means the dub (or that channel) is late; repair removes that much
+from its head, < 0 pads silence.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import RepairServiceDep
+from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.repair import AnalysisRepairCreate, PerChannelRepairCreate, RepairRead
+from app.services.workflows import MEDIA_TYPES
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/repair", tags=["repair"])
+
+RepairId = Annotated[str, Path(description="repair_YYYYMMDD_HHMMSS_<8 hex>", max_length=64,
+                               examples=["repair_20250101_120000_1a2b3c4d"])]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    return {c: ERROR_RESPONSES[c] for c in codes}
+
+
+@router.post(
+    "/per-channel", status_code=status.HTTP_201_CREATED, response_model=RepairRead,
+    summary="Shift each channel by its own offset",
+    description="A multichannel file (`dub_file`) or a multi-mono set (`dub_files`, one mono "
+                "file per channel). Offsets come from `offsets_seconds` or, when left out, are "
+                "measured channel by channel against the master. Positive offsets remove "
+                "samples from the head, negative ones pad silence; sample-accurate and "
+                "bit-exact otherwise, keeping sample rate, channels, layout and bit depth (PCM "
+                "in, PCM out unless `output_codec` asks otherwise). With a master, every "
+                "repaired channel is measured again and its residual reported. Runs while the "
+                "request waits (at most MAX_WORKERS at once).",
+    responses=_errors(400, 403, 404, 413, 422),
+    openapi_extra={"x-curl-example":
+                   "curl -s -X POST {base}/api/v1/repair/per-channel -H 'Content-Type: "
+                   "application/json' -d '{\"dub_file\": \"show/ep101_de_51.wav\", "
+                   "\"master_file\": \"show/ep101_master_51.wav\", \"offsets_seconds\": "
+                   "[0, 0, 0.12, 0, 0, 0]}'"},
+)
+async def repair_per_channel(body: PerChannelRepairCreate, service: RepairServiceDep,
+                             response: Response) -> RepairRead:
+    record = await run_in_threadpool(service.per_channel, body)
+    response.headers["Location"] = record["links"]["self"]
+    return RepairRead.model_validate(record)
+
+
+@router.post(
+    "/from-analysis", status_code=status.HTTP_201_CREATED, response_model=RepairRead,
+    summary="Repair a dub from its analysis",
+    description="Uses a completed analysis' result: a constant offset is removed or padded; "
+                "drift is undone by exact rational resampling (pitch restored) or time "
+                "stretching (pitch kept); edits get silence where the dub lacks material and "
+                "lose what it added, with 5 ms crossfades. The repaired file is analysed "
+                "again; a constant residual above 1 ms is shifted out and verified once more.",
+    responses=_errors(403, 404, 409, 422),
+    openapi_extra={"x-curl-example":
+                   "curl -s -X POST {base}/api/v1/repair/from-analysis -H 'Content-Type: "
+                   "application/json' -d '{\"analysis_id\": \"'$ID'\"}'"},
+)
+async def repair_from_analysis(body: AnalysisRepairCreate, service: RepairServiceDep,
+                               response: Response) -> RepairRead:
+    record = await run_in_threadpool(service.from_analysis, body)
+    response.headers["Location"] = record["links"]["self"]
+    return RepairRead.model_validate(record)
+
+
+@router.get(
+    "/{repair_id}", response_model=RepairRead, summary="A repair's record",
+    description="What was applied, the files written (with SHA-256) and the verification.",
+    responses=_errors(404),
+    openapi_extra={"x-curl-example": "curl -s {base}/api/v1/repair/$REPAIR_ID"},
+)
+def get_repair(repair_id: RepairId, service: RepairServiceDep) -> RepairRead:
+    return RepairRead.model_validate(service.get(repair_id))
+
+
+@router.get(
+    "/{repair_id}/download/{name}", summary="Download a repaired file",
+    response_class=FileResponse, responses=_errors(404),
+    openapi_extra={"x-curl-example":
+                   "curl -s -OJ {base}/api/v1/repair/$REPAIR_ID/download/$NAME"},
+)
+def download_repair(repair_id: RepairId, name: Annotated[str, Path(max_length=255)],
+                    service: RepairServiceDep) -> FileResponse:
+    path = service.file(repair_id, name)
+    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix,
+                                                         "application/octet-stream"),
+                        filename=path.name)

@@ -1,0 +1,255 @@
+"""Repairs on request: per-channel offsets, or the repair an analysis result calls for.
+
+A repair runs in the request's worker thread (at most MAX_WORKERS at once; more wait) and is
+recorded as ``OUTPUT_DIR/repairs/<repair_id>/repair.json`` beside its files, so it can be read
+and downloaded after a restart. Nothing is written outside OUTPUT_DIR; every file is written
+under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.api.v1.schemas.repair import AnalysisRepairCreate, PerChannelRepairCreate
+from app.core.config import API_PREFIX, Settings
+from app.core.errors import ConflictError, NotFoundError, UnprocessableError
+from app.db.models import JobStatus
+from app.engine import AnalysisOptions, ParameterError
+from app.engine.channels import analyze_channels, channel_sources
+from app.engine.repair import plan_from_result, probe_format, sha256_file
+from app.engine.verify import RepairOutcome, repair_channels, repair_dub
+from app.services.analysis import AnalysisService, to_jsonable
+from app.services.paths import resolve_media_path
+
+__all__ = ["RepairService", "REPAIR_ID_PATTERN", "inside", "atomic_write_text"]
+
+_logger = logging.getLogger(__name__)
+REPAIR_ID_PATTERN = r"^repair_\d{8}_\d{6}_[0-9a-f]{8}$"
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """``root / parts`` resolved, refused (ValueError) when it would leave ``root``."""
+    path = root.joinpath(*parts).resolve()
+    if path != root and not path.is_relative_to(root):
+        raise ValueError(f"{path} is outside {root}")
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` under a temporary name beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dub"
+
+
+class RepairService:
+    """Per-channel repairs and repairs from analysis results, with their records."""
+
+    def __init__(self, settings: Settings, analyses: AnalysisService) -> None:
+        self.settings = settings
+        self.analyses = analyses
+        self.root = settings.output_root / "repairs"
+        self._slots = threading.BoundedSemaphore(settings.MAX_WORKERS)
+        self._roots = [settings.mount_root, settings.upload_root]
+
+    # --- helpers --------------------------------------------------------------------------
+    def _resolve(self, raw: str, field: str) -> Path:
+        return resolve_media_path(raw, field=field, roots=self._roots,
+                                  max_size=self.settings.MAX_FILE_SIZE).path
+
+    def _new(self) -> tuple[str, Path]:
+        repair_id = f"repair_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
+        folder = inside(self.root, repair_id)
+        folder.mkdir(parents=True, exist_ok=False)
+        return repair_id, folder
+
+    def _options(self, max_offset_seconds: float | None = None) -> AnalysisOptions:
+        s = self.settings
+        return AnalysisOptions(methods=tuple(s.ENABLED_METHODS),
+                               sample_rate=s.DEFAULT_SAMPLE_RATE,
+                               max_offset_seconds=max_offset_seconds
+                               or s.DEFAULT_MAX_OFFSET_SECONDS,
+                               confidence_threshold=s.DEFAULT_CONFIDENCE_THRESHOLD)
+
+    def _output(self, repair_id: str, path: str) -> dict[str, Any]:
+        """Describe one written file (probed again: what is on disk, not what was asked)."""
+        p = Path(path)
+        fmt = probe_format(p)
+        return {"name": p.name, "download": f"{API_PREFIX}/repair/{repair_id}/download/{p.name}",
+                "codec": fmt.codec, "bits": fmt.bits, "sample_rate": fmt.sample_rate,
+                "channels": fmt.channels, "channel_layout": fmt.channel_layout,
+                "duration_seconds": fmt.duration_seconds, "size_bytes": p.stat().st_size,
+                "sha256": sha256_file(p)}
+
+    def _save(self, folder: Path, record: dict[str, Any]) -> dict[str, Any]:
+        record = to_jsonable(record)
+        atomic_write_text(folder / "repair.json", json.dumps(record, indent=2, default=str))
+        return record
+
+    # --- per channel --------------------------------------------------------------------------
+    def per_channel(self, req: PerChannelRepairCreate) -> dict[str, Any]:
+        """Validate, (measure,) repair, verify; returns the stored record."""
+        dub: Path | list[Path]
+        if req.dub_file is not None:
+            dub = self._resolve(req.dub_file, "dub_file")
+        else:
+            assert req.dub_files is not None
+            dub = [self._resolve(f, f"dub_files[{i}]") for i, f in enumerate(req.dub_files)]
+        master = self._resolve(req.master_file, "master_file") if req.master_file else None
+        if req.match_master_duration and master is None:
+            raise UnprocessableError("match_master_duration needs master_file",
+                                     code="invalid_parameter")
+        sources = channel_sources(dub)
+        n = len(sources)
+        if req.offsets_seconds is not None and len(req.offsets_seconds) != n:
+            raise UnprocessableError(
+                f"offsets_seconds has {len(req.offsets_seconds)} values but the dub has {n} "
+                "channels", code="invalid_parameter",
+                details={"channels": n, "offsets": len(req.offsets_seconds)})
+        opts = self._options(req.max_offset_seconds)
+        with self._slots:
+            repair_id, folder = self._new()
+            t0 = datetime.now(UTC)
+            try:
+                analysis = None
+                if req.offsets_seconds is None:
+                    assert master is not None
+                    measured = analyze_channels(master, dub, options=opts,
+                                                reference=req.reference)
+                    offsets = measured.repair_offsets()
+                    analysis = measured.to_dict()
+                    for c in analysis["channels"]:
+                        c.pop("timeline", None)
+                else:
+                    offsets = list(req.offsets_seconds)
+                first = sources[0].path
+                stem = _slug(req.output_name or f"{Path(first).stem}_repaired")
+                outcome = repair_channels(
+                    dub, folder / stem, offsets_seconds=offsets, master=master, options=opts,
+                    match_master_duration=req.match_master_duration,
+                    output_format=req.output_format, output_codec=req.output_codec,
+                    output_bitrate=req.output_bitrate, verify=req.verify)
+            except ParameterError as exc:
+                _remove_tree(folder)
+                raise UnprocessableError(str(exc), code="invalid_parameter") from exc
+            except BaseException:
+                _remove_tree(folder)
+                raise
+            outcomes = outcome if isinstance(outcome, list) else [outcome]
+            labels = [s.label for s in sources]
+            rate = sources[0].info.sample_rate
+            channels = [{"index": i, "label": labels[i], "offset_seconds": o,
+                         "offset_samples": int(round(o * rate)),
+                         "source": "request" if req.offsets_seconds is not None else
+                         ("inferred" if analysis and analysis["channels"][i]["inferred"]
+                          else "measured")}
+                        for i, o in enumerate(offsets)]
+            record = {
+                "repair_id": repair_id, "kind": "per_channel", "created_at": t0.isoformat(),
+                "elapsed_seconds": round((datetime.now(UTC) - t0).total_seconds(), 3),
+                "request": {**req.model_dump(), "dub_path": [str(p) for p in dub]
+                            if isinstance(dub, list) else str(dub),
+                            "master_path": str(master) if master else None},
+                "channels": channels, "analysis": analysis, "plan": None,
+                "outputs": [self._output(repair_id, o.path) for o in outcomes],
+                "verification": outcomes[0].channel_verification,
+                "links": self._links(repair_id)}
+            _logger.info("repair %s: %d channel(s) shifted %s", repair_id, n,
+                         [c["offset_samples"] for c in channels])
+            return self._save(folder, record)
+
+    # --- from an analysis -------------------------------------------------------------------
+    def from_analysis(self, req: AnalysisRepairCreate) -> dict[str, Any]:
+        """Repair the dub of a completed analysis from its result (constant, drift, edits)."""
+        row = self.analyses.get(req.analysis_id)
+        if row.status != JobStatus.COMPLETED or not row.result:
+            raise ConflictError(f"analysis {req.analysis_id} is {row.status}, not completed",
+                                code="analysis_not_completed", details={"status": row.status})
+        try:
+            plan = plan_from_result(row.result, drift_method=req.drift_method)
+        except ParameterError as exc:
+            raise ConflictError(f"analysis {req.analysis_id} gives nothing to repair: {exc}",
+                                code="nothing_to_repair",
+                                details={"verdict": row.result.get("verdict"),
+                                         "reason": row.result.get("reason")}) from exc
+        request = row.request
+        master = self._resolve(request["master_path"], "master_file")
+        dub = self._resolve(request["dub_path"], "dub_file")
+        opts = replace(self._options(request.get("max_offset_seconds")),
+                       master_stream=int(request.get("master_stream", 0)),
+                       dub_stream=int(request.get("dub_stream", 0)))
+        with self._slots:
+            repair_id, folder = self._new()
+            t0 = datetime.now(UTC)
+            try:
+                stem = _slug(req.output_name or f"{dub.stem}_repaired")
+                outcome: RepairOutcome = repair_dub(
+                    master, dub, folder / stem, plan=plan, options=opts,
+                    match_master_duration=req.match_master_duration,
+                    output_format=req.output_format, output_codec=req.output_codec,
+                    output_bitrate=req.output_bitrate, verify=req.verify)
+            except ParameterError as exc:
+                _remove_tree(folder)
+                raise UnprocessableError(str(exc), code="invalid_parameter") from exc
+            except BaseException:
+                _remove_tree(folder)
+                raise
+            v = outcome.verification
+            record = {
+                "repair_id": repair_id, "kind": plan.kind, "created_at": t0.isoformat(),
+                "elapsed_seconds": round((datetime.now(UTC) - t0).total_seconds(), 3),
+                "request": {**req.model_dump(), "master_path": str(master),
+                            "dub_path": str(dub)},
+                "channels": None, "analysis": None, "plan": outcome.plan,
+                "notes": outcome.notes,
+                "outputs": [self._output(repair_id, outcome.path)],
+                "verification": v.to_dict() if v else None,
+                "passes": [p.to_dict() for p in outcome.verifications],
+                "links": self._links(repair_id)}
+            return self._save(folder, record)
+
+    # --- reads --------------------------------------------------------------------------------
+    def _links(self, repair_id: str) -> dict[str, str]:
+        return {"self": f"{API_PREFIX}/repair/{repair_id}"}
+
+    def get(self, repair_id: str) -> dict[str, Any]:
+        if not re.fullmatch(REPAIR_ID_PATTERN, repair_id):
+            raise NotFoundError(f"no repair {repair_id!r}", code="repair_not_found")
+        path = inside(self.root, repair_id, "repair.json")
+        if not path.is_file():
+            raise NotFoundError(f"no repair {repair_id!r}", code="repair_not_found",
+                                details={"repair_id": repair_id})
+        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+    def file(self, repair_id: str, name: str) -> Path:
+        """A file written by a repair (only names its record lists)."""
+        record = self.get(repair_id)
+        names = {o["name"] for o in record["outputs"]}
+        if name not in names:
+            raise NotFoundError(f"repair {repair_id} has no file {name!r}",
+                                code="file_not_available", details={"files": sorted(names)})
+        return inside(self.root, repair_id, name)
+
+
+def _remove_tree(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+

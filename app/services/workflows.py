@@ -1,0 +1,661 @@
+"""Analyze-and-repair workflows: analysis → decision → repair → verification → package.
+
+A workflow is a row in the database (``app/db/models_workflows.py``) run by its own bounded job
+runner; its stage progress is stored and published on the event bus (Server-Sent Events). Its
+files live in ``OUTPUT_DIR/workflows/<workflow_id>/`` and nowhere else; each is written under a
+temporary name and renamed. Restarts follow the analyses' policy: a graceful shutdown puts a
+running workflow back in the queue; after a crash, workflows of a dead instance are run again
+from the start while they have had fewer than JOB_MAX_ATTEMPTS runs, else marked interrupted.
+
+The decision declines to repair, saying why, when the analysis found no reliable match or its
+confidence is below ``min_confidence``; it repairs nothing when the largest offset is within
+``repair_threshold_ms`` and there is no drift or edit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from app.api.v1.schemas.workflows import FileType, WorkflowCreate
+from app.core.config import API_PREFIX, Settings
+from app.core.errors import NotFoundError, ServiceUnavailableError, engine_error_response
+from app.db.models import TERMINAL_STATUSES, JobStatus, utcnow
+from app.db.models_workflows import WorkflowRow
+from app.db.repository import Database
+from app.db.repository_workflows import WorkflowRepository
+from app.engine import (
+    ENGINE_VERSION,
+    AnalysisCancelled,
+    AnalysisOptions,
+    EngineError,
+    ProgressEvent,
+    analyze_files,
+    probe,
+)
+from app.engine.channels import analyze_channels
+from app.engine.repair import plan_from_result
+from app.engine.verify import (
+    CONSTANT_TOLERANCE_SECONDS,
+    repair_channels,
+    repair_dub,
+)
+from app.services.analysis import AnalysisService, to_jsonable
+from app.services.events import Event, EventBus
+from app.services.jobs import CancelReason, JobContext, JobRunner
+from app.services.paths import resolve_media_path
+from app.services.repair import atomic_write_text, inside
+from app.services.workflow_report import (
+    build_package,
+    correlation_curve,
+    plot_correlation,
+    plot_timeline,
+    render_html,
+    render_markdown,
+)
+
+__all__ = ["WorkflowService", "WORKFLOW_ID_PATTERN", "STAGES", "MEDIA_TYPES", "decide",
+           "links_of"]
+
+_logger = logging.getLogger(__name__)
+
+WORKFLOW_ID_PATTERN = r"^workflow_\d{8}_\d{6}_[0-9a-f]{8}$"
+STAGES = ("analysis", "decision", "repair", "verification", "package")
+#: overall progress fraction at the start of each stage
+_STAGE_START = {"analysis": 0.0, "decision": 0.5, "repair": 0.52, "verification": 0.62,
+                "package": 0.9}
+MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".aiff": "audio/aiff",
+               ".w64": "audio/x-w64", ".m4a": "audio/mp4", ".mp3": "audio/mpeg",
+               ".ac3": "audio/ac3", ".eac3": "audio/eac3", ".json": "application/json",
+               ".html": "text/html; charset=utf-8", ".md": "text/markdown; charset=utf-8",
+               ".zip": "application/zip", ".png": "image/png"}
+
+
+def _new_id() -> str:
+    return f"workflow_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
+
+
+def links_of(workflow_id: str) -> dict[str, str]:
+    base = f"{API_PREFIX}/workflows/{workflow_id}"
+    return {"status": f"{base}/status", "stream": f"{base}/status/stream",
+            "download": f"{base}/download/", "delete": base}
+
+
+def _max_abs_offset(result: dict[str, Any]) -> float:
+    """Largest |offset| (s) over the programme: the segments' ends, or the single offset."""
+    tl = result.get("timeline") or {}
+    values = [abs(float(result.get("offset_seconds") or 0.0))]
+    for seg in tl.get("segments") or []:
+        values += [abs(seg["offset_start_seconds"]), abs(seg["offset_end_seconds"])]
+    return max(values)
+
+
+def decide(result: dict[str, Any], channels: dict[str, Any] | None, *, auto_repair: bool,
+           repair_threshold_ms: float, min_confidence: float) -> dict[str, Any]:
+    """What to do with an analysis result: ``action`` repair | none | declined | recommended,
+    ``kind`` constant | drift | edits | per_channel | None, and ``reason`` in words."""
+    verdict = result.get("verdict")
+    conf = float(result.get("confidence") or 0.0)
+    threshold = repair_threshold_ms / 1000.0
+    base = {"verdict": verdict, "confidence": conf, "min_confidence": min_confidence,
+            "repair_threshold_ms": repair_threshold_ms, "auto_repair": auto_repair}
+    if verdict == "no_reliable_match" or not result.get("reliable") or \
+            result.get("offset_seconds") is None:
+        return {**base, "action": "declined", "kind": None,
+                "reason": "no reliable match between master and dub — they may be unrelated "
+                          f"or too different to align ({result.get('reason')}); nothing was "
+                          "repaired"}
+    if conf < min_confidence:
+        return {**base, "action": "declined", "kind": None,
+                "reason": f"confidence {conf:.2f} is below min_confidence {min_confidence:.2f}"
+                          "; a repair on weak evidence could make things worse, so nothing was "
+                          "repaired"}
+    magnitude = _max_abs_offset(result)
+    base["max_abs_offset_seconds"] = magnitude
+    spread = float(channels.get("spread_seconds") or 0.0) if channels else 0.0
+    kind: str | None
+    if verdict in ("drift", "edited") and magnitude > threshold:
+        kind = "drift" if verdict == "drift" else "edits"
+        why = f"{verdict}: {result.get('reason')}"
+    elif channels and channels.get("measured", 0) >= 2 and spread > max(threshold, 0.001):
+        kind = "per_channel"
+        why = (f"channels differ by up to {spread * 1000:.2f} ms (> "
+               f"{max(repair_threshold_ms, 1.0):g} ms): each channel is shifted by its own "
+               "offset")
+    elif magnitude > threshold:
+        kind = "constant"
+        why = (f"constant offset {float(result['offset_seconds']) * 1000:+.3f} ms exceeds "
+               f"repair_threshold_ms {repair_threshold_ms:g}")
+    else:
+        return {**base, "action": "none", "kind": None,
+                "reason": f"largest offset {magnitude * 1000:.3f} ms is within "
+                          f"repair_threshold_ms {repair_threshold_ms:g}: in sync, nothing to "
+                          "repair"}
+    if not auto_repair:
+        return {**base, "action": "recommended", "kind": kind,
+                "reason": f"{why}; auto_repair is false, so the repair was not run"}
+    return {**base, "action": "repair", "kind": kind, "reason": why}
+
+
+class _Recorder:
+    """Stage and progress bookkeeping of one run: stored (throttled) and published."""
+
+    def __init__(self, service: WorkflowService, row: WorkflowRow, ctx: JobContext) -> None:
+        self.service = service
+        self.id = row.id
+        self.ctx = ctx
+        self.stages: list[dict[str, Any]] = [
+            {"name": n, "status": "pending", "message": "", "started_at": None,
+             "finished_at": None} for n in STAGES]
+        self.stage = "starting"
+        self.last_write = 0.0
+
+    def _stage(self, name: str) -> dict[str, Any]:
+        return next(s for s in self.stages if s["name"] == name)
+
+    def begin(self, name: str, message: str) -> None:
+        s = self._stage(name)
+        s.update(status="running", message=message, started_at=utcnow().isoformat())
+        self.stage = name
+        self.progress(_STAGE_START[name], message, force=True)
+
+    def end(self, name: str, status: str, message: str) -> None:
+        s = self._stage(name)
+        s.update(status=status, message=message, finished_at=utcnow().isoformat())
+        if s["started_at"] is None:
+            s["started_at"] = s["finished_at"]
+        self.store(message=message)
+
+    def store(self, **values: Any) -> None:
+        if not self.service.repo.update(self.id, self.service.instance_id, stages=self.stages,
+                                        **values):
+            self.ctx.cancel(CancelReason.USER)
+            self.ctx.token.raise_if_cancelled()
+
+    def progress(self, fraction: float, message: str, *, force: bool = False) -> None:
+        self.ctx.token.raise_if_cancelled()
+        fraction = round(min(max(fraction, 0.0), 1.0), 4)
+        self.service._publish(self.id, {
+            "type": "progress", "workflow_id": self.id, "status": JobStatus.RUNNING,
+            "stage": self.stage, "fraction": fraction, "percent": round(fraction * 100, 1),
+            "message": message, "timestamp": utcnow().isoformat()})
+        now = time.monotonic()
+        if force or now - self.last_write >= self.service.settings.PROGRESS_DB_INTERVAL_SECONDS:
+            self.last_write = now
+            self.store(stage=self.stage, fraction=fraction, message=message)
+
+    def engine(self, lo: float, hi: float,
+               stages: dict[str, str] | None = None) -> Callable[[ProgressEvent], None]:
+        """An engine progress callback mapped into [lo, hi]; engine stages named in ``stages``
+        switch the workflow's stage (e.g. the repair's "verify" → "verification")."""
+
+        def cb(e: ProgressEvent) -> None:
+            if stages and e.stage in stages and stages[e.stage] != self.stage:
+                self.end(self.stage, "done", "done")
+                self.begin(stages[e.stage], e.message)
+            self.progress(lo + (hi - lo) * e.fraction, e.message)
+
+        return cb
+
+
+class WorkflowService:
+    """Submit, run, follow, download and delete workflows."""
+
+    def __init__(self, settings: Settings, db: Database, bus: EventBus,
+                 analyses: AnalysisService) -> None:
+        self.settings = settings
+        self.repo = WorkflowRepository(db)
+        self.bus = bus
+        self.analyses = analyses
+        self.root = settings.output_root / "workflows"
+        self.runner = JobRunner(self._run, max_workers=settings.MAX_WORKERS, name="workflow",
+                                niceness=settings.WORKER_NICENESS)
+        self._roots = [settings.mount_root, settings.upload_root]
+        self._started = False
+
+    @property
+    def instance_id(self) -> str:
+        return self.analyses.instance_id
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.runner.start()
+        self._started = True
+        self.recover()
+
+    def stop(self, *, timeout: float = 3.0) -> None:
+        """Stop the workers; running workflows go back to the queue for the next start."""
+        if not self._started:
+            return
+        self._started = False
+        for workflow_id in self.runner.shutdown(timeout=timeout):
+            self.repo.requeue(workflow_id, self.instance_id, expected_status=JobStatus.RUNNING,
+                              new_owner=self.instance_id, refund_attempt=True,
+                              message="queued again: the service was shut down while it ran")
+
+    def recover(self) -> tuple[int, int]:
+        """Queue our queued workflows; adopt those of dead instances (re-run from the start or
+        mark interrupted). Returns (queued again, interrupted)."""
+        alive, _dead = self.analyses._dead_instances()
+        requeued = interrupted = 0
+        for workflow_id, status, owner, attempts in self.repo.unfinished():
+            if owner == self.instance_id:
+                if status == JobStatus.QUEUED:
+                    self.runner.submit(workflow_id)
+                continue
+            if owner in alive:
+                continue
+            if status == JobStatus.QUEUED or attempts < self.settings.JOB_MAX_ATTEMPTS:
+                if self.repo.requeue(workflow_id, owner, expected_status=status,
+                                     new_owner=self.instance_id,
+                                     message="queued again after a restart"):
+                    requeued += 1
+                    self.runner.submit(workflow_id)
+            else:
+                error = {"code": "interrupted",
+                         "message": f"the service stopped while this workflow was running (run "
+                                    f"{attempts} of at most {self.settings.JOB_MAX_ATTEMPTS})",
+                         "details": {"owner": owner, "attempts": attempts}}
+                if self.repo.mark_interrupted(workflow_id, owner, error):
+                    interrupted += 1
+                    self._publish_final(workflow_id)
+        if requeued or interrupted:
+            _logger.info("workflows recovered: %d queued again, %d interrupted", requeued,
+                         interrupted)
+        return requeued, interrupted
+
+    # --- submission -----------------------------------------------------------------------------
+    def submit(self, req: WorkflowCreate) -> WorkflowRow:
+        """Check paths and audio, store and queue the workflow."""
+        if not self._started:
+            raise ServiceUnavailableError("the service is shutting down", code="shutting_down")
+        master = resolve_media_path(req.master_file, field="master_file", roots=self._roots,
+                                    max_size=self.settings.MAX_FILE_SIZE)
+        dub = resolve_media_path(req.dub_file, field="dub_file", roots=self._roots,
+                                 max_size=self.settings.MAX_FILE_SIZE)
+        probe(master.path)
+        dub_info = probe(dub.path)
+        request = {**req.model_dump(mode="json"), "master_path": str(master.path),
+                   "dub_path": str(dub.path), "dub_channels": dub_info.channels}
+        row = WorkflowRow(id=_new_id(), status=JobStatus.QUEUED, episode_name=req.episode_name,
+                          master_file=str(master.path), dub_file=str(dub.path), request=request,
+                          stage="queued", fraction=0.0, message="queued",
+                          stages=[{"name": n, "status": "pending", "message": "",
+                                   "started_at": None, "finished_at": None} for n in STAGES],
+                          files={}, owner=self.instance_id)
+        self.repo.add(row)
+        self.runner.submit(row.id)
+        _logger.info("workflow %s queued: %s vs %s", row.id, dub.path.name, master.path.name)
+        return row
+
+    # --- reads ----------------------------------------------------------------------------------
+    def get(self, workflow_id: str) -> WorkflowRow:
+        row = self.repo.get(workflow_id)
+        if row is None:
+            raise NotFoundError(f"no workflow {workflow_id!r}", code="workflow_not_found",
+                                details={"workflow_id": workflow_id})
+        return row
+
+    def search(self, *, statuses: list[str], limit: int, offset: int
+               ) -> tuple[list[WorkflowRow], int]:
+        return self.repo.search(statuses=statuses, limit=limit, offset=offset)
+
+    def view(self, row: WorkflowRow) -> dict[str, Any]:
+        """The public view (validated by ``WorkflowRead``; sent on SSE)."""
+        fraction = float(row.fraction or 0.0)
+        base = f"{API_PREFIX}/workflows/{row.id}/download"
+        result = row.result or {}
+        return {
+            "workflow_id": row.id, "status": row.status, "episode_name": row.episode_name,
+            "master_file": row.request.get("master_file", row.master_file),
+            "dub_file": row.request.get("dub_file", row.dub_file), "stage": row.stage,
+            "fraction": round(fraction, 4), "percent": round(fraction * 100, 1),
+            "message": row.message or "", "stages": row.stages or [],
+            "outcome": result.get("outcome"), "decision": row.decision,
+            "result": result or None,
+            "files": {k: f"{base}/{k}" for k in (row.files or {})},
+            "error": row.error, "attempts": row.attempts, "created_at": row.created_at,
+            "started_at": row.started_at, "finished_at": row.finished_at,
+            "updated_at": row.updated_at, "links": links_of(row.id)}
+
+    def file(self, workflow_id: str, file_type: FileType) -> Path:
+        """The path of one of a workflow's files; 404 when it has none of that type."""
+        row = self.get(workflow_id)
+        name = (row.files or {}).get(str(file_type))
+        if not name:
+            raise NotFoundError(
+                f"workflow {workflow_id} has no {file_type} file"
+                + (f" (outcome: {(row.result or {}).get('outcome')})" if row.result else
+                   f" (status: {row.status})"),
+                code="file_not_available",
+                details={"available": sorted((row.files or {}).keys())})
+        path = inside(self.root, workflow_id, name)
+        if not path.is_file():
+            raise NotFoundError(f"{name} of workflow {workflow_id} is missing on disk",
+                                code="file_not_available")
+        return path
+
+    # --- delete ---------------------------------------------------------------------------------
+    def delete(self, workflow_id: str) -> dict[str, Any]:
+        """Cancel (when queued or running), remove the files and the record."""
+        row = self.get(workflow_id)
+        before = str(row.status)
+        if row.status not in TERMINAL_STATUSES:
+            self.repo.cancel(workflow_id)
+            ctx = self.runner.cancel(workflow_id, CancelReason.USER)
+            if ctx is not None:
+                ctx.done.wait(30.0)
+        folder = inside(self.root, workflow_id)
+        removed = sum(1 for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+        shutil.rmtree(folder, ignore_errors=True)
+        deleted = self.repo.delete(workflow_id)
+        self._publish(workflow_id, {"type": "deleted", "final": True,
+                                    "workflow_id": workflow_id, "status": "deleted"})
+        _logger.info("workflow %s deleted (%s, %d files)", workflow_id, before, removed)
+        return {"workflow_id": workflow_id, "deleted": deleted, "status_before": before,
+                "files_removed": removed}
+
+    # --- events ---------------------------------------------------------------------------------
+    def _publish(self, workflow_id: str, event: Event) -> None:
+        self.bus.publish(workflow_id, event)
+
+    def _final_event(self, row: WorkflowRow) -> Event:
+        return {"type": str(row.status), "final": True,
+                **to_jsonable({k: _iso(v) for k, v in self.view(row).items()})}
+
+    def _publish_final(self, workflow_id: str) -> None:
+        row = self.repo.get(workflow_id)
+        if row is not None:
+            self._publish(workflow_id, self._final_event(row))
+
+    async def stream(self, workflow_id: str) -> AsyncIterator[tuple[str, int, dict[str, Any]]]:
+        """(event, id, data) of a workflow: ``state`` now, every event, then the final one.
+        Raises NotFoundError before streaming for an unknown id."""
+        sub = self.bus.subscribe(workflow_id)
+        try:
+            row = await run_in_threadpool(self.get, workflow_id)
+        except BaseException:
+            self.bus.unsubscribe(sub)
+            raise
+
+        async def events() -> AsyncIterator[tuple[str, int, dict[str, Any]]]:
+            seq = sub.start_seq
+            current = row
+            try:
+                yield "state", seq, {"type": "state", **to_jsonable(
+                    {k: _iso(v) for k, v in self.view(current).items()})}
+                while current.status not in TERMINAL_STATUSES:
+                    try:
+                        event = await asyncio.wait_for(sub.get(), timeout=1.0)
+                    except TimeoutError:
+                        found = await run_in_threadpool(self.repo.get, workflow_id)
+                        if found is None:
+                            return
+                        current = found
+                        continue
+                    seq = event["seq"]
+                    yield str(event["type"]), seq, event
+                    if event.get("final"):
+                        return
+                yield str(current.status), seq + 1, self._final_event(current)
+            finally:
+                self.bus.unsubscribe(sub)
+
+        return events()
+
+    # --- the job --------------------------------------------------------------------------------
+    def _run(self, workflow_id: str, ctx: JobContext) -> None:
+        row = self.repo.claim(workflow_id, self.instance_id)
+        if row is None:
+            return
+        self._publish(workflow_id, {"type": "status", "workflow_id": workflow_id,
+                                    "status": JobStatus.RUNNING, "attempts": row.attempts})
+        rec = _Recorder(self, row, ctx)
+        status: JobStatus = JobStatus.COMPLETED
+        values: dict[str, Any] = {}
+        try:
+            values = self._pipeline(row, rec, ctx)
+            values.update(stage="done", fraction=1.0,
+                          message=f"done: {values['result']['outcome']}")
+        except AnalysisCancelled:
+            if ctx.reason == CancelReason.SHUTDOWN:
+                self.repo.requeue(workflow_id, self.instance_id,
+                                  expected_status=JobStatus.RUNNING, new_owner=self.instance_id,
+                                  refund_attempt=True, message="queued again: the service was "
+                                                               "shut down while it ran")
+                return
+            status = JobStatus.CANCELLED
+            values = {"error": {"code": "cancelled", "message": "cancelled by request",
+                                "details": None}, "stage": "cancelled"}
+        except EngineError as exc:
+            status = JobStatus.FAILED
+            _, code, message, details = engine_error_response(exc)
+            values = {"error": {"code": code, "message": message,
+                                "details": to_jsonable(details)}}
+            _logger.warning("workflow %s failed: %s", workflow_id, message)
+        except Exception as exc:
+            status = JobStatus.FAILED
+            values = {"error": {"code": "internal_error",
+                                "message": f"{type(exc).__name__}: {exc}", "details": None}}
+            _logger.exception("workflow %s crashed", workflow_id)
+        if status != JobStatus.COMPLETED:
+            for s in rec.stages:
+                if s["status"] == "running":
+                    s.update(status="failed" if status == JobStatus.FAILED else "cancelled",
+                             finished_at=utcnow().isoformat())
+            values.setdefault("stage", str(status))
+            values["message"] = values["error"]["message"]
+        values["stages"] = rec.stages
+        # when it was cancelled meanwhile the stored (cancelled) state is what is published
+        self.repo.finish(workflow_id, self.instance_id, status, **values)
+        self._publish_final(workflow_id)
+
+    def _options(self, req: dict[str, Any]) -> AnalysisOptions:
+        s = self.settings
+        return AnalysisOptions(
+            methods=tuple(s.ENABLED_METHODS),
+            sample_rate=int(req.get("sample_rate") or s.DEFAULT_SAMPLE_RATE),
+            max_offset_seconds=float(req.get("max_offset_seconds")
+                                     or s.DEFAULT_MAX_OFFSET_SECONDS),
+            confidence_threshold=s.DEFAULT_CONFIDENCE_THRESHOLD,
+            window_seconds=s.DEFAULT_WINDOW_SIZE)
+
+    def _pipeline(self, row: WorkflowRow, rec: _Recorder, ctx: JobContext) -> dict[str, Any]:
+        req = row.request
+        token = ctx.token
+        folder = inside(self.root, row.id)
+        if folder.exists():  # a re-run after a restart starts clean
+            shutil.rmtree(folder)
+        (folder / "plots").mkdir(parents=True)
+        master, dub = Path(req["master_path"]), Path(req["dub_path"])
+        opts = self._options(req)
+        fps = float(req.get("frame_rate") or 25.0)
+        frame = 1.0 / fps
+
+        # 1. analysis (and per channel)
+        rec.begin("analysis", "analysing the downmix")
+        per_channel = req.get("per_channel")
+        if per_channel is None:
+            per_channel = int(req.get("dub_channels") or 1) >= 3
+        hi = 0.3 if per_channel else 0.5
+        result = to_jsonable(analyze_files(master, dub, options=opts,
+                                           progress=rec.engine(0.0, hi),
+                                           cancel=token).to_dict())
+        channels: dict[str, Any] | None = None
+        if per_channel and int(req.get("dub_channels") or 1) > 1:
+            rec.progress(hi, "analysing every channel")
+            ch = analyze_channels(master, dub, options=opts, progress=rec.engine(hi, 0.5),
+                                  cancel=token)
+            channels = to_jsonable(ch.to_dict())
+            for c in channels["channels"]:
+                c.pop("timeline", None)
+        rec.end("analysis", "done", f"{result['verdict']}: {result['reason']}")
+        rec.store(result={"outcome": None, "analysis": _headline(result)})
+
+        # 2. decision
+        rec.begin("decision", "deciding")
+        decision = decide(result, channels, auto_repair=bool(req["auto_repair"]),
+                          repair_threshold_ms=float(req["repair_threshold_ms"]),
+                          min_confidence=float(req["min_confidence"]))
+        rec.end("decision", "done", decision["reason"])
+        rec.store(decision=decision)
+
+        # 3./4. repair and verification
+        repair: dict[str, Any] | None = None
+        verification: dict[str, Any] | None = None
+        repaired: Path | None = None
+        outcome = {"none": "not_needed", "declined": "declined",
+                   "recommended": "recommended"}.get(decision["action"], "repaired")
+        if decision["action"] == "repair":
+            rec.begin("repair", f"repair: {decision['kind']}")
+            stem = _stem(req.get("episode_name"), dub)
+            if decision["kind"] == "per_channel":
+                assert channels is not None
+                done = repair_channels(
+                    dub, folder / stem, offsets_seconds=channels["repair_offsets_seconds"],
+                    master=master, options=opts,
+                    match_master_duration=bool(req.get("match_master_duration")),
+                    output_format=req.get("output_format", "same"),
+                    output_codec=req.get("output_codec"),
+                    progress=rec.engine(0.52, 0.9, {"verify": "verification"}), cancel=token)
+                assert not isinstance(done, list)
+                repair = {"kind": "per_channel", "plan": done.plan, "output": done.output}
+                verification = done.channel_verification
+                if verification is not None and not verification["passed"]:
+                    outcome = "verification_failed"
+            else:
+                plan = plan_from_result(result, drift_method=req.get("drift_method", "auto"))
+                done = repair_dub(
+                    master, dub, folder / stem, plan=plan, options=opts,
+                    match_master_duration=bool(req.get("match_master_duration")),
+                    output_format=req.get("output_format", "same"),
+                    output_codec=req.get("output_codec"),
+                    progress=rec.engine(0.52, 0.9, {"verify": "verification"}), cancel=token)
+                repair = {"kind": plan.kind, "plan": done.plan, "output": done.output,
+                          "notes": done.notes}
+                v = done.verification
+                if v is not None:
+                    tol = CONSTANT_TOLERANCE_SECONDS if plan.kind == "constant" else frame
+                    verification = {**v.to_dict(), "passes": len(done.verifications),
+                                    "frame_tolerance_seconds": frame}
+                    verification["passed"] = bool(v.passed) and (
+                        v.max_window_residual_seconds is None
+                        or v.max_window_residual_seconds <= max(tol, frame))
+                    verification["result"] = to_jsonable(v.result)
+                    if not verification["passed"]:
+                        outcome = "verification_failed"
+            repaired = Path(done.path)
+            if rec.stage == "repair":
+                rec.end("repair", "done", "; ".join(repair["plan"].get("operations", [])))
+                rec.begin("verification", "verified")
+            rec.end("verification", "done", (verification or {}).get("reason")
+                    or ("passed" if (verification or {}).get("passed") else "checked"))
+        else:
+            for name in ("repair", "verification"):
+                rec.end(name, "skipped", decision["reason"])
+
+        # 5. reports, plots, package
+        rec.begin("package", "writing the reports and plots")
+        files: dict[str, str] = {}
+        if repaired is not None:
+            files[FileType.REPAIRED] = repaired.name
+        plots = self._plots(folder, master, dub, repaired, result, verification, decision,
+                            fps=fps)
+        report = {
+            "workflow_id": row.id, "episode_name": row.episode_name,
+            "generated_at": datetime.now(UTC).isoformat(), "engine_version": ENGINE_VERSION,
+            "master_file": req["master_file"], "dub_file": req["dub_file"],
+            "master_path": str(master), "dub_path": str(dub), "request": req,
+            "analysis": result, "channels": channels, "decision": decision, "repair": repair,
+            "verification": verification, "outcome": outcome,
+            "plots": [p.name for p in plots]}
+        report = to_jsonable(report)
+        atomic_write_text(folder / "report.json", json.dumps(report, indent=2, default=str))
+        files[FileType.REPORT] = "report.json"
+        fmt = req.get("report_format", "html")
+        human = folder / ("report.html" if fmt == "html" else "report.md")
+        atomic_write_text(human, render_html(report, fps=fps) if fmt == "html"
+                          else render_markdown(report, fps=fps))
+        files[FileType.FORMATTED] = human.name
+        if plots:
+            build_package(folder / "plots.zip", {f"plots/{p.name}": p for p in plots},
+                          meta={"workflow_id": row.id, "content": "plots"})
+            files[FileType.PLOTS] = "plots.zip"
+        rec.store(files=dict(files))
+        if req.get("create_package", True):
+            rec.progress(0.96, "building the package")
+            content = {"report.json": folder / "report.json", human.name: human}
+            content.update({f"plots/{p.name}": p for p in plots})
+            if repaired is not None:
+                content[repaired.name] = repaired
+            name = f"{_stem(req.get('episode_name'), dub)}_package.zip"
+            build_package(folder / name, content,
+                          meta={"workflow_id": row.id, "episode_name": row.episode_name,
+                                "outcome": outcome, "engine_version": ENGINE_VERSION})
+            files[FileType.PACKAGE] = name
+        rec.end("package", "done", f"{len(files)} file types ready")
+        summary = {"outcome": outcome, "analysis": _headline(result),
+                   "repair": {k: v for k, v in (repair or {}).items() if k != "notes"} or None,
+                   "verification": {k: v for k, v in (verification or {}).items()
+                                    if k != "result"} or None,
+                   "channels": channels}
+        return {"result": to_jsonable(summary), "decision": decision,
+                "files": {str(k): v for k, v in files.items()}}
+
+    def _plots(self, folder: Path, master: Path, dub: Path, repaired: Path | None,
+               result: dict[str, Any], verification: dict[str, Any] | None,
+               decision: dict[str, Any], *, fps: float) -> list[Path]:
+        plots: list[Path] = []
+        off = result.get("offset_seconds")
+        curves = []
+        if off is not None:
+            lags, vals = correlation_curve(master, dub, centre_seconds=float(off))
+            curves.append((f"before repair: peak at the measured offset {off * 1000:+.3f} ms",
+                           lags, vals))
+        if repaired is not None and repaired.suffix in (".wav", ".flac", ".aiff", ".w64"):
+            lags, vals = correlation_curve(master, repaired, centre_seconds=0.0)
+            curves.append(("after repair: peak at 0 ms when in sync", lags, vals))
+        if curves:
+            plots.append(plot_correlation(folder / "plots" / "correlation.png", curves,
+                                          title="GCC-PHAT correlation around the offset"))
+        after = (verification or {}).get("result")
+        plots.append(plot_timeline(folder / "plots" / "timeline.png", result, after,
+                                   tolerance_seconds=1.0 / fps,
+                                   title=f"Offset over the programme — {decision['action']}"))
+        return plots
+
+    # --- introspection --------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        r = self.runner.stats()
+        return {"workers": r.workers, "busy": r.busy, "queued_here": r.queued}
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _stem(episode: str | None, dub: Path) -> str:
+    import re
+
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", episode or dub.stem).strip("._") or "dub"
+    return f"{base}_repaired"
+
+
+def _headline(result: dict[str, Any]) -> dict[str, Any]:
+    tl = result.get("timeline") or {}
+    return {"offset_seconds": result.get("offset_seconds"),
+            "confidence": result.get("confidence"), "verdict": result.get("verdict"),
+            "reason": result.get("reason"), "drift": tl.get("drift"),
+            "edits": tl.get("edits"), "timecodes": result.get("timecodes")}
+
