@@ -25,6 +25,7 @@ from app.engine.types import (
     ProgressCallback,
     ProgressEvent,
 )
+from app.engine.xcorr import parabolic_offset, peak_confidence, peak_stats
 
 __all__ = [
     "CHANNEL_LABELS",
@@ -53,6 +54,10 @@ CHANNEL_LABELS: dict[str, tuple[str, ...]] = {
 }
 #: below this RMS (dBFS) a channel is reported as silent and not measured
 SILENT_DBFS = -70.0
+#: rate (Hz) of the low-band method for LFE channels (content below ~120 Hz)
+LOWBAND_RATE = 2000
+#: a per-channel offset counts as measured only at or above this confidence
+MIN_CHANNEL_CONFIDENCE = 0.6
 
 
 def channel_labels(layout: str | None, channels: int) -> list[str]:
@@ -224,12 +229,28 @@ def analyze_channels(
         inner = _sub_progress(progress, src.index, n)
         r = analyze_signals(masters[m_ch], d, sample_rate=sr, options=replace(opts),
                             progress=inner, cancel=cancel)
-        ok = r.reliable and r.offset_seconds is not None
+        ok = (r.reliable and r.offset_seconds is not None
+              and r.verdict in ("in_sync", "constant_offset")
+              and r.confidence >= MIN_CHANNEL_CONFIDENCE)
         off = float(r.offset_seconds) if ok and r.offset_seconds is not None else None
+        conf, verdict, reason = float(r.confidence), r.verdict, r.reason
+        if not ok and src.label == "LFE":
+            low = lowband_offset(master, src, stream=opts.master_stream, master_channel=m_ch,
+                                 max_offset_seconds=opts.max_offset_seconds, cancel=cancel)
+            if low is not None:
+                off, conf = low
+                ok = True
+                verdict = "in_sync" if abs(off) <= IN_SYNC_TOLERANCE_SECONDS else \
+                    "constant_offset"
+                reason = (f"low-band correlation at {LOWBAND_RATE} Hz (LFE): {off:+.6f} s, the "
+                          f"three thirds of the programme agree; full pipeline: {r.reason}")
+        elif not ok and r.reliable and r.verdict in ("drift", "edited"):
+            reason = f"{r.verdict}: {r.reason} (per-channel repair shifts only; repair the " \
+                     "whole file from its timeline)"
         results.append(ChannelResult(
             src.index, src.label, src.path, src.channel, ref, "ok" if ok else "unreliable",
             off, int(round(off * src.info.sample_rate)) if off is not None else None,
-            float(r.confidence), r.verdict, r.reason, bool(r.polarity_inverted),
+            conf, verdict, reason, bool(r.polarity_inverted),
             round(level, 2), timeline=r.timeline))
     report(n - 1, 1.0, "channels measured")
     measured = [c.offset_seconds for c in results if c.offset_seconds is not None]
@@ -251,6 +272,62 @@ def analyze_channels(
     return ChannelAnalysis(results, "matching" if matching else "downmix", info_m, common,
                            round(spread, 6), spread <= IN_SYNC_TOLERANCE_SECONDS, len(measured),
                            findings)
+
+
+def lowband_offset(
+    master: str | Path, src: ChannelSource, *, stream: int, master_channel: int | None,
+    max_offset_seconds: float, cancel: CancelToken | None = None,
+) -> tuple[float, float] | None:
+    """Offset (s, > 0 = late) and confidence of a band-limited channel (LFE: < 120 Hz) by plain
+    normalised cross-correlation at :data:`LOWBAND_RATE` Hz (phase-transform weighting, right
+    for full-band audio, would whiten empty bands into noise here), refined by parabolic
+    interpolation. Accepted only when the peak stands out (z-score and runner-up ratio) and
+    each third of the programme gives the same offset within 1 ms; else None."""
+    rate = LOWBAND_RATE
+    m = decode(master, sample_rate=rate, stream=stream, channel=master_channel, cancel=cancel)
+    d = decode(src.path, sample_rate=rate, stream=src.stream, channel=src.channel,
+               info=src.info, cancel=cancel)
+    max_lag = int(min(max_offset_seconds, 0.5 * max(m.size, d.size) / rate) * rate)
+
+    def xcorr(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+        a = (a - a.mean()) / max(float(a.std()), 1e-12)
+        b = (b - b.mean()) / max(float(b.std()), 1e-12)
+        n = 1 << int(np.ceil(np.log2(a.size + b.size)))
+        c = np.fft.irfft(np.conj(np.fft.rfft(a, n)) * np.fft.rfft(b, n), n)
+        lags = np.concatenate([c[: max_lag + 1], c[n - max_lag :]])
+        order = np.concatenate([np.arange(max_lag + 1), np.arange(-max_lag, 0)])
+        curve = lags[np.argsort(order)] / min(a.size, b.size)
+        stats = peak_stats(curve, exclusion=int(0.02 * rate))
+        i = stats.index
+        frac = parabolic_offset(curve[i - 1], curve[i], curve[i + 1]) \
+            if 0 < i < curve.size - 1 else 0.0
+        conf = peak_confidence(stats.zscore, stats.ratio, z_floor=7.0, z_full=14.0)
+        return (i - max_lag + frac) / rate, conf, stats.value
+
+    offset, conf, peak = xcorr(m.astype(np.float64), d.astype(np.float64))
+    if conf < MIN_CHANNEL_CONFIDENCE or peak < 0.2:
+        return None
+    third = m.size // 3
+    lag = int(round(offset * rate))
+    for k in range(3):
+        a = m[k * third : (k + 1) * third].astype(np.float64)
+        lo = k * third + lag - max_lag
+        seg = np.zeros(third + 2 * max_lag)
+        src_a, src_b = max(lo, 0), min(lo + seg.size, d.size)
+        if src_b - src_a < third // 2:
+            continue
+        seg[src_a - lo : src_b - lo] = d[src_a:src_b]
+        a_n = (a - a.mean()) / max(float(a.std()), 1e-12)
+        s_n = seg - seg.mean()
+        nfft = 1 << int(np.ceil(np.log2(a.size + seg.size)))
+        c = np.fft.irfft(np.conj(np.fft.rfft(a_n, nfft)) * np.fft.rfft(s_n, nfft), nfft)
+        c = c[: 2 * max_lag + 1]
+        j = int(np.argmax(c))
+        frac = parabolic_offset(c[j - 1], c[j], c[j + 1]) if 0 < j < c.size - 1 else 0.0
+        local = (lag + j - max_lag + frac) / rate
+        if abs(local - offset) > 0.001:
+            return None
+    return float(offset), float(conf)
 
 
 def _sub_progress(progress: ProgressCallback | None, i: int, n: int
