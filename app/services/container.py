@@ -8,10 +8,18 @@ from dataclasses import dataclass
 
 from app.core.config import Settings
 from app.db.repository import AnalysisRepository, Database
+from app.db.repository_batch import BatchRepository
+from app.db.repository_files import UploadRepository
+from app.db.repository_reports import ReportRepository
+from app.db.repository_ui_state import UiStateRepository
 from app.services.analysis import AnalysisService
+from app.services.batch import BatchService
 from app.services.events import EventBus
+from app.services.files import FileService
 from app.services.health import HealthService
 from app.services.repair import RepairService
+from app.services.reports import ReportService
+from app.services.ui_state import UiStateService
 from app.services.workflows import WorkflowService
 
 __all__ = ["Services"]
@@ -31,6 +39,10 @@ class Services:
     health: HealthService
     workflows: WorkflowService
     repairs: RepairService
+    batches: BatchService
+    files: FileService
+    reports: ReportService
+    ui_state: UiStateService
 
     @classmethod
     def open(cls, settings: Settings, loop: asyncio.AbstractEventLoop) -> Services:
@@ -47,11 +59,17 @@ class Services:
             workflows = WorkflowService(settings, db, bus, analyses)
             repairs = RepairService(settings, analyses)
             workflows.start()
+            batches = BatchService(settings, BatchRepository(db), analyses)
+            files = FileService(settings, UploadRepository(db))
+            files.start()
+            reports = ReportService(settings, ReportRepository(db), analyses)
+            ui_state = UiStateService(settings, UiStateRepository(db))
         except BaseException:
             db.dispose()
             raise
         return cls(settings, db, repo, bus, analyses, health, workflows=workflows,
-                   repairs=repairs)
+                   repairs=repairs, batches=batches, files=files, reports=reports,
+                   ui_state=ui_state)
 
     def close(self, *, timeout: float = 3.0) -> None:
         """Stop the workers (running analyses go back to the queue), close bus and database."""

@@ -2,12 +2,25 @@
 
 from fastapi import APIRouter
 
-from app.api.v1.endpoints import analysis, health, repair, workflows
+from app.api.v1.endpoints import (
+    analysis,
+    batch,
+    files,
+    health,
+    repair,
+    reports,
+    ui_state,
+    workflows,
+)
 
 __all__ = ["api_router"]
 
 api_router = APIRouter()
+api_router.include_router(batch.router)  # before analysis: /analysis/batch/... beats /{id}
 api_router.include_router(analysis.router)
 api_router.include_router(health.router)
 api_router.include_router(repair.router)
 api_router.include_router(workflows.router)
+api_router.include_router(files.router)
+api_router.include_router(reports.router)
+api_router.include_router(ui_state.router)

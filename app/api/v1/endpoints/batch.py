@@ -1,0 +1,181 @@
+"""``/api/v1/analysis/batch``: CSV batches — upload, start, status, results, cancel, list.
+
+Each item runs as an ordinary analysis of the job runner (``batch_id`` set). Sign convention:
+``offset_seconds > 0`` means the dub is late.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from app.api.deps import BatchServiceDep
+from app.api.v1.schemas.batch import BatchList, BatchResultsRead, BatchStatusRead, BatchSummary
+from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.core.errors import AppError, BadRequestError, FileTooLargeError
+from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/analysis/batch", tags=["batch"])
+
+BatchId = Annotated[str, Path(description="batch_YYYYMMDD_HHMMSS_<8 hex>",
+                              examples=["batch_20250101_120000_9f8e7d6c"], max_length=64)]
+_CSV_TYPES = {"text/csv", "text/plain", "application/csv", "application/octet-stream",
+              "application/vnd.ms-excel", "text/tab-separated-values"}
+_EXAMPLE_CSV = ("master_file,dub_file,episode_name,methods,window_size,confidence_threshold,"
+                "auto_repair\nshow/ep101_master.wav,show/ep101_de.wav,EP101 German,"
+                "correlation|onset,10,0.5,false\n")
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: ERROR_RESPONSES[c] for c in codes}
+
+
+async def _read_csv(request: Request) -> tuple[bytes, str | None]:
+    """The CSV of the request: multipart field ``file``, or the raw body (text/csv)."""
+    limit = CSV_MAX_BYTES
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit + 64 * 1024:
+        raise FileTooLargeError(f"the CSV is {length} bytes; at most {limit} are accepted",
+                                code="csv_too_large", details={"max_bytes": limit})
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=16) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise BadRequestError("multipart/form-data needs a field 'file' holding the CSV",
+                                      code="csv_missing")
+            data = await upload.read(limit + 1)
+            filename = upload.filename
+    elif content_type in _CSV_TYPES or not content_type:
+        buf = bytearray()
+        async for chunk in request.stream():
+            buf += chunk
+            if len(buf) > limit:
+                break
+        data, filename = bytes(buf), None
+    else:
+        raise AppError(f"Content-Type {content_type!r}: send the CSV as multipart/form-data "
+                       "(field 'file') or as text/csv", code="unsupported_media_type",
+                       status_code=415)
+    if len(data) > limit:
+        raise FileTooLargeError(f"the CSV is over {limit} bytes", code="csv_too_large",
+                                details={"max_bytes": limit})
+    return data, filename
+
+
+@router.get(
+    "", response_model=BatchList, summary="List batches",
+    description="CSV batches, newest first, with their status and totals.",
+    responses=_errors(422),
+    openapi_extra={"x-curl-example": "curl -s '{base}/api/v1/analysis/batch?limit=20'"},
+)
+def list_batches(
+    service: BatchServiceDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> BatchList:
+    rows, total = service.page(limit=limit, offset=offset)
+    return BatchList(items=[BatchSummary.model_validate(r) for r in rows], total=total,
+                     limit=limit, offset=offset)
+
+
+@router.post(
+    "/upload-csv", status_code=status.HTTP_201_CREATED, response_model=BatchStatusRead,
+    summary="Upload a CSV of master/dub pairs",
+    description="Columns (header row, case-insensitive, comma, semicolon or tab, UTF-8 with or "
+                "without BOM): master_file, dub_file, and optionally episode_name, methods "
+                "(e.g. correlation|onset), enable_ai, ai_model, window_size, "
+                "confidence_threshold, auto_repair, sample_rate, max_offset_seconds, "
+                "master_stream, dub_stream, master_channel, dub_channel. Every row is checked "
+                "like a single submission (paths inside MOUNT_PATH/UPLOAD_DIR, files that "
+                "exist and hold audio, option ranges). Any bad row: 422 invalid_csv listing "
+                "each problem with its line, and nothing is stored — unless "
+                "?skip_invalid=true, which keeps the valid rows. The batch is stored as "
+                "'uploaded': start it with POST /{batch_id}/start.",
+    responses=_errors(400, 413, 422),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary",
+                                        "description": "The CSV."}}}},
+            "text/csv": {"schema": {"type": "string"}, "example": _EXAMPLE_CSV}}},
+        "x-curl-example": "curl -s -X POST '{base}/api/v1/analysis/batch/upload-csv"
+                          "?skip_invalid=false' -F file=@season1.csv"},
+)
+async def upload_csv(
+    request: Request, service: BatchServiceDep,
+    skip_invalid: Annotated[bool, Query(description="Keep the valid rows of a CSV with bad "
+                                                    "rows (and skip items that fail their "
+                                                    "checks again at start).")] = False,
+    label: Annotated[str | None, Query(max_length=200, description="Label of the batch.")]
+    = None,
+) -> BatchStatusRead:
+    data, filename = await _read_csv(request)
+    upload = await run_in_threadpool(service.upload_csv, data, filename=filename, label=label,
+                                     skip_invalid=skip_invalid)
+    view = await run_in_threadpool(service.status, upload.batch.id)
+    return BatchStatusRead.model_validate(view)
+
+
+@router.post(
+    "/{batch_id}/start", status_code=status.HTTP_202_ACCEPTED, response_model=BatchStatusRead,
+    summary="Start a batch",
+    description="Checks every item again (files may have changed since the upload), then "
+                "creates and queues one analysis per item in the job runner (MAX_WORKERS run "
+                "at a time). 409 when already started or cancelled.",
+    responses=_errors(404, 409, 422, 503),
+    openapi_extra={"x-curl-example":
+                   "curl -s -X POST {base}/api/v1/analysis/batch/$BATCH_ID/start"},
+)
+def start_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
+    return BatchStatusRead.model_validate(service.start(batch_id))
+
+
+@router.get(
+    "/{batch_id}/status", response_model=BatchStatusRead, summary="Status of a batch",
+    description="Per item: status, progress, offset, confidence, verdict; totals, overall "
+                "progress and an estimate of the time left (eta_seconds).",
+    responses=_errors(404),
+    openapi_extra={"x-curl-example": "curl -s {base}/api/v1/analysis/batch/$BATCH_ID/status"},
+)
+def batch_status(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
+    return BatchStatusRead.model_validate(service.status(batch_id))
+
+
+@router.get(
+    "/{batch_id}/results", response_model=BatchResultsRead, summary="Results of a batch",
+    description="Every item with its result: offset in seconds, milliseconds, samples, frames "
+                "and timecode per frame rate, confidence, verdict, drift and edits. "
+                "?format=csv gives a spreadsheet (one row per item).",
+    responses={200: {"content": {"text/csv": {"example": ",".join(RESULT_COLUMNS)}}},
+               **_errors(404)},
+    openapi_extra={"x-curl-example":
+                   "curl -s '{base}/api/v1/analysis/batch/$BATCH_ID/results?format=csv'"},
+)
+def batch_results(
+    batch_id: BatchId, service: BatchServiceDep,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
+) -> Any:
+    if format == "csv":
+        return Response(service.results_csv(batch_id), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{batch_id}_results.csv"'})
+    return BatchResultsRead.model_validate(service.results(batch_id))
+
+
+@router.delete(
+    "/{batch_id}", response_model=BatchStatusRead, summary="Cancel a batch",
+    description="Cancels every item that has not finished (queued ones at once, running ones "
+                "at the engine's next check) and keeps the results of those that have. "
+                "Cancelling again is a no-op.",
+    responses=_errors(404),
+    openapi_extra={"x-curl-example": "curl -s -X DELETE {base}/api/v1/analysis/batch/$BATCH_ID"},
+)
+def cancel_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
+    return BatchStatusRead.model_validate(service.cancel(batch_id))

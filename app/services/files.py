@@ -1,0 +1,547 @@
+"""Files on the shared storage and uploads: browse, upload, probe, listen, download.
+
+Every path given to this service goes through the one confinement check
+(:func:`app.services.paths.resolve_inside_roots`): resolved with its symlinks, it must lie in
+MOUNT_PATH or UPLOAD_DIR, otherwise 403 ``path_not_allowed`` — before anything is revealed about
+it. Uploads are streamed to ``UPLOAD_DIR/<file_id>/<sanitised name>`` with MAX_FILE_SIZE
+enforced while the bytes arrive; a refused or broken upload leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import aiofiles
+from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import parse_options_header
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+
+from app.core.config import API_PREFIX, Settings
+from app.core.errors import (
+    AppError,
+    BadRequestError,
+    ConflictError,
+    FileTooLargeError,
+    NotFoundError,
+    UnprocessableError,
+)
+from app.db.models import utcnow
+from app.db.models_files import UploadRow
+from app.db.repository_files import UploadRepository
+from app.engine import AudioDecodeError, AudioInfo, probe
+from app.engine.decode import ffmpeg_path
+from app.services.analysis import _new_id
+from app.services.media_info import probe_media
+from app.services.paths import ResolvedFile, resolve_inside_roots, resolve_media_path
+
+__all__ = ["FileService", "ProxyStream", "AUDIO_EXTENSIONS", "VIDEO_EXTENSIONS",
+           "PROXY_FORMATS", "safe_filename", "FILE_ID_PATTERN"]
+
+_logger = logging.getLogger(__name__)
+
+FILE_ID_PATTERN = r"^file_\d{8}_\d{6}_[0-9a-f]{8}$"
+AUDIO_EXTENSIONS = frozenset({
+    "wav", "bwf", "w64", "rf64", "flac", "aac", "m4a", "ac3", "eac3", "ec3", "mp3", "mp2",
+    "aif", "aiff", "aifc", "caf", "ogg", "oga", "opus", "wma", "mka", "dts", "thd", "mlp",
+    "s337m", "pcm", "amr", "ape", "wv", "alac"})
+VIDEO_EXTENSIONS = frozenset({
+    "mov", "mp4", "m4v", "mxf", "mkv", "webm", "avi", "ts", "m2ts", "mts", "mpg", "mpeg",
+    "m2v", "vob", "wmv", "3gp", "gxf", "dv", "flv", "ogv", "y4m", "lxf"})
+#: format → (ffmpeg arguments, media type, file extension, most channels)
+PROXY_FORMATS: dict[str, tuple[list[str], str, str, int]] = {
+    "wav": (["-c:a", "pcm_s16le", "-f", "wav"], "audio/wav", "wav", 8),
+    "mp3": (["-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3"], "audio/mpeg", "mp3", 2),
+    "opus": (["-c:a", "libopus", "-b:a", "160k", "-f", "ogg"], "audio/ogg; codecs=opus", "opus",
+             8),
+    "aac": (["-c:a", "aac", "-b:a", "192k", "-f", "adts"], "audio/aac", "aac", 8),
+}
+_CHUNK = 64 * 1024
+_MULTIPART_SLACK = 1024 * 1024  # headers and boundaries around the file part
+_STALE_PART_SECONDS = 3600.0
+
+
+def safe_filename(raw: str, *, max_bytes: int = 200) -> str:
+    """A file name safe to store: the last path component of ``raw``, NFC, no control
+    characters, no leading dots, only letters, digits and ``._-()+, `` (others become ``_``),
+    at most ``max_bytes`` UTF-8 bytes with the extension kept; ``upload`` when nothing is left.
+    """
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r"[^\w.\-()+, ]", "_", name)
+    name = re.sub(r"\s+", " ", name)
+    name = re.sub(r"_{2,}", "_", name).strip(" .")
+    if not name.strip("_"):
+        name = "upload"
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 16:
+        stem, dot, ext = name, "", ""
+    while len((stem + dot + ext).encode()) > max_bytes and stem:
+        stem = stem[:-1]
+    return (stem.rstrip(" .") or "upload") + dot + ext
+
+
+def media_kind(name: str) -> str | None:
+    """``audio`` or ``video`` by extension, else None."""
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext in AUDIO_EXTENSIONS:
+        return "audio"
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    return None
+
+
+def _iso_mtime(st: os.stat_result) -> str:
+    return datetime.fromtimestamp(st.st_mtime, UTC).isoformat()
+
+
+@dataclass
+class ProxyStream:
+    """A running ffmpeg transcode: its first chunk (already read) and the rest, streamed.
+
+    ``close()`` ends ffmpeg whatever state it is in (the client went away, or the stream ended).
+    """
+
+    process: asyncio.subprocess.Process
+    first: bytes
+    media_type: str
+    filename: str
+    stderr: IO[bytes]
+    closed: bool = field(default=False)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        assert self.process.stdout is not None
+        yield self.first
+        while True:
+            chunk = await self.process.stdout.read(_CHUNK)
+            if not chunk:
+                break
+            yield chunk
+        rc = await self.process.wait()
+        if rc != 0:
+            self.stderr.seek(0)
+            _logger.warning("proxy ffmpeg ended with %d: %s", rc,
+                            self.stderr.read()[-500:].decode("utf-8", "replace").strip())
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.process.returncode is None:
+                self.process.kill()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.process.wait(), 5)
+        finally:
+            self.stderr.close()
+
+
+class _UploadParser:
+    """Streaming multipart parser: the bytes of the part named ``file`` as they arrive."""
+
+    def __init__(self, boundary: bytes) -> None:
+        self.pending: list[bytes] = []
+        self.filename: str | None = None
+        self.content_type: str | None = None
+        self.file_seen = False
+        self.file_done = False
+        self._in_file = False
+        self._headers: dict[bytes, bytes] = {}
+        self._field = b""
+        self._value = b""
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
+            "on_header_value": self._header_value, "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
+            "on_part_end": self._part_end})
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._in_file = False
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.strip().lower()] = self._value.strip()
+        self._field = self._value = b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        if name != "file" or filename is None:
+            return
+        if self.file_seen:
+            raise BadRequestError("one file per upload: the form has several 'file' fields",
+                                  code="too_many_files")
+        self.file_seen = self._in_file = True
+        self.filename = filename.decode("utf-8", "replace")
+        ctype = self._headers.get(b"content-type")
+        self.content_type = ctype.decode("latin-1")[:255] if ctype else None
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_file:
+            self.pending.append(bytes(data[start:end]))
+
+    def _part_end(self) -> None:
+        if self._in_file:
+            self.file_done = True
+            self._in_file = False
+
+
+class FileService:
+    """Browse, upload, probe, transcode and serve files inside MOUNT_PATH and UPLOAD_DIR."""
+
+    def __init__(self, settings: Settings, repo: UploadRepository) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.mount = settings.mount_root
+        self.uploads = settings.upload_root
+        self.roots = [self.mount, self.uploads]
+
+    def start(self) -> int:
+        """Remove partial uploads left by a process that died (untouched for an hour)."""
+        removed = 0
+        cutoff = time.time() - _STALE_PART_SECONDS
+        for part in self.uploads.glob("file_*/.*.part"):
+            try:
+                if part.stat().st_mtime < cutoff:
+                    shutil.rmtree(part.parent, ignore_errors=True)
+                    removed += 1
+            except OSError:
+                continue
+        if removed:
+            _logger.info("removed %d partial upload(s) left by an earlier process", removed)
+        return removed
+
+    # --- paths -------------------------------------------------------------------------------
+    def resolve_file(self, raw: str, *, field: str = "path") -> ResolvedFile:
+        """An existing readable file inside the roots (any size: browsing is not analysing)."""
+        return resolve_media_path(raw, field=field, roots=self.roots, max_size=sys.maxsize)
+
+    # --- listing -----------------------------------------------------------------------------
+    def list_dir(self, raw: str, *, root: Literal["mount", "upload"] = "mount",
+                 limit: int = 200, offset: int = 0,
+                 sort: Literal["name", "size", "modified"] = "name",
+                 order: Literal["asc", "desc"] = "asc",
+                 show_hidden: bool = False) -> dict[str, Any]:
+        """One page of a folder: folders first, then files, sorted; entries whose symlink leads
+        outside the roots are left out."""
+        base = self.mount if root == "mount" else self.uploads
+        folder, folder_root = resolve_inside_roots(raw or ".", field="path", roots=self.roots,
+                                                   relative_to=base)
+        if not folder.is_dir():
+            raise UnprocessableError(f"path {raw!r} is not a folder", code="not_a_directory",
+                                     details={"path": raw})
+        entries = []
+        try:
+            scanned = list(os.scandir(folder))
+        except PermissionError as exc:
+            raise AppError(f"path {raw!r} is not readable by the service",
+                           code="file_not_readable", status_code=403,
+                           details={"path": raw}) from exc
+        for entry in scanned:
+            if not show_hidden and entry.name.startswith("."):
+                continue
+            entries.append(self._entry(entry, folder_root))
+        items = [e for e in entries if e is not None]
+        key = {"name": lambda e: e["name"].casefold(), "size": lambda e: e["size_bytes"] or 0,
+               "modified": lambda e: e["modified"] or ""}[sort]
+        items.sort(key=key, reverse=order == "desc")
+        items.sort(key=lambda e: e["type"] != "directory")  # stable: folders first
+        rel = folder.relative_to(folder_root)
+        parent = None if folder == folder_root else str(folder.parent)
+        return {"path": str(folder), "root": "mount" if folder_root == self.mount else "upload",
+                "relative_path": "" if str(rel) == "." else rel.as_posix(),
+                "parent": parent, "items": items[offset:offset + limit], "total": len(items),
+                "limit": limit, "offset": offset}
+
+    def _entry(self, entry: os.DirEntry[str], root: Path) -> dict[str, Any] | None:
+        try:
+            is_link = entry.is_symlink()
+            st = entry.stat(follow_symlinks=True)
+            if is_link:
+                target = Path(entry.path).resolve(strict=True)
+                if not any(target == r or target.is_relative_to(r) for r in self.roots):
+                    return None  # leads outside: not shown, and refused if asked for
+        except OSError:
+            return None  # broken link, vanished, unreadable
+        is_dir = stat.S_ISDIR(st.st_mode)
+        kind = None if is_dir else media_kind(entry.name)
+        path = Path(entry.path)
+        return {"name": entry.name, "path": str(path),
+                "relative_path": path.relative_to(root).as_posix(),
+                "type": "directory" if is_dir else "file" if stat.S_ISREG(st.st_mode)
+                else "other",
+                "size_bytes": None if is_dir else st.st_size, "modified": _iso_mtime(st),
+                "symlink": is_link, "media": kind, "is_audio": kind == "audio",
+                "is_video": kind == "video"}
+
+    # --- probe -------------------------------------------------------------------------------
+    def probe(self, raw: str, *, deep: bool = True) -> dict[str, Any]:
+        """ffprobe summary, Dolby flags and the raw ffprobe JSON of a file."""
+        file = self.resolve_file(raw)
+        try:
+            summary = probe_media(file.path, deep=deep)
+        except AudioDecodeError as exc:
+            raise UnprocessableError(f"path {raw!r}: {exc}", code="audio_decode_error",
+                                     details={"path": raw, "stderr": exc.stderr}) from exc
+        summary["size_bytes"] = file.size
+        return summary
+
+    # --- uploads -----------------------------------------------------------------------------
+    def _check_length(self, request: Request) -> int | None:
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return None
+        size = int(length)
+        limit = self.settings.MAX_FILE_SIZE
+        if size > limit + _MULTIPART_SLACK:
+            raise FileTooLargeError(
+                f"the upload is {size} bytes, over MAX_FILE_SIZE={limit}",
+                details={"size": size, "max_size": limit})
+        free = shutil.disk_usage(self.uploads).free
+        if size > free:
+            raise AppError(f"not enough space in UPLOAD_DIR for {size} bytes ({free} free)",
+                           code="insufficient_storage", status_code=507,
+                           details={"size": size, "free_bytes": free})
+        return size
+
+    async def upload(self, request: Request) -> UploadRow:
+        """Stream the multipart field ``file`` to UPLOAD_DIR, probe it, record it.
+
+        413 as soon as the file passes MAX_FILE_SIZE (the partial file is removed); 422 when
+        ffprobe finds no audio in it (removed too).
+        """
+        ctype, params = parse_options_header(request.headers.get("content-type", ""))
+        boundary = params.get(b"boundary")
+        if ctype != b"multipart/form-data" or not boundary:
+            raise AppError("send the file as multipart/form-data in a field named 'file'",
+                           code="unsupported_media_type", status_code=415)
+        self._check_length(request)
+        limit = self.settings.MAX_FILE_SIZE
+        file_id = _new_id("file")
+        folder = self.uploads / file_id
+        parser = _UploadParser(boundary)
+        hasher = hashlib.sha256()
+        size = 0
+        part: Path | None = None
+        final: Path | None = None
+        out: Any = None
+        try:
+            async for chunk in request.stream():
+                try:
+                    parser.parser.write(chunk)
+                except MultipartParseError as exc:
+                    raise BadRequestError(f"malformed multipart body: {exc}",
+                                          code="invalid_multipart") from exc
+                if parser.pending and out is None:
+                    folder.mkdir(parents=True)
+                    final = folder / safe_filename(parser.filename or "upload")
+                    part = folder / f".{final.name}.part"
+                    out = await aiofiles.open(part, "wb")
+                for piece in parser.pending:
+                    size += len(piece)
+                    if size > limit:
+                        raise FileTooLargeError(
+                            f"the file is over MAX_FILE_SIZE={limit} bytes; upload stopped "
+                            f"and the partial file removed", details={"max_size": limit})
+                    hasher.update(piece)
+                    await out.write(piece)
+                parser.pending.clear()
+            parser.parser.finalize()
+            if not parser.file_seen:
+                raise BadRequestError("the form has no file field named 'file'",
+                                      code="file_missing")
+            if out is None:  # an empty file: no data callback at all
+                folder.mkdir(parents=True)
+                final = folder / safe_filename(parser.filename or "upload")
+                part = folder / f".{final.name}.part"
+                out = await aiofiles.open(part, "wb")
+            await out.close()
+            out = None
+            assert part is not None and final is not None
+            if size == 0:
+                raise UnprocessableError("the uploaded file is empty", code="empty_file")
+            os.replace(part, final)
+            summary = await run_in_threadpool(self._probe_upload, final)
+            row = UploadRow(id=file_id, original_name=parser.filename or "", name=final.name,
+                            path=str(final), size_bytes=size, sha256=hasher.hexdigest(),
+                            content_type=parser.content_type, probe=summary,
+                            created_at=utcnow())
+            await run_in_threadpool(self.repo.add, row)
+        except BaseException as exc:
+            if out is not None:
+                with contextlib.suppress(Exception):
+                    await out.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(exc, ClientDisconnect):
+                _logger.info("upload %s abandoned by the client after %d bytes", file_id, size)
+            raise
+        _logger.info("upload %s: %s, %d bytes", file_id, final.name, size)
+        return row
+
+    @staticmethod
+    def _probe_upload(path: Path) -> dict[str, Any]:
+        try:
+            summary = probe_media(path, deep=True)
+        except AudioDecodeError as exc:
+            raise UnprocessableError(f"ffprobe cannot read the upload: {exc}",
+                                     code="audio_decode_error",
+                                     details={"stderr": exc.stderr}) from exc
+        if not summary["audio_streams"]:
+            raise UnprocessableError("the upload holds no audio stream (ffprobe found "
+                                     f"{[s['type'] for s in summary['streams']]})",
+                                     code="no_audio_stream")
+        summary.pop("raw", None)
+        return summary
+
+    def get_upload(self, file_id: str) -> UploadRow:
+        row = self.repo.get(file_id)
+        if row is None:
+            raise NotFoundError(f"no uploaded file {file_id!r}", code="file_id_not_found",
+                                details={"file_id": file_id})
+        return row
+
+    def delete_upload(self, file_id: str, *, force: bool = False) -> UploadRow:
+        """Remove an uploaded file and its record; 409 while a queued or running analysis
+        uses it, unless ``force``."""
+        row = self.get_upload(file_id)
+        users = self.repo.active_analyses_using(row.path)
+        if users and not force:
+            raise ConflictError(f"file {file_id} is used by {len(users)} queued or running "
+                                "analysis(es); cancel them first or delete with ?force=true",
+                                code="file_in_use", details={"analysis_ids": users})
+        folder = self.uploads / file_id
+        if folder.parent == self.uploads and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+        self.repo.delete(file_id)
+        _logger.info("upload %s deleted", file_id)
+        return row
+
+    def upload_view(self, row: UploadRow) -> dict[str, Any]:
+        base = f"{API_PREFIX}/files"
+        return {"file_id": row.id, "name": row.name, "original_name": row.original_name,
+                "path": row.path, "size_bytes": row.size_bytes, "sha256": row.sha256,
+                "content_type": row.content_type, "created_at": row.created_at,
+                "exists": Path(row.path).is_file(), "probe": row.probe,
+                "links": {"self": f"{base}/{row.id}", "raw": f"{base}/raw?path={row.path}",
+                          "proxy": f"{base}/proxy-audio?path={row.path}&format=mp3",
+                          "probe": f"{base}/probe?path={row.path}"}}
+
+    # --- proxy audio -------------------------------------------------------------------------
+    def _proxy_plan(self, raw: str, fmt: str, start: float, duration: float | None,
+                    channels: int | None, channel: int | None, stream: int
+                    ) -> tuple[list[str], str, str]:
+        file = self.resolve_file(raw)
+        try:
+            info: AudioInfo = probe(file.path, stream=stream)
+        except AudioDecodeError as exc:
+            raise UnprocessableError(f"path {raw!r}: {exc}", code="audio_decode_error",
+                                     details={"path": raw, "stderr": exc.stderr}) from exc
+        args, media_type, ext, max_channels = PROXY_FORMATS[fmt]
+        if info.duration_seconds and start >= info.duration_seconds:
+            raise UnprocessableError(
+                f"start={start:g} s is at or past the end of the stream "
+                f"({info.duration_seconds:.3f} s)", code="invalid_parameter",
+                details={"field": "start", "duration_seconds": info.duration_seconds})
+        if channel is not None and channel >= info.channels:
+            raise UnprocessableError(f"channel={channel}: the stream has {info.channels} "
+                                     "channel(s)", code="invalid_parameter",
+                                     details={"field": "channel", "channels": info.channels})
+        out_channels = channels or (1 if channel is not None else min(2, info.channels or 2))
+        if out_channels > max_channels:
+            raise UnprocessableError(f"channels={out_channels}: {fmt} carries at most "
+                                     f"{max_channels}", code="invalid_parameter",
+                                     details={"field": "channels", "max": max_channels})
+        self._refuse_dolby_e(file.path, stream, channel)
+        cmd = [ffmpeg_path(), "-nostdin", "-v", "error"]
+        if start > 0:
+            cmd += ["-ss", f"{start:.6f}"]
+        cmd += ["-i", str(file.path), "-map", f"0:a:{stream}", "-vn", "-sn", "-dn"]
+        if duration is not None:
+            cmd += ["-t", f"{duration:.6f}"]
+        if channel is not None:
+            cmd += ["-af", f"pan=mono|c0=c{channel}"]
+        cmd += ["-ac", str(out_channels), *args, "pipe:1"]
+        stem = Path(file.path).stem
+        return cmd, media_type, f"{stem}.{ext}"
+
+    @staticmethod
+    def _refuse_dolby_e(path: Path, stream: int, channel: int | None) -> None:
+        """A Dolby E pair played as PCM is full-scale noise: refuse it with the reason."""
+        summary = probe_media(path, deep=True)
+        audio = [s for s in summary["streams"] if s["type"] == "audio"]
+        if stream >= len(audio) or not audio[stream].get("dolby_e"):
+            return
+        pair = audio[stream].get("dolby_e_channels")
+        if channel is not None and pair is not None and channel not in pair:
+            return
+        raise UnprocessableError(
+            f"audio stream {stream} carries Dolby E ({audio[stream]['dolby_e_evidence']}); "
+            "played as PCM it would be loud noise. Pick another channel or stream, or decode "
+            "it with a Dolby E decoder first.", code="dolby_e_not_playable",
+            details={"stream": stream, "dolby_e_channels": pair})
+
+    async def open_proxy(self, raw: str, *, fmt: str, start: float = 0.0,
+                         duration: float | None = None, channels: int | None = None,
+                         channel: int | None = None, stream: int = 0) -> ProxyStream:
+        """Start ffmpeg transcoding the file to ``fmt`` and read its first chunk, so that a
+        file ffmpeg cannot decode gets a 422 with ffmpeg's message instead of an empty 200."""
+        cmd, media_type, filename = await run_in_threadpool(
+            self._proxy_plan, raw, fmt, start, duration, channels, channel, stream)
+        stderr = tempfile.TemporaryFile()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=stderr)
+        except BaseException:
+            stderr.close()
+            raise
+        stream_ = ProxyStream(process, b"", media_type, filename, stderr)
+        try:
+            assert process.stdout is not None
+            first = await process.stdout.read(_CHUNK)
+            if not first:
+                rc = await process.wait()
+                stderr.seek(0)
+                message = stderr.read()[-2000:].decode("utf-8", "replace").strip()
+                raise UnprocessableError(
+                    f"ffmpeg produced no audio for {raw!r} (exit {rc})"
+                    + (f": {message.splitlines()[-1]}" if message else ""),
+                    code="audio_decode_error", details={"path": raw, "stderr": message})
+        except BaseException:
+            await stream_.close()
+            raise
+        stream_.first = first
+        return stream_
+
+    # --- raw ---------------------------------------------------------------------------------
+    def raw_file(self, raw: str) -> tuple[Path, str]:
+        """The file to send as it is, and its media type (by extension)."""
+        file = self.resolve_file(raw)
+        media_type = mimetypes.guess_type(file.path.name)[0] or "application/octet-stream"
+        return file.path, media_type

@@ -1,0 +1,485 @@
+"""Reports of finished analyses: the full JSON record, a report a person reads (text, Markdown
+or HTML, built from the same document), and search by file pair.
+
+Sign convention: ``offset_seconds > 0`` means the dub is late. The recommendation follows it:
+a late dub loses that much from its head; an early dub gets that much silence added.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.core.config import API_PREFIX, Settings
+from app.core.errors import ConflictError
+from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
+from app.db.repository_reports import ReportRepository
+from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError
+from app.engine.decode import ffmpeg_path, ffprobe_path
+from app.engine.timecode import seconds_to_timecode
+from app.services.analysis import AnalysisService
+from app.services.health import tool_version
+from app.services.media_info import probe_media
+
+__all__ = ["ReportService", "build_report", "render", "REPORT_VERSION", "RATE_KEYS",
+           "VERDICT_LABELS"]
+
+_logger = logging.getLogger(__name__)
+
+REPORT_VERSION = "1.0"
+RATE_KEYS: tuple[str, ...] = tuple(f"{r:g}" for r in FRAME_RATES)
+DEFAULT_FPS = "25"
+VERDICT_LABELS = {"in_sync": "IN SYNC", "constant_offset": "OUT OF SYNC (constant offset)",
+                  "drift": "OUT OF SYNC (drift)", "edited": "OUT OF SYNC (edits)",
+                  "no_reliable_match": "NO RELIABLE MATCH"}
+#: ITU-R BT.1359 detectability thresholds of audio ahead of / behind the picture, seconds
+DETECTABLE_EARLY_SECONDS = 0.045
+DETECTABLE_LATE_SECONDS = 0.125
+
+
+def _ms(seconds: float) -> str:
+    return f"{abs(seconds) * 1000:.1f} ms"
+
+
+def _signed_ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:+.1f} ms"
+
+
+def _frame_seconds(fps_key: str) -> float:
+    from app.engine.timecode import exact_rate
+
+    return float(1 / exact_rate(float(fps_key)))
+
+
+def _fps_of(master_probe: dict[str, Any] | None) -> str:
+    """The master's video frame rate when it is a standard one, else 25."""
+    rate = (master_probe or {}).get("video_frame_rate")
+    if rate:
+        for key in RATE_KEYS:
+            if abs(float(key) - rate) < 0.01:
+                return key
+    return DEFAULT_FPS
+
+
+# --- recommendation -------------------------------------------------------------------------
+def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
+    """What to do, in plain language: ``action``, a one-line ``summary`` and ``details``."""
+    if row.status != JobStatus.COMPLETED or not row.result:
+        message = (row.error or {}).get("message", "no result")
+        return {"action": "rerun", "summary": f"The analysis did not complete ({row.status}): "
+                f"{message}. Fix the cause and run it again.", "details": []}
+    r = row.result
+    verdict = r.get("verdict")
+    offset = r.get("offset_seconds")
+    frames = (r.get("offset_frames") or {}).get(fps)
+    rate = (r.get("dub") or {}).get("sample_rate") or 0
+    timeline = r.get("timeline") or {}
+    details: list[str] = []
+    if r.get("polarity_inverted"):
+        details.append("The dub's polarity is inverted: invert it (multiply by -1) when "
+                       "re-delivering.")
+    confidence = float(r.get("confidence") or 0.0)
+    threshold = float((r.get("options") or {}).get("confidence_threshold")
+                      or (row.request or {}).get("confidence_threshold") or 0.5)
+    if verdict == "no_reliable_match" or offset is None:
+        max_offset = (row.request or {}).get("max_offset_seconds")
+        steps = [f"Reason: {r.get('reason')}",
+                 "Check that master and dub are the same programme and version, and that the "
+                 "right audio stream and channel were analysed.",
+                 f"If the offset could exceed ±{max_offset:g} s, run again with a larger "
+                 "max_offset_seconds." if max_offset else "",
+                 "Listen to both at a few points before accepting the delivery."]
+        return {"action": "review", "summary": "No reliable match: the measurement cannot be "
+                "trusted, so no correction is suggested.",
+                "details": [s for s in steps if s] + details}
+    if confidence < max(0.7, threshold):
+        details.append(f"Confidence {confidence:.2f} is moderate: spot-check by listening "
+                       "before acting.")
+    if verdict == "drift":
+        drift = timeline.get("drift") or {}
+        ratio = float(drift.get("speed_ratio") or 1.0)
+        name = drift.get("conversion")
+        end = (offset or 0.0) + float(drift.get("total_seconds") or 0.0)
+        pace = "faster" if ratio > 1 else "slower"
+        summary = (f"The dub runs {pace} than the master ({abs(float(drift.get('ppm') or 0)):.0f}"
+                   f" ppm{', the standard ' + name + ' conversion' if name else ''}): the offset "
+                   f"goes from {_signed_ms(offset)} at the start to {_signed_ms(end)} at the end. "
+                   "A constant shift cannot fix it: conform the dub's speed to the master "
+                   f"(re-time by {1 / ratio:.6f}), then measure again.")
+        if drift.get("pitch_changed") is True:
+            details.append("The dub is a resampled copy (its pitch moved with its speed): "
+                           "resample it back, which also restores the pitch.")
+        elif drift.get("pitch_changed") is False:
+            details.append("The dub was time-stretched (pitch kept): time-stretch it back "
+                           "with a high-quality stretcher.")
+        return {"action": "conform_speed", "summary": summary, "details": details}
+    if verdict == "edited":
+        edits = timeline.get("edits") or []
+        points = "; ".join(
+            f"{seconds_to_timecode(float(e['master_time_seconds']), float(fps))} "
+            f"({e['kind']} {abs(float(e['duration_seconds'])):.3f} s)" for e in edits[:10])
+        summary = (f"The dub's cut differs from the master's at {len(edits)} point(s): "
+                   f"{points}. Conform the dub segment by segment (insert silence where "
+                   "material is missing, remove what was added), then measure again.")
+        details.insert(0, f"Offset at the start of the programme: {_signed_ms(offset)}.")
+        return {"action": "conform_edits", "summary": summary, "details": details}
+    if verdict == "in_sync":
+        return {"action": "none", "summary": "In sync (within 1 ms): no action needed.",
+                "details": details}
+    late = offset > 0
+    samples = abs(int(r.get("offset_samples") or round(offset * rate)))
+    fix = (f"remove {_ms(offset)} ({samples} samples at {rate} Hz) from the head of the dub"
+           if late else f"add {_ms(offset)} ({samples} samples at {rate} Hz) of silence to the "
+           "head of the dub")
+    frame_text = f"{abs(frames):.2f} frames at {fps} fps" if frames is not None else ""
+    if abs(offset) < _frame_seconds(fps):
+        summary = (f"The dub is {_ms(offset)} {'late' if late else 'early'} ({frame_text}): "
+                   "less than one frame, within the usual one-frame delivery tolerance. "
+                   f"Correcting it is optional: {fix}.")
+        action = "optional_shift"
+    else:
+        summary = (f"The dub is {_ms(offset)} {'late' if late else 'early'} ({frame_text}): "
+                   f"out of sync, a reject at most delivery specs. Fix: {fix}.")
+        action = "shift"
+    if (late and offset >= DETECTABLE_LATE_SECONDS) or (
+            not late and -offset >= DETECTABLE_EARLY_SECONDS):
+        details.append("Viewers will notice it: beyond the ITU-R BT.1359 detectability "
+                       "thresholds (sound 45 ms early or 125 ms late).")
+    return {"action": action, "summary": summary, "details": details}
+
+
+# --- the JSON report -------------------------------------------------------------------------
+def _timeline_summary(timeline: dict[str, Any] | None, fps: str) -> dict[str, Any] | None:
+    if not timeline:
+        return None
+    windows = timeline.get("windows") or []
+    edits = [{**e, "timecode": seconds_to_timecode(float(e["master_time_seconds"]),
+                                                   float(fps))}
+             for e in timeline.get("edits") or []]
+    return {"verdict": timeline.get("verdict"), "reason": timeline.get("reason"),
+            "model": timeline.get("model"),
+            "offset_at_start_seconds": timeline.get("offset_at_start_seconds"),
+            "coverage": timeline.get("coverage"),
+            "residual_rms_seconds": timeline.get("residual_rms_seconds"),
+            "residual_max_seconds": timeline.get("residual_max_seconds"),
+            "window_seconds": timeline.get("window_seconds"),
+            "windows": len(windows),
+            "windows_by_status": dict(Counter(str(w.get("status")) for w in windows)),
+            "segments": timeline.get("segments") or [], "edits": edits,
+            "drift": timeline.get("drift")}
+
+
+def _input(row: AnalysisRow, side: str, probe: dict[str, Any] | None,
+           probe_error: str | None) -> dict[str, Any]:
+    request = row.request or {}
+    path = request.get(f"{side}_path") or getattr(row, f"{side}_file")
+    return {"file": request.get(f"{side}_file"), "path": path, "name": Path(path).name,
+            "stream": request.get(f"{side}_stream"), "channel": request.get(f"{side}_channel"),
+            "analysed": (row.result or {}).get(side), "probe": probe,
+            "probe_error": probe_error}
+
+
+def build_report(row: AnalysisRow, *, fps: str, probes: dict[str, dict[str, Any] | None],
+                 probe_errors: dict[str, str | None], versions: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The full report of a finished analysis (pure: every input is given)."""
+    r = row.result or {}
+    offset = r.get("offset_seconds")
+    elapsed = (row.finished_at - row.started_at).total_seconds() \
+        if row.finished_at and row.started_at else None
+    verdict = r.get("verdict") if row.status == JobStatus.COMPLETED else str(row.status)
+    return {
+        "report_version": REPORT_VERSION, "generated_at": utcnow().isoformat(),
+        "sign_convention": "offset_seconds > 0 means the dub is late",
+        "analysis": {"analysis_id": row.id, "status": row.status,
+                     "label": (row.request or {}).get("label"), "batch_id": row.batch_id,
+                     "created_at": row.created_at.isoformat(),
+                     "started_at": row.started_at.isoformat() if row.started_at else None,
+                     "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+                     "elapsed_seconds": None if elapsed is None else round(elapsed, 3),
+                     "attempts": row.attempts},
+        "inputs": {side: _input(row, side, probes.get(side), probe_errors.get(side))
+                   for side in ("master", "dub")},
+        "options": row.request,
+        "verdict": {"code": verdict, "label": VERDICT_LABELS.get(str(verdict),
+                                                                 str(verdict).upper()),
+                    "reason": r.get("reason") or (row.error or {}).get("message")},
+        "offset": None if offset is None else {
+            "seconds": offset, "milliseconds": round(offset * 1000.0, 3),
+            "samples": r.get("offset_samples"),
+            "sample_rate": (r.get("dub") or {}).get("sample_rate"),
+            "direction": "late" if offset > 0 else "early" if offset < 0 else "none",
+            "frames": r.get("offset_frames") or {}, "timecodes": r.get("timecodes") or {},
+            "headline_fps": fps},
+        "consensus": None if not r else {
+            "offset_seconds": offset, "confidence": r.get("confidence"),
+            "reliable": r.get("reliable"),
+            "confidence_threshold": (r.get("options") or {}).get("confidence_threshold"),
+            "agreement": r.get("agreement"), "support": r.get("support"),
+            "polarity_inverted": r.get("polarity_inverted"),
+            "overlap_seconds": r.get("overlap_seconds")},
+        "methods": r.get("methods") or [],
+        "timeline": _timeline_summary(r.get("timeline"), fps),
+        "findings": r.get("findings") or [],
+        "recommendation": recommend(row, fps),
+        "timings": r.get("timings") or {},
+        "error": row.error,
+        "versions": {**versions, "engine": r.get("engine_version") or versions.get("engine")},
+        "links": {"analysis": f"{API_PREFIX}/analysis/{row.id}",
+                  "report": f"{API_PREFIX}/reports/{row.id}",
+                  "formatted": f"{API_PREFIX}/reports/{row.id}/formatted?format=html"},
+    }
+
+
+# --- the human report: one document, three renderings --------------------------------------
+@dataclass
+class _Section:
+    title: str
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    table: tuple[list[str], list[list[str]]] | None = None
+    paragraphs: list[str] = field(default_factory=list)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _stream_text(info: dict[str, Any] | None) -> str:
+    if not info:
+        return "n/a"
+    layout = f" ({info['channel_layout']})" if info.get("channel_layout") else ""
+    return (f"{info.get('container')}, {info.get('codec')}, {info.get('sample_rate')} Hz, "
+            f"{info.get('channels')} ch{layout}, {_fmt(info.get('duration_seconds'))} s")
+
+
+def _document(report: dict[str, Any]) -> tuple[str, list[_Section]]:
+    a = report["analysis"]
+    inputs = report["inputs"]
+    title = f"Sync report — {a['label'] or inputs['dub']['name']}"
+    sections = []
+    verdict = report["verdict"]
+    rec = report["recommendation"]
+    head = _Section("Verdict", paragraphs=[f"{verdict['label']}: {verdict['reason'] or ''}",
+                                           f"Recommendation: {rec['summary']}",
+                                           *[d for d in rec["details"] if d]])
+    sections.append(head)
+    off = report["offset"]
+    if off:
+        fps = off["headline_fps"]
+        sections.append(_Section("Offset (> 0 = dub late)", pairs=[
+            ("Offset", f"{off['milliseconds']:+.3f} ms ({off['seconds']:+.6f} s), dub "
+                       f"{off['direction']}"),
+            ("Samples", f"{_fmt(off['samples'])} at {_fmt(off['sample_rate'])} Hz"),
+            (f"At {fps} fps", f"{_fmt(off['frames'].get(fps), 2)} frames, timecode "
+                              f"{off['timecodes'].get(fps, 'n/a')}"),
+        ], table=(["Frame rate", "Frames", "Timecode"],
+                  [[k, _fmt(off["frames"].get(k), 3), off["timecodes"].get(k, "n/a")]
+                   for k in RATE_KEYS])))
+    c = report["consensus"]
+    if c:
+        sections.append(_Section("Confidence", pairs=[
+            ("Confidence", f"{_fmt(c['confidence'])} (threshold "
+                           f"{_fmt(c['confidence_threshold'], 2)}, "
+                           f"{'reliable' if c['reliable'] else 'not reliable'})"),
+            ("Agreement of methods", _fmt(c["agreement"])),
+            ("Support along the programme", _fmt(c["support"])),
+            ("Polarity inverted", _fmt(c["polarity_inverted"])),
+            ("Overlap analysed", f"{_fmt(c['overlap_seconds'], 1)} s")]))
+    t = report["timeline"]
+    if t:
+        by_status = ", ".join(f"{k}: {v}" for k, v in t["windows_by_status"].items())
+        pairs = [("Model", _fmt(t["model"])), ("Coverage", _fmt(t["coverage"])),
+                 ("Windows", f"{t['windows']} of {_fmt(t['window_seconds'], 1)} s ({by_status})"),
+                 ("Residual RMS", _signed_ms(t["residual_rms_seconds"]))]
+        if t["drift"]:
+            d = t["drift"]
+            pairs.append(("Drift", f"speed ratio {d['speed_ratio']:.6f} ({d['ppm']:+.1f} ppm)"
+                                   f"{', ' + d['conversion'] if d.get('conversion') else ''}, "
+                                   f"{_signed_ms(d['total_seconds'])} over the programme"))
+        sec = _Section("Offset along the programme", pairs=pairs)
+        if t["edits"]:
+            sec.table = (["Master time", "Timecode", "Edit", "Duration", "Offset before",
+                          "Offset after"],
+                         [[f"{e['master_time_seconds']:.3f} s", e["timecode"], e["kind"],
+                           f"{abs(e['duration_seconds']):.3f} s",
+                           _signed_ms(e["offset_before_seconds"]),
+                           _signed_ms(e["offset_after_seconds"])] for e in t["edits"]])
+        sections.append(sec)
+    if report["methods"]:
+        sections.append(_Section("Methods", table=(
+            ["Method", "Offset", "Confidence", "Peak ratio", "Time"],
+            [[m["method"], _signed_ms(m.get("offset_seconds")), _fmt(m.get("confidence")),
+              _fmt(m.get("peak_ratio"), 2), f"{_fmt(m.get('elapsed_seconds'), 2)} s"]
+             for m in report["methods"]])))
+    if report["findings"]:
+        sections.append(_Section("Findings", paragraphs=list(report["findings"])))
+    sections.append(_Section("Files", pairs=[
+        (f"{side.capitalize()}", f"{inputs[side]['path']}") for side in ("master", "dub")] + [
+        (f"{side.capitalize()} analysed", _stream_text(inputs[side]["analysed"]))
+        for side in ("master", "dub")]))
+    v = report["versions"]
+    sections.append(_Section("Analysis", pairs=[
+        ("Analysis id", a["analysis_id"]), ("Status", str(a["status"])),
+        ("Batch", _fmt(a["batch_id"])), ("Created", a["created_at"]),
+        ("Finished", _fmt(a["finished_at"])), ("Run time", f"{_fmt(a['elapsed_seconds'], 2)} s"),
+        ("Methods", ", ".join((report["options"] or {}).get("methods") or [])),
+        ("Engine", _fmt(v.get("engine"))), ("ffmpeg", _fmt(v.get("ffmpeg"))),
+        ("Report generated", report["generated_at"])]))
+    return title, sections
+
+
+def _text(title: str, sections: list[_Section]) -> str:
+    out = [title, "=" * len(title), ""]
+    for s in sections:
+        out += [s.title, "-" * len(s.title)]
+        out += s.paragraphs
+        width = max((len(k) for k, _ in s.pairs), default=0)
+        out += [f"{k.ljust(width)} : {v}" for k, v in s.pairs]
+        if s.table:
+            headers, rows = s.table
+            widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+            out.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+            out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+                    for row in rows]
+        out.append("")
+    return "\n".join(out)
+
+
+def _md_cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(title: str, sections: list[_Section]) -> str:
+    out = [f"# {_md_cell(title)}", ""]
+    for s in sections:
+        out += [f"## {s.title}", ""]
+        out += [f"{p}\n" for p in s.paragraphs]
+        if s.pairs:
+            out += ["| | |", "|---|---|"]
+            out += [f"| **{_md_cell(k)}** | {_md_cell(v)} |" for k, v in s.pairs]
+            out.append("")
+        if s.table:
+            headers, rows = s.table
+            out += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            out += ["| " + " | ".join(_md_cell(str(c)) for c in row) + " |" for row in rows]
+            out.append("")
+    return "\n".join(out)
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+        "color:#222}table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid "
+        "#ccc;padding:.25rem .6rem;text-align:left}th{background:#f3f3f3}.verdict{font-size:"
+        "1.2rem;font-weight:600}")
+
+
+def _html(title: str, sections: list[_Section]) -> str:
+    e = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{e(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
+    for i, s in enumerate(sections):
+        out.append(f"<h2>{e(s.title)}</h2>")
+        for j, p in enumerate(s.paragraphs):
+            cls = ' class="verdict"' if i == 0 and j == 0 else ""
+            out.append(f"<p{cls}>{e(p)}</p>")
+        if s.pairs:
+            out.append("<table>")
+            out += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in s.pairs]
+            out.append("</table>")
+        if s.table:
+            headers, rows = s.table
+            out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>")
+            out += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>"
+                    for row in rows]
+            out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def render(report: dict[str, Any], fmt: str) -> str:
+    """The report as ``text``, ``markdown`` or ``html``."""
+    title, sections = _document(report)
+    return {"text": _text, "markdown": _markdown, "html": _html}[fmt](title, sections)
+
+
+class ReportService:
+    """Reports of finished analyses and their search."""
+
+    def __init__(self, settings: Settings, repo: ReportRepository,
+                 analyses: AnalysisService) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.analyses = analyses
+
+    @staticmethod
+    def _versions() -> dict[str, Any]:
+        versions: dict[str, Any] = {"report": REPORT_VERSION, "engine": ENGINE_VERSION,
+                                    "service": ENGINE_VERSION}
+        try:
+            versions["ffmpeg"] = tool_version(ffmpeg_path())
+            versions["ffprobe"] = tool_version(ffprobe_path())
+        except AudioDecodeError:
+            versions["ffmpeg"] = versions["ffprobe"] = None
+        return versions
+
+    def _finished(self, analysis_id: str) -> AnalysisRow:
+        row = self.analyses.get(analysis_id)
+        if row.status not in TERMINAL_STATUSES:
+            raise ConflictError(f"analysis {analysis_id} is {row.status}: its report exists "
+                                "once it has finished", code="report_not_ready",
+                                details={"status": row.status})
+        return row
+
+    def report(self, analysis_id: str, *, fps: str | None = None) -> dict[str, Any]:
+        """The full JSON report; inputs are probed again when their files still exist."""
+        row = self._finished(analysis_id)
+        probes: dict[str, dict[str, Any] | None] = {}
+        errors: dict[str, str | None] = {}
+        for side in ("master", "dub"):
+            path = Path((row.request or {}).get(f"{side}_path") or getattr(row, f"{side}_file"))
+            try:
+                summary = probe_media(path, deep=False)
+                summary.pop("raw", None)
+                probes[side], errors[side] = summary, None
+            except AudioDecodeError as exc:
+                probes[side], errors[side] = None, str(exc)
+        return build_report(row, fps=fps or _fps_of(probes.get("master")), probes=probes,
+                            probe_errors=errors, versions=self._versions())
+
+    def formatted(self, analysis_id: str, *, fmt: str, fps: str | None = None) -> str:
+        return render(self.report(analysis_id, fps=fps), fmt)
+
+    def search(self, *, master: str | None, dub: str | None, statuses: Sequence[str],
+               batch_id: str | None, limit: int, offset: int
+               ) -> tuple[list[dict[str, Any]], int]:
+        """Reports for a file pair (substrings of the paths, either optional), newest first."""
+        rows, total = self.repo.search(statuses=statuses or sorted(TERMINAL_STATUSES),
+                                       master=master, dub=dub, batch_id=batch_id, limit=limit,
+                                       offset=offset)
+        return [self._summary(r) for r in rows], total
+
+    @staticmethod
+    def _summary(row: AnalysisRow) -> dict[str, Any]:
+        r = row.result or {}
+        offset = r.get("offset_seconds")
+        base = f"{API_PREFIX}/reports/{row.id}"
+        return {"analysis_id": row.id, "status": row.status,
+                "label": (row.request or {}).get("label"), "batch_id": row.batch_id,
+                "master_file": row.master_file, "dub_file": row.dub_file,
+                "created_at": row.created_at, "finished_at": row.finished_at,
+                "verdict": r.get("verdict"), "offset_seconds": offset,
+                "offset_ms": None if offset is None else round(offset * 1000.0, 3),
+                "confidence": r.get("confidence"),
+                "error": row.error,
+                "links": {"report": base, "formatted": f"{base}/formatted?format=html",
+                          "analysis": f"{API_PREFIX}/analysis/{row.id}"}}
