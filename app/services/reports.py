@@ -301,7 +301,8 @@ def _document(report: dict[str, Any]) -> tuple[str, list[_Section]]:
         by_status = ", ".join(f"{k}: {v}" for k, v in t["windows_by_status"].items())
         pairs = [("Model", _fmt(t["model"])), ("Coverage", _fmt(t["coverage"])),
                  ("Windows", f"{t['windows']} of {_fmt(t['window_seconds'], 1)} s ({by_status})"),
-                 ("Residual RMS", _signed_ms(t["residual_rms_seconds"]))]
+                 ("Residual RMS", "n/a" if t["residual_rms_seconds"] is None
+                  else f"{t['residual_rms_seconds'] * 1000:.2f} ms")]
         if t["drift"]:
             d = t["drift"]
             pairs.append(("Drift", f"speed ratio {d['speed_ratio']:.6f} ({d['ppm']:+.1f} ppm)"
