@@ -206,7 +206,8 @@ def repair_dub(
     x, fmt = read_audio(dub, stream=opts.dub_stream, cancel=cancel)
     spec = output_spec_for(fmt, output_format=output_format, codec=output_codec,
                            bitrate=output_bitrate)
-    out = Path(out_path).with_suffix(f".{spec.extension}")
+    out = Path(out_path)
+    out = out.with_name(f"{out.name}.{spec.extension}")
     target = _target_samples(master, fmt, opts) if match_master_duration else None
     _stage(progress, cancel, "repair", 0.1, f"applying: {'; '.join(plan.operations)}")
     y, notes = apply_plan(x, sample_rate=fmt.sample_rate, plan=plan, target_samples=target,
@@ -341,9 +342,18 @@ def channel_verification(check: ChannelAnalysis, *,
     measured = [r for r in rows if r["status"] == "ok"]
     worst = max((abs(float(c.offset_seconds)) for c in check.channels
                  if c.status == "ok" and c.offset_seconds is not None), default=None)
-    return {"passed": bool(measured) and all(r["passed"] for r in measured),
-            "tolerance_seconds": tolerance_seconds, "max_abs_residual_seconds": worst,
-            "channels": rows, "measured": len(measured)}
+    passed = bool(measured) and all(r["passed"] for r in measured)
+    failing = [f"{r['label']} {r['residual_offset_seconds'] * 1000:+.3f} ms" for r in measured
+               if not r["passed"]]
+    unmeasured = [r["label"] for r in rows if r["status"] != "ok"]
+    reason = (f"{len(measured)} channel(s) within {tolerance_seconds * 1000:g} ms (worst "
+              f"{(worst or 0.0) * 1000:.3f} ms)" if passed else
+              "no channel could be measured" if not measured else
+              f"over {tolerance_seconds * 1000:g} ms: {', '.join(failing)}")
+    if unmeasured:
+        reason += f"; not measurable: {', '.join(unmeasured)}"
+    return {"passed": passed, "reason": reason, "tolerance_seconds": tolerance_seconds,
+            "max_abs_residual_seconds": worst, "channels": rows, "measured": len(measured)}
 
 
 def _shift_write(x: np.ndarray, fmt: AudioFormat, offsets: list[float], out: Path,
@@ -356,7 +366,7 @@ def _shift_write(x: np.ndarray, fmt: AudioFormat, offsets: list[float], out: Pat
     if match:
         assert master is not None
         y = fit_length(y, _target_samples(master, fmt, opts))
-    path = out.with_suffix(f".{spec.extension}")
+    path = out.with_name(f"{out.name}.{spec.extension}")
     write_audio(path, y, sample_rate=fmt.sample_rate, spec=spec,
                 channel_layout=fmt.channel_layout)
     plan = {"kind": "per_channel", "offsets_seconds": list(offsets),

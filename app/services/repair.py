@@ -56,7 +56,7 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dub"
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "dub"
 
 
 class RepairService:

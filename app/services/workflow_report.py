@@ -91,7 +91,8 @@ def plot_correlation(path: Path, curves: list[tuple[str, np.ndarray, np.ndarray]
             else:
                 ax.text(0.5, 0.5, "no overlap to correlate", ha="center",
                         transform=ax.transAxes)
-            ax.axvline(0.0, color="#808080", lw=0.6)
+            if lags.size and lags[0] <= 0.0 <= lags[-1]:
+                ax.axvline(0.0, color="#808080", lw=0.6)
             ax.set_title(label, fontsize=9)
             ax.set_xlabel("lag (ms, > 0 = dub late)", fontsize=8)
             ax.set_ylabel("GCC-PHAT", fontsize=8)
@@ -123,21 +124,25 @@ def plot_timeline(path: Path, before: Mapping[str, Any], after: Mapping[str, Any
                   tolerance_seconds: float, title: str) -> Path:
     """Offset over the programme: the analysis' windows and fitted segments with edits marked
     (top), the repaired file's windows with the ± tolerance band (bottom, when repaired)."""
+    end = max([float((before.get("master") or {}).get("duration_seconds") or 0.0)]
+              + [float(w["end_seconds"]) for w in (before.get("timeline") or {})
+                 .get("windows", [])])
+    scale, unit = (60.0, "min") if end > 300 else (1.0, "s")
     with _PLOT_LOCK:
         rows = 2 if after is not None else 1
         fig, axes = plt.subplots(rows, 1, figsize=(8, 2.8 * rows), squeeze=False)
         ax = axes[0, 0]
         t, o = _windows(before)
-        ax.plot(t / 60, o * 1000, "o", ms=3, color="#1f4e79", label="windows")
+        ax.plot(t / scale, o * 1000, "o", ms=3, color="#1f4e79", label="windows")
         tl = before.get("timeline") or {}
         for seg in tl.get("segments", []):
-            ax.plot([seg["master_start_seconds"] / 60, seg["master_end_seconds"] / 60],
+            ax.plot([seg["master_start_seconds"] / scale, seg["master_end_seconds"] / scale],
                     [seg["offset_start_seconds"] * 1000, seg["offset_end_seconds"] * 1000],
                     color="#c00000", lw=1.2)
         for e in tl.get("edits", []):
-            ax.axvline(e["master_time_seconds"] / 60, color="#e07000", ls="--", lw=0.8)
+            ax.axvline(e["master_time_seconds"] / scale, color="#e07000", ls="--", lw=0.8)
             ax.annotate(f"{e['kind']} {e['duration_seconds']:.2f} s",
-                        (e["master_time_seconds"] / 60, ax.get_ylim()[1]), fontsize=7,
+                        (e["master_time_seconds"] / scale, ax.get_ylim()[1]), fontsize=7,
                         textcoords="offset points", xytext=(3, -10), color="#e07000")
         drift = tl.get("drift")
         label = f"before repair: {before.get('verdict')}"
@@ -152,14 +157,16 @@ def plot_timeline(path: Path, before: Mapping[str, Any], after: Mapping[str, Any
             t2, o2 = _windows(after)
             ax2.axhspan(-tolerance_seconds * 1000, tolerance_seconds * 1000, color="#d9ead3",
                         label=f"± {tolerance_seconds * 1000:g} ms")
-            ax2.plot(t2 / 60, o2 * 1000, "o", ms=3, color="#38761d", label="windows")
+            ax2.plot(t2 / scale, o2 * 1000, "o", ms=3, color="#38761d", label="windows")
             ax2.axhline(0, color="#808080", lw=0.6)
             ax2.set_title(f"after repair: {after.get('verdict')}, residual "
                           f"{(after.get('offset_seconds') or 0.0) * 1000:+.3f} ms", fontsize=9)
             ax2.set_ylabel("residual (ms)", fontsize=8)
             ax2.legend(fontsize=7, loc="upper right")
             ax2.tick_params(labelsize=7)
-        axes[-1, 0].set_xlabel("master time (min)", fontsize=8)
+        for a in axes[:, 0]:
+            a.set_xlim(0, max(end, 1.0) / scale)
+        axes[-1, 0].set_xlabel(f"master time ({unit})", fontsize=8)
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
         tmp = _tmp(path)

@@ -648,7 +648,7 @@ def _iso(value: Any) -> Any:
 def _stem(episode: str | None, dub: Path) -> str:
     import re
 
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", episode or dub.stem).strip("._") or "dub"
+    base = re.sub(r"[^A-Za-z0-9_-]+", "_", episode or dub.stem).strip("_") or "dub"
     return f"{base}_repaired"
 
 
