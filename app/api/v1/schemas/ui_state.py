@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.v1.schemas.analysis import AnalysisOptionsIn
+from app.engine import METHOD_NAMES
 
 __all__ = ["BatchQueueItem", "BatchQueueWrite", "BatchQueueRead"]
 
@@ -32,6 +33,14 @@ class BatchQueueItem(AnalysisOptionsIn):
                                     description="Set once the row was submitted.")
     batch_id: str | None = Field(None, max_length=64, description="Batch it was submitted in.")
     note: str | None = Field(None, max_length=1000, description="Free text.")
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [m for m in value or [] if m not in METHOD_NAMES]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; known: {list(METHOD_NAMES)}")
+        return value
 
 
 class BatchQueueWrite(BaseModel):
