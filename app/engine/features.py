@@ -8,6 +8,7 @@ samples starting at ``i * hop``.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,19 +77,38 @@ class LogMelStream:
                 return
             if self.cancel is not None:
                 self.cancel.raise_if_cancelled()
-            start = self.next_frame * hop
-            seg = np.ascontiguousarray(x[start : start + (count - 1) * hop + n_fft],
-                                       dtype=np.float32)
-            if seg.size < (count - 1) * hop + n_fft:
-                seg = np.concatenate([seg, np.zeros((count - 1) * hop + n_fft - seg.size,
-                                                    np.float32)])
-            frames = np.lib.stride_tricks.as_strided(
-                seg, shape=(count, n_fft), strides=(seg.strides[0] * hop, seg.strides[0]),
-                writeable=False)
-            spec = sfft.rfft(frames * self.window, axis=1, workers=1)
-            power = (spec.real**2 + spec.imag**2).astype(np.float32)
-            self.blocks.append(power @ self.fb)
+            self.blocks.append(self.frames(x, self.next_frame, count))
             self.next_frame += count
+
+    def frames(self, x: np.ndarray, start: int, count: int) -> np.ndarray:
+        """Mel power of frames ``start .. start + count - 1`` of ``x`` (zero-padded past its
+        end), shape (count, n_mels); pure, so blocks may be computed in parallel."""
+        hop, n_fft = self.hop, self.n_fft
+        first = start * hop
+        need = (count - 1) * hop + n_fft
+        seg = np.ascontiguousarray(x[first : first + need], dtype=np.float32)
+        if seg.size < need:
+            seg = np.concatenate([seg, np.zeros(need - seg.size, np.float32)])
+        frames = np.lib.stride_tricks.as_strided(
+            seg, shape=(count, n_fft), strides=(seg.strides[0] * hop, seg.strides[0]),
+            writeable=False)
+        spec = sfft.rfft(frames * self.window, axis=1, workers=1)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)
+        return power @ self.fb
+
+    def compute_all(self, x: np.ndarray, *, workers: int = 2) -> None:
+        """Every frame of a complete ``x`` at once, blocks spread over ``workers`` threads."""
+        total = max(1, int(np.ceil(x.size / self.hop)))
+        starts = range(self.next_frame, total, _BLOCK_FRAMES)
+
+        def block(start: int) -> np.ndarray:
+            if self.cancel is not None:
+                self.cancel.raise_if_cancelled()
+            return self.frames(x, start, min(_BLOCK_FRAMES, total - start))
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mel") as pool:
+            self.blocks.extend(pool.map(block, starts))
+        self.next_frame = total
 
     def result(self) -> np.ndarray:
         """The log-mel spectrogram of every frame computed (call ``update(final=True)`` first)."""

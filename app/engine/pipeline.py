@@ -174,10 +174,17 @@ def analyze_files(
             done[k] = f
 
         mel = LogMelStream(sample_rate=opts.sample_rate, cancel=cancel)
-        with _Follower(mel.update) as follow:  # features computed while ffmpeg decodes
+        if info.codec.startswith("pcm_"):
+            # PCM: two ffmpeg processes decode the halves at once, then features on 2 threads
             x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
-                       info=info, cancel=cancel, on_progress=progress, on_data=follow.feed)
-        mel.update(x, final=True)
+                       info=info, cancel=cancel, on_progress=progress, parallel=True)
+            mel.compute_all(x)
+        else:
+            with _Follower(mel.update) as follow:  # features computed while ffmpeg decodes
+                x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
+                           info=info, cancel=cancel, on_progress=progress,
+                           on_data=follow.feed)
+            mel.update(x, final=True)
         feats = FeatureSet(frame_rate=1.0 / (mel.hop / opts.sample_rate), mel=mel.result())
         return _prepare(x, sample_rate=opts.sample_rate, features=feats)
 
