@@ -112,3 +112,20 @@ def test_every_container_decodes(tmp_path: Path, name: str, codec_args: list[str
     x = decode(path, sample_rate=16000)
     assert x.size / 16000 == pytest.approx(4.0, abs=0.05)
     assert dominant_hz(x[4000:-4000], 16000) == pytest.approx(700, abs=3)
+
+
+def test_split_decode_is_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two ffmpeg processes decoding the halves of a PCM file give exactly the one-process
+    result, the join included."""
+    import app.engine.decode as dec
+
+    path = tmp_path / "pink.wav"
+    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=31.5:c=pink:r=48000:a=0.3:s=3", "-ac", "2",
+           "-c:a", "pcm_s24le", str(path))
+    monkeypatch.setattr(dec, "_SPLIT_MIN_SECONDS", 10.0)
+    seen: list[float] = []
+    whole = decode(path, sample_rate=16000)
+    halves = decode(path, sample_rate=16000, parallel=True, on_progress=seen.append)
+    assert halves.size == whole.size == 31.5 * 16000
+    assert np.array_equal(halves, whole)
+    assert seen and seen[-1] == pytest.approx(1.0, abs=0.01)
