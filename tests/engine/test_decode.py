@@ -117,7 +117,9 @@ def test_every_container_decodes(tmp_path: Path, name: str, codec_args: list[str
 def test_split_decode_is_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two ffmpeg processes decoding the halves of a PCM file give exactly the one-process
     result, the join included."""
-    import app.engine.decode as dec
+    import importlib
+
+    dec = importlib.import_module("app.engine.decode")  # the module, not the function
 
     path = tmp_path / "pink.wav"
     ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=31.5:c=pink:r=48000:a=0.3:s=3", "-ac", "2",
