@@ -156,7 +156,7 @@ def read_audio(path: str | Path, *, stream: int = 0, fmt: AudioFormat | None = N
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         assert proc.stdout is not None
-        chunks: list[bytes] = []
+        data = bytearray()  # grows in place: no second copy of a long file
         try:
             while True:
                 if cancel is not None and cancel.cancelled:
@@ -164,7 +164,7 @@ def read_audio(path: str | Path, *, stream: int = 0, fmt: AudioFormat | None = N
                 chunk = proc.stdout.read(1 << 22)
                 if not chunk:
                     break
-                chunks.append(chunk)
+                data += chunk
             rc = proc.wait()
         finally:
             if proc.poll() is None:
@@ -176,11 +176,10 @@ def read_audio(path: str | Path, *, stream: int = 0, fmt: AudioFormat | None = N
     if rc != 0:
         raise AudioDecodeError(f"ffmpeg cannot decode {Path(path).name}", path=str(path),
                                stderr=stderr)
-    data = b"".join(chunks)
     frame = dtype.itemsize * fmt.channels
-    usable = len(data) - len(data) % frame
-    x = np.frombuffer(data[:usable], dtype=dtype.newbyteorder("<")).reshape(-1, fmt.channels)
-    return x.astype(dtype, copy=True), fmt
+    del data[len(data) - len(data) % frame :]
+    x = np.frombuffer(data, dtype=dtype.newbyteorder("<")).reshape(-1, fmt.channels)
+    return x.astype(dtype, copy=False), fmt
 
 
 def output_spec_for(fmt: AudioFormat, *, output_format: str = "same",
