@@ -233,3 +233,56 @@ def first_request(settings: Settings) -> dict[str, Any]:
             "frame_rate": 25.0, "max_offset_seconds": None, "sample_rate": None,
             "master_path": str(root / "master.wav"), "dub_path": str(root / "dub_late.wav"),
             "dub_channels": 1}
+
+
+class TestEditedAndCancelled:
+    async def test_edited_dub_repaired_within_a_frame(
+            self, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+        """A remixed other-language dub, late by 0.3 s, with 3 s cut at 20 s and 4 s of other
+        music inserted at 40 s: the workflow repairs it and the re-analysis' windows over the
+        whole programme are within one frame."""
+        from app.testkit import dialogue_track, dub_remix, make_programme, real_bed
+        from app.testkit import write_audio as tk_write
+
+        mount = tmp_path / "mount"
+        mount.mkdir()
+        duration, base = 60.0, 0.3
+        prog = make_programme(duration, SR, seed=31, language="en")
+        tk_write(mount / "master.wav", prog.mix(2), SR, codec="pcm_s24le")
+        dub = dub_remix(prog, dialogue_track(duration, SR, language="fr", seed=32), seed=33)
+        late = np.concatenate([np.zeros((int(base * SR), 2), np.float32), dub])[: len(dub)]
+        a, b, c = (int((t + base) * SR) for t in (20.0, 23.0, 40.0))
+        edited = np.concatenate([late[:a], late[b:c], real_bed(4.0, SR, seed=99), late[c:]])
+        tk_write(mount / "edited.wav", edited, SR, codec="pcm_s24le")
+        async with running_app(make_settings(MOUNT_PATH=mount)) as (_, client):
+            wid = await submit(client, master_file="master.wav", dub_file="edited.wav",
+                               match_master_duration=True)
+            body = await wait_workflow(client, wid, timeout=240)
+            assert body["outcome"] == "repaired", body
+            assert body["decision"]["kind"] == "edits"
+            ops = body["result"]["repair"]["plan"]["operations"]
+            assert any("silence" in op for op in ops) and any("removed 4.000" in op for op in ops)
+            report = (await client.get(body["files"]["report"])).json()
+            windows = [w for w in report["verification"]["result"]["timeline"]["windows"]
+                       if w["status"] == "ok"]
+            assert len(windows) >= 6 and windows[-1]["end_seconds"] >= 0.85 * duration
+            assert max(abs(w["offset_seconds"]) for w in windows) <= 0.040
+            assert report["verification"]["passed"] is True
+
+    async def test_delete_cancels_a_running_workflow(
+            self, make_settings: Callable[..., Settings], long_media: Path) -> None:
+        settings = make_settings()
+        async with running_app(settings) as (_, client):
+            wid = await submit(client, master_file="long.wav", dub_file="long.wav")
+            deadline = time.monotonic() + 30
+            while (await client.get(f"/api/v1/workflows/{wid}/status")).json()["status"] \
+                    != "running":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            t0 = time.monotonic()
+            r = await client.delete(f"/api/v1/workflows/{wid}")
+            assert r.status_code == 200, r.text
+            assert r.json()["status_before"] == "running" and r.json()["deleted"] is True
+            assert time.monotonic() - t0 < 15
+            assert (await client.get(f"/api/v1/workflows/{wid}/status")).status_code == 404
+            assert not (settings.output_root / "workflows" / wid).exists()
