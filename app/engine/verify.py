@@ -418,7 +418,7 @@ def channel_verification(check: ChannelAnalysis, *,
                          ) -> dict[str, Any]:
     """Per channel residual of a per-channel re-analysis; passed when every measured channel
     is within ``tolerance_seconds`` and none that could be measured before went unreliable."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c in check.channels:
         ok = c.offset_seconds is not None and abs(c.offset_seconds) <= tolerance_seconds
         rows.append({"index": c.index, "label": c.label, "status": c.status,
@@ -428,9 +428,10 @@ def channel_verification(check: ChannelAnalysis, *,
     worst = max((abs(float(c.offset_seconds)) for c in check.channels
                  if c.status == "ok" and c.offset_seconds is not None), default=None)
     passed = bool(measured) and all(r["passed"] for r in measured)
-    failing = [f"{r['label']} {r['residual_offset_seconds'] * 1000:+.3f} ms" for r in measured
-               if not r["passed"]]
-    unmeasured = [r["label"] for r in rows if r["status"] != "ok"]
+    failing = [f"{c.label} {(c.offset_seconds or 0.0) * 1000:+.3f} ms" for c in check.channels
+               if c.status == "ok" and not (c.offset_seconds is not None
+                                            and abs(c.offset_seconds) <= tolerance_seconds)]
+    unmeasured = [c.label for c in check.channels if c.status != "ok"]
     reason = (f"{len(measured)} channel(s) within {tolerance_seconds * 1000:g} ms (worst "
               f"{(worst or 0.0) * 1000:.3f} ms)" if passed else
               "no channel could be measured" if not measured else
