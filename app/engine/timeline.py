@@ -10,6 +10,7 @@ material removed from the dub makes it drop, material inserted makes it rise.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -203,13 +204,16 @@ def detect_speed(
     master's. ``master``/``dub`` are (T, D) pitch-robust features (band-wise spectral flux)."""
     max_lag = int(round(max_offset_seconds * frame_rate))
     min_overlap = max(2, int(round(min_overlap_seconds * frame_rate)))
-    results: list[tuple[float, float, str | None, Fraction]] = []
-    for name, ratio in [(None, Fraction(1)), *NAMED_CONVERSIONS.items()]:
+    def score(item: tuple[str | None, Fraction]) -> tuple[float, float, str | None, Fraction]:
+        name, ratio = item
         warped = warp_features(dub, float(ratio))
         curve = normalised_xcorr(master, warped, max_lag=max_lag, min_overlap=min_overlap)
         v = np.where(np.isfinite(curve.values), curve.values, -np.inf)
         i = int(np.argmax(v))
-        results.append((float(v[i]), (curve.first_lag + i) / frame_rate, name, ratio))
+        return float(v[i]), (curve.first_lag + i) / frame_rate, name, ratio
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="speed") as pool:
+        results = list(pool.map(score, [(None, Fraction(1)), *NAMED_CONVERSIONS.items()]))
     unity = results[0][0]
     best = max(results, key=lambda r: r[0])
     # adopt a conversion only when it clearly beats no conversion at all
@@ -281,14 +285,36 @@ def _scan_windows(
     wf = int(round(feat_window * frame_rate))
     duration = m_mid.size / mid_rate
     starts = np.arange(0.0, max(duration - window, 0.0) + 1e-9, hop)
+    h0 = round(start_offset, 4)
+    p0 = int(round(start_offset * frame_rate))
+
+    def feature_start(t0: float) -> int:
+        j0 = int(round((t0 + window / 2 - feat_window / 2) * frame_rate))
+        return int(np.clip(j0, 0, max(mf.shape[0] - wf, 0)))
+
+    def at_start_offset(k: int) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+        """Window k measured around the starting offset (true for most windows of most
+        programmes): done for all windows at once, on two threads."""
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        s = int(round(starts[k] * mid_rate))
+        g = _gcc_at(m_mid[s : s + w], d_mid, s, h0, r, mid_rate)
+        f = _feature_offset(mf, df, feature_start(float(starts[k])), wf, p0,
+                            int(round(1.0 * frame_rate)))
+        return g, (f[0] / frame_rate, f[1]) if f is not None else None
+
+    first: list[tuple[tuple[float, float] | None, tuple[float, float] | None]] = []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="windows") as pool:
+        for i in range(0, starts.size, 32):
+            first.extend(pool.map(at_start_offset, range(i, min(i + 32, starts.size))))
+            if on_window is not None:
+                on_window(len(first), starts.size)
     pred = start_offset
     recent: list[float] = []
     out: list[_Raw] = []
     for k, t0 in enumerate(starts):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        if on_window is not None:
-            on_window(k + 1, starts.size)
         s = int(round(t0 * mid_rate))
         m = m_mid[s : s + w]
         d_lo = int(round((t0 + pred) * mid_rate))
@@ -300,14 +326,16 @@ def _scan_windows(
             # hypotheses: the robust prediction and the last confident window (which follows
             # an edit at once); the best GCC-PHAT peak wins
             for h in {round(pred, 4), round(recent[-1], 4) if recent else round(pred, 4)}:
-                g = _gcc_at(m, d_mid, s, h, r, mid_rate)
+                g = first[k][0] if h == h0 else _gcc_at(m, d_mid, s, h, r, mid_rate)
                 if g is not None and (gcc is None or g[1] > gcc[1]):
                     gcc = g
-            j0 = int(round((t0 + window / 2 - feat_window / 2) * frame_rate))
-            j0 = int(np.clip(j0, 0, max(mf.shape[0] - wf, 0)))
-            f = _feature_offset(mf, df, j0, wf, int(round(pred * frame_rate)),
-                                int(round(1.0 * frame_rate)))
-            feat = (f[0] / frame_rate, f[1]) if f is not None else None
+            j0 = feature_start(float(t0))
+            if int(round(pred * frame_rate)) == p0:
+                feat = first[k][1]
+            else:
+                f = _feature_offset(mf, df, j0, wf, int(round(pred * frame_rate)),
+                                    int(round(1.0 * frame_rate)))
+                feat = (f[0] / frame_rate, f[1]) if f is not None else None
             if gcc is None or gcc[1] < 1.5 * THRESHOLDS["window_min_zscore"]:
                 # weak near the prediction (an edit?): a wide feature search, kept when
                 # GCC-PHAT at the full rate confirms it better than what we have
