@@ -61,7 +61,7 @@ class BatchRepository:
                     select(AnalysisRow.batch_id, AnalysisRow.status, func.count())
                     .where(AnalysisRow.batch_id.in_(list(batch_ids)))
                     .group_by(AnalysisRow.batch_id, AnalysisRow.status)):
-                out[batch_id][str(status)] = int(n)
+                out[str(batch_id)][str(status)] = int(n)
             for batch_id, state, n in s.execute(
                     select(BatchItemRow.batch_id, BatchItemRow.state, func.count())
                     .where(BatchItemRow.batch_id.in_(list(batch_ids)),

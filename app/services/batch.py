@@ -345,14 +345,13 @@ class BatchService:
     def _header(self, batch: _Batch) -> dict[str, Any]:
         row = batch.row
         base = f"{API_PREFIX}/analysis/batch/{batch.id}"
+        first = min((a.created_at for _, a in batch.items if a), default=None)
         return {"batch_id": batch.id, "label": row.label if row else None,
                 "source": row.source if row else "json",
                 "filename": row.filename if row else None,
                 "skip_invalid": bool(row.skip_invalid) if row else False,
-                "created_at": _iso(row.created_at) if row else min(
-                    (_iso(a.created_at) for _, a in batch.items if a), default=None),
-                "started_at": _iso(row.started_at) if row else min(
-                    (_iso(a.created_at) for _, a in batch.items if a), default=None),
+                "created_at": _iso(row.created_at if row else first),
+                "started_at": _iso(row.started_at if row else first),
                 "cancelled_at": _iso(row.cancelled_at) if row else None,
                 "skipped_rows": row.skipped if row else [],
                 "warnings": row.warnings if row else [],

@@ -228,6 +228,8 @@ class TestBatchRun:
                 check=lambda b: b["items"][1]["status"] == "running")
             assert running["items"][0]["status"] == "completed"
             assert running["items"][2]["status"] == "queued"
+            assert running["eta_seconds"] > 0 and running["eta_at"] > running["started_at"]
+            assert 0 < running["progress"]["fraction"] < 1
             t0 = time.monotonic()
             r = await client.delete(f"{BASE}/{batch_id}")
             assert r.status_code == 200, r.text

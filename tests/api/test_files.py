@@ -212,6 +212,9 @@ class TestUpload:
             assert up["probe"]["streams"][0]["codec"] == "flac"
             assert up["content_type"] == "audio/flac" and up["exists"] is True
             assert (await client.get(f"{API}/{up['file_id']}")).json()["sha256"] == up["sha256"]
+            assert (await client.get(up["links"]["raw"])).content == data
+            assert (await client.get(up["links"]["probe"])).json()["streams"][0]["codec"] \
+                == "flac"
 
             # the stored path is usable as a dub at once
             r = await client.post("/api/v1/analysis/sync", json={
