@@ -30,6 +30,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peers", default="aof,syncstart", help="peers to run (aof,syncstart)")
     p.add_argument("--no-speed", action="store_true", help="skip the long-programme speed test")
     p.add_argument("--speed-only", action="store_true", help="only the speed test")
+    p.add_argument("--no-timeline", action="store_true", help="skip the drift/edit categories")
     p.add_argument("--speed-minutes", type=float, help="speed pair length (default 60, quick 10)")
     p.add_argument("--jobs", type=int, default=2, help="corpus generation processes")
     p.add_argument("--verbose", "-v", action="store_true", help="print every case")
@@ -160,6 +161,15 @@ def main(argv: list[str] | None = None) -> int:
             "≤1 frame = |error| ≤ 41.7 ms; FALSE = a reliable answer on unrelated/shuffled "
             "material, or one more than a frame off; x RT = programme s / wall s.\n"
         )
+    if not (args.speed_only or args.no_timeline):
+        from .timeline_bench import evaluate, make_cases
+        from .timeline_bench import format_table as timeline_table
+
+        print("timeline corpus (drift and edits)...", flush=True)
+        rows = [evaluate(c) for c in make_cases(args.quick)]
+        report["timeline"] = rows
+        print(timeline_table(rows))
+        print()
     if not args.no_speed:
         minutes = args.speed_minutes or (10.0 if args.quick else 60.0)
         print(f"speed pair: {minutes:g} min (generated once into {CACHE / 'speed'})...", flush=True)
