@@ -25,6 +25,7 @@ from app.core.logging import configure_logging
 from app.core.ratelimit import RateLimitMiddleware
 from app.engine import ENGINE_VERSION
 from app.services.container import Services
+from app.web.router import mount_dashboard
 
 __all__ = ["create_app"]
 
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.ALLOWED_HOSTS)
     app.include_router(api_router, prefix=API_PREFIX)
     app.include_router(help_routes.router)
+    mount_dashboard(app)  # the dashboard: / and /static (app/web/static)
     return app
 
 

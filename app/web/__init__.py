@@ -1,0 +1,1 @@
+"""The operators' dashboard: static HTML, CSS and JavaScript modules served by the app."""

@@ -1,0 +1,152 @@
+// The result panel: verdict in words, offset in ms/frames/timecode, confidence, methods,
+// the timeline chart, reports and downloads, and the listening controls.
+import { API, api, showError } from "./api.js";
+import { el, ms, pct, signed, timecode, verdictWords } from "./format.js";
+import { setMoment, setPair } from "./preview.js";
+import { drawTimeline, modelOffsetAt } from "./timeline.js";
+
+const $ = (id) => document.getElementById(id);
+let shown = null;   // {kind, id, analysis, result, timeline, workflow}
+
+function fpsKey() { return $("fps").value; }
+
+function renderFigures() {
+  const r = shown?.result;
+  if (!r) return;
+  const key = fpsKey();
+  $("verdict").dataset.verdict = r.verdict;
+  $("verdict").textContent = verdictWords(r, key);
+  $("r-offset-ms").textContent = ms(r.offset_seconds, 2);
+  const frames = r.offset_frames?.[key];
+  $("r-frames").textContent = frames != null ? signed(frames, 2)
+    : r.offset_seconds != null ? signed(r.offset_seconds * Number(key), 2) : "–";
+  const tc = r.timecodes?.[key];
+  $("r-timecode").textContent = tc ? (/^[-+]/.test(tc) ? tc : `${r.offset_seconds < 0 ? "-" : "+"}${tc}`)
+    : timecode(r.offset_seconds, key);
+  $("r-confidence").textContent = pct(r.confidence);
+  $("r-reason").textContent = r.reason || "";
+  $("r-findings").textContent = (r.findings || []).join(" · ") + (r.polarity_inverted ? " Polarity inverted." : "");
+}
+
+function renderMethods(methods = []) {
+  const tbody = $("methods-table").querySelector("tbody");
+  tbody.replaceChildren(...methods.map((m) => el("tr", {},
+    el("td", { text: m.method }),
+    el("td", { class: "num", text: m.offset_seconds == null ? "none" : signed(m.offset_seconds * 1000, 2) }),
+    el("td", { class: "num", text: pct(m.confidence) }),
+    el("td", { class: "num", text: m.peak_ratio != null ? m.peak_ratio.toFixed(2) : "–" }),
+    el("td", { class: "num", text: m.elapsed_seconds != null ? m.elapsed_seconds.toFixed(2) : "–" }))));
+  if (!methods.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "empty", text: "No per-method results." })));
+}
+
+function renderLinks(items) {
+  $("r-links").replaceChildren(...items.map(([label, href, download]) =>
+    el("li", {}, el("a", { href, target: download ? null : "_blank", download: download || null, rel: "noopener", text: label }))));
+}
+
+async function renderTimeline() {
+  const box = $("timeline");
+  const summary = $("timeline-summary");
+  if (!shown) return;
+  let tl = shown.timeline;
+  if (!tl && shown.kind === "analysis") {
+    try {
+      tl = await api(`analysis/sync/${shown.id}/timeline?fps=${fpsKey()}`);
+      shown.timeline = tl;
+    } catch (err) {
+      box.replaceChildren(el("p", { class: "empty", text: `Timeline unavailable: ${err.message}` }));
+      return;
+    }
+  }
+  if (!tl) {
+    box.replaceChildren(el("p", { class: "empty", text: "No timeline for this job." }));
+    summary.textContent = "";
+    return;
+  }
+  const dur = shown.result?.master?.duration_seconds || 0;
+  drawTimeline(box, tl, { duration: dur, onPick: (t) => setMoment(t), cursor: Number($("preview-at").value) });
+  const bits = [`model: ${tl.model}`, `coverage ${pct(tl.coverage)}`, `windows of ${tl.window_seconds} s`];
+  if (tl.drift) bits.push(`drift ${tl.drift.ppm.toFixed(0)} ppm${tl.drift.conversion ? ` (${tl.drift.conversion})` : ""}, ${signed(tl.drift.total_seconds * 1000, 1)} ms over the programme`);
+  if (tl.edits?.length) bits.push(`${tl.edits.length} edit(s): ` + tl.edits.map((e) => `${e.kind} ${e.duration_seconds.toFixed(2)} s at ${e.master_timecode}`).join("; "));
+  summary.textContent = bits.join(" · ");
+}
+
+function offsetAtFn() {
+  return (t) => modelOffsetAt(shown?.timeline, t) ?? shown?.result?.offset_seconds ?? 0;
+}
+
+function open() {
+  $("result-empty").hidden = true;
+  $("result-body").hidden = false;
+}
+
+/** Show a completed (or failed) analysis by id. */
+export async function showAnalysis(id) {
+  let a;
+  try {
+    a = await api(`analysis/${id}`);
+  } catch (err) {
+    $("result-empty").hidden = false;
+    showError($("result-empty"), err);
+    return;
+  }
+  open();
+  shown = { kind: "analysis", id, analysis: a, result: a.result, timeline: null };
+  $("result").dataset.analysisId = id;
+  if (!a.result) {
+    $("verdict").dataset.verdict = "failed";
+    $("verdict").textContent = `${a.status}: ${a.error?.message || a.progress?.message || "no result"}`;
+    for (const k of ["r-offset-ms", "r-frames", "r-timecode", "r-confidence"]) $(k).textContent = "–";
+    renderMethods([]);
+    $("timeline").replaceChildren();
+    renderLinks([]);
+    return;
+  }
+  renderFigures();
+  renderMethods(a.result.methods);
+  const rep = `${API}/reports/${id}`;
+  renderLinks([
+    ["Formatted report (HTML)", `${rep}/formatted?format=html`],
+    ["Report as text", `${rep}/formatted?format=text`],
+    ["Report as Markdown (download)", `${rep}/formatted?format=markdown&download=true`, `${id}.md`],
+    ["Full report (JSON)", rep],
+    ["Timeline (JSON)", `${API}/analysis/sync/${id}/timeline?fps=${fpsKey()}`],
+    ["Analysis record (JSON)", `${API}/analysis/${id}`],
+  ]);
+  setPair(a.master_file, a.dub_file, offsetAtFn());
+  await renderTimeline();
+}
+
+/** Show a finished analyze-and-repair workflow (its data from the status or final event). */
+export async function showWorkflow(id, data) {
+  let wf = data;
+  if (!wf || !wf.stages) {
+    try { wf = await api(`workflows/${id}/status`); } catch (err) { showError($("result-empty"), err); return; }
+  }
+  open();
+  const head = wf.result?.analysis || {};
+  const result = { ...head, offset_frames: {}, timeline: { drift: head.drift, edits: head.edits } };
+  shown = { kind: "workflow", id, workflow: wf, result, timeline: null };
+  renderFigures();
+  const decision = wf.decision ? `Decision: ${wf.decision.action}${wf.decision.kind ? ` (${wf.decision.kind})` : ""} — ${wf.decision.reason}.` : "";
+  const ver = wf.result?.verification;
+  const verText = ver ? ` Verification: ${ver.passed === false ? "FAILED" : "passed"}${ver.residual_seconds != null ? `, residual ${ms(ver.residual_seconds, 2)}` : ""}.` : "";
+  $("r-reason").textContent = `${head.reason || ""} ${decision}${verText} Outcome: ${wf.outcome || wf.status}.`;
+  if (wf.error) $("r-findings").textContent = wf.error.message;
+  renderMethods([]);
+  const names = { repaired: "Repaired audio", package: "ZIP package (audio, reports, plots, checksums)", formatted: "Formatted report", report: "Report (JSON)", plots: "Plots (ZIP of PNG)" };
+  renderLinks(Object.entries(wf.files || {}).map(([k, href]) => [names[k] || k, href, k === "formatted" ? null : true]));
+  if (!Object.keys(wf.files || {}).length) renderLinks([["Workflow status (JSON)", `${API}/workflows/${id}/status`]]);
+  $("timeline").replaceChildren(el("p", { class: "empty", text: "The workflow's plots are in its package; run an analysis for the interactive timeline." }));
+  $("timeline-summary").textContent = "";
+  setPair(wf.master_file, wf.dub_file, offsetAtFn());
+}
+
+export function initResult() {
+  $("fps").addEventListener("change", () => {
+    renderFigures();
+    if (shown?.kind === "analysis") { shown.timeline = null; renderTimeline(); }
+  });
+  let resize;
+  window.addEventListener("resize", () => { clearTimeout(resize); resize = setTimeout(renderTimeline, 150); });
+}
