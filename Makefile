@@ -19,8 +19,9 @@ system-deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
 	  ($(APT) update -qq && $(APT) install -y -qq ffmpeg)
 
-## the tests also speak dialogue with espeak-ng and mix real recordings that Debian ships.
-TEST_APT := espeak-ng tomatoes-data pushover-data boswars-data sound-theme-freedesktop
+## the tests also speak dialogue with espeak-ng and mix real recordings that Debian ships;
+## the dashboard test (tests/browser) drives Debian's chromium with Playwright (no browser download).
+TEST_APT := espeak-ng tomatoes-data pushover-data boswars-data sound-theme-freedesktop chromium
 test-deps: system-deps
 	@dpkg -s $(TEST_APT) >/dev/null 2>&1 || ($(APT) update -qq && $(APT) install -y -qq $(TEST_APT))
 

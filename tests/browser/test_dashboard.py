@@ -106,12 +106,31 @@ def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess) -> No
     _pick(page, "dub-file", "ep101_de.wav")
     page.fill("#label", "EP101 German")
     page.click("#start-analysis")
+    page.fill("#label", "EP101 German repair")
+    page.click("#start-workflow")                       # two jobs followed at once
 
-    job = page.locator(".job").first
-    expect(job).to_have_attribute("data-status", "completed", timeout=60_000)
-    expect(job.locator(".bar em")).to_have_text("100 %")
-    assert job.locator(".bar").get_attribute("aria-valuenow") == "100"
+    analysis = page.locator(".job[data-kind=analysis]")
+    workflow = page.locator(".job[data-kind=workflow]")
+    expect(workflow).to_be_visible()
+    try:   # a screenshot while something is still moving (best effort: the jobs are short)
+        page.wait_for_selector(".job[data-status=running]", timeout=5_000)
+    except sync_api.TimeoutError:
+        pass
+    page.screenshot(path=SHOTS / "02_jobs_progress.png")
+    for job in (analysis, workflow):
+        expect(job).to_have_attribute("data-status", "completed", timeout=90_000)
+        expect(job.locator(".bar em")).to_have_text("100 %")
+        assert job.locator(".bar").get_attribute("aria-valuenow") == "100"
 
+    # analyze-and-repair: decision and downloads (repaired audio, ZIP package, report)
+    workflow.locator("button", has_text="Show result").click()
+    expect(page.locator("#r-links")).to_contain_text("ZIP package")
+    expect(page.locator("#r-links")).to_contain_text("Repaired audio")
+    expect(page.locator("#r-reason")).to_contain_text("Decision: repair")
+    page.screenshot(path=SHOTS / "03_workflow_result.png")
+
+    analysis.locator("button", has_text="Show result").click()
+    expect(page.locator("#timeline svg")).to_be_visible()
     # the result: offset in ms, frames and timecode at 25 fps, verdict in words, methods, chart
     expect(page.locator("#result-body")).to_be_visible()
     expect(page.locator("#r-offset-ms")).not_to_have_text("–")
@@ -126,7 +145,7 @@ def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess) -> No
     assert page.locator("#timeline svg line.model").count() >= 1
     report = page.locator("#r-links a", has_text="Formatted report")
     assert "/api/v1/reports/" in (report.get_attribute("href") or "")
-    page.screenshot(path=SHOTS / "02_analysis_result.png", full_page=True)
+    page.screenshot(path=SHOTS / "04_analysis_result.png", full_page=True)
 
     # --- an invalid request is explained in words -------------------------------------------
     page.fill("#dub-file", "show/missing_dub.wav")
@@ -135,7 +154,7 @@ def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess) -> No
     expect(error).to_be_visible()
     expect(error).to_contain_text("missing_dub.wav")
     assert "does not exist" in error.inner_text() or "not found" in error.inner_text()
-    page.screenshot(path=SHOTS / "03_invalid_request.png")
+    page.screenshot(path=SHOTS / "05_invalid_request.png")
 
     # --- the batch queue survives a reload, then runs ---------------------------------------
     page.click("#tab-btn-batch")
@@ -165,10 +184,10 @@ def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess) -> No
     expect(rows.nth(1)).to_have_attribute("data-status", "completed", timeout=60_000)
     fr_ms = _number(rows.nth(1).locator("td").nth(5).inner_text())
     assert abs(fr_ms - DUBS["dub_early.flac"] * 1000) < 1.0, fr_ms
-    page.screenshot(path=SHOTS / "04_batch_queue.png")
+    page.screenshot(path=SHOTS / "06_batch_queue.png")
 
     # --- health -----------------------------------------------------------------------------
     page.click("#tab-btn-health")
     expect(page.locator("#health .hcard")).to_have_count(6)
     expect(page.locator("#health")).to_contain_text("ffmpeg version")
-    page.screenshot(path=SHOTS / "05_health.png")
+    page.screenshot(path=SHOTS / "07_health.png")

@@ -29,13 +29,14 @@ async function list() {
   const rows = [];
   if (data.parent != null && state.path) {
     rows.push(el("tr", { ondblclick: go(parts.slice(0, -1).join("/")), onclick: go(parts.slice(0, -1).join("/")) },
-      el("td", { text: "⬑ .." }), el("td"), el("td")));
+      el("td", {}, el("span", { class: "kind dir", text: "up" }), ".."), el("td"), el("td")));
   }
   for (const item of data.items) {
     const isDir = item.type === "directory";
     const media = item.is_audio || item.is_video;
     const tr = el("tr", { class: !isDir && !media ? "dim" : null, "data-path": item.relative_path, title: item.path },
-      el("td", { text: `${isDir ? "📁" : item.is_video ? "🎞" : item.is_audio ? "🎵" : "·"} ${item.name}${isDir ? "/" : ""}` }),
+      el("td", {}, el("span", { class: `kind ${isDir ? "dir" : item.media || "other"}`, text: isDir ? "folder" : item.media || "" }),
+        `${item.name}${isDir ? "/" : ""}`),
       el("td", { class: "num", text: isDir ? "" : bytes(item.size_bytes) }),
       el("td", { text: (item.modified || "").replace("T", " ").slice(0, 16) }));
     if (isDir) tr.addEventListener("click", go(item.relative_path));

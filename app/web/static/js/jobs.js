@@ -4,6 +4,7 @@ import { STAGE_WORDS, el, ms, pct } from "./format.js";
 
 const FINAL = new Set(["completed", "failed", "cancelled", "interrupted", "deleted"]);
 const jobs = new Map();
+let newest = null;
 let onOpen = () => {};
 
 /** Called with (kind, id, data) when the operator opens a finished job. */
@@ -103,7 +104,8 @@ async function poll(job) {
 
 function finished(job, d) {
   render(job, {});
-  if (job.status === "completed" && job.autoOpen) onOpen(job.kind, job.id, d);
+  // the newest job's result opens by itself; older ones wait for "Show result"
+  if (job.status === "completed" && job.autoOpen && job === newest) onOpen(job.kind, job.id, d);
   if (job.status === "failed" || job.status === "interrupted") {
     toast(`${job.title}: ${job.status}${job.error ? ` — ${job.error}` : ""}`);
   }
@@ -135,6 +137,7 @@ export function track(kind, id, { master, dub, title, autoOpen = true } = {}) {
   box.querySelector(".empty")?.remove();
   const job = { kind, id, master, dub, title: title || `${(dub || id).split("/").pop()}`, status: "queued", percent: 0, autoOpen };
   jobs.set(id, job);
+  newest = job;
   box.prepend(card(job));
   render(job, {});
   follow(job);

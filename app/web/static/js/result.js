@@ -47,7 +47,9 @@ function renderLinks(items) {
 async function renderTimeline() {
   const box = $("timeline");
   const summary = $("timeline-summary");
-  if (!shown) return;
+  if (!shown || shown.kind !== "analysis") return;
+  box.classList.remove("stages");
+  $("timeline-title").textContent = "Offset over the programme";
   let tl = shown.timeline;
   if (!tl && shown.kind === "analysis") {
     try {
@@ -137,8 +139,15 @@ export async function showWorkflow(id, data) {
   const names = { repaired: "Repaired audio", package: "ZIP package (audio, reports, plots, checksums)", formatted: "Formatted report", report: "Report (JSON)", plots: "Plots (ZIP of PNG)" };
   renderLinks(Object.entries(wf.files || {}).map(([k, href]) => [names[k] || k, href, k === "formatted" ? null : true]));
   if (!Object.keys(wf.files || {}).length) renderLinks([["Workflow status (JSON)", `${API}/workflows/${id}/status`]]);
-  $("timeline").replaceChildren(el("p", { class: "empty", text: "The workflow's plots are in its package; run an analysis for the interactive timeline." }));
-  $("timeline-summary").textContent = "";
+  // no interactive timeline for a workflow (its plots are in the package): its stages instead
+  const box = $("timeline");
+  box.classList.add("stages");
+  $("timeline-title").textContent = "Workflow stages";
+  box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, ...["stage", "status", "what happened"].map((h) => el("th", { text: h })))),
+    el("tbody", {}, ...(wf.stages || []).map((st) => el("tr", {}, el("td", { text: st.name }),
+      el("td", {}, el("span", { class: `chip ${st.status === "done" ? "completed" : st.status === "failed" ? "failed" : "queued"}`, text: st.status })),
+      el("td", { text: st.message || "" }))))));
+  $("timeline-summary").textContent = "Plots of the offset before and after the repair are in the package (Plots).";
   setPair(wf.master_file, wf.dub_file, offsetAtFn());
 }
 
