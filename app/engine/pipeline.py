@@ -263,13 +263,25 @@ def _analyze_tracks(
     timings["speed"] = round(time.perf_counter() - t, 3)
 
     results: list[MethodResult] = []
+    assert td.features is not None
+    feats_m, feats_d = tm.features, td.features
+    ai_stage = None
+    if opts.ai_model is not None or opts.speech_weighting:  # app.engine.ai (issue 7)
+        from app.engine.ai.method import AiStage
+
+        ai_stage = AiStage(tm.signal, td.signal, tm.features, td.features, opts, report)
+        feats_m, feats_d = ai_stage.features()
+        timings["speech_activity"] = round(ai_stage.vad_seconds, 3)
     for i, name in enumerate(m for m in opts.methods if m in _FEATURE_METHODS):
         report("methods", 0.5 + 0.05 * i, f"method {name}")
-        assert td.features is not None
-        results.append(_FEATURE_METHODS[name](tm.features, td.features,
+        results.append(_FEATURE_METHODS[name](feats_m, feats_d,
                                               max_offset_seconds=max_off,
                                               min_overlap_seconds=min_overlap))
         timings[name] = round(results[-1].elapsed_seconds, 3)
+    if ai_stage is not None and opts.ai_model is not None:
+        results.append(ai_stage.detect(max_offset_seconds=max_off,
+                                       min_overlap_seconds=min_overlap))
+        timings["ai"] = round(results[-1].elapsed_seconds, 3)
 
     if "correlation" in opts.methods:
         t = time.perf_counter()

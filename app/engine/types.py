@@ -109,6 +109,10 @@ class AnalysisOptions:
     confidence_threshold: minimum consensus confidence in [0, 1] for a reliable answer.
     window_seconds / hop_seconds: timeline windows (None = automatic: an eighth of the
     programme within [5, 10] s; hop = window).
+    ai_model: embedding model of the ``ai`` method (see ``app.engine.ai``); None = no ai method.
+    ai_cache_dir / ai_use_gpu / ai_batch_size: model cache folder, CUDA when present, windows
+    per forward pass. speech_weighting: down-weight dialogue (Silero VAD) in the feature
+    methods and the ai method.
     """
 
     methods: tuple[str, ...] = METHOD_NAMES
@@ -121,9 +125,22 @@ class AnalysisOptions:
     confidence_threshold: float = 0.5
     window_seconds: float | None = None
     hop_seconds: float | None = None
+    ai_model: str | None = None
+    ai_cache_dir: str = "ai_models"
+    ai_use_gpu: bool = False
+    ai_batch_size: int = 8
+    speech_weighting: bool = False
 
     def validate(self) -> AnalysisOptions:
         """Return self, or raise :class:`ParameterError` naming the bad value."""
+        if self.ai_model is not None:
+            from app.engine.ai.registry import EMBEDDING_MODELS
+
+            if self.ai_model not in EMBEDDING_MODELS:
+                raise ParameterError(f"ai_model={self.ai_model!r}: known embedding models "
+                                     f"{list(EMBEDDING_MODELS)}")
+        if self.ai_batch_size < 1:
+            raise ParameterError(f"ai_batch_size={self.ai_batch_size}: must be >= 1")
         if not self.methods:
             raise ParameterError("methods: at least one method is required")
         unknown = [m for m in self.methods if m not in METHOD_NAMES]

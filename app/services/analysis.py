@@ -336,22 +336,14 @@ class AnalysisService:
                 f"method(s) {disabled} are disabled on this server; enabled: "
                 f"{s.ENABLED_METHODS} (ENABLED_METHODS)", code="method_disabled",
                 details={"disabled": disabled, "enabled": s.ENABLED_METHODS})
-        if req.enable_ai:
-            if not s.ENABLED_AI_MODELS:
-                raise UnprocessableError(
-                    "enable_ai: no AI model is enabled on this server (ENABLED_AI_MODELS is "
-                    "empty)", code="ai_unavailable")
-            model = (req.ai_model or s.ENABLED_AI_MODELS[0]).lower()
-            if model not in s.ENABLED_AI_MODELS:
-                raise UnprocessableError(
-                    f"ai_model {model!r} is not enabled; enabled: {s.ENABLED_AI_MODELS}",
-                    code="ai_unavailable", details={"enabled": s.ENABLED_AI_MODELS})
-            raise UnprocessableError(
-                f"ai_model {model!r}: this engine version ({self._engine_version()}) has no AI "
-                "method yet", code="ai_unavailable")
+        ai: dict[str, Any] = {}
+        if req.enable_ai:  # 422 ai_unavailable with the reason (app/services/ai.py)
+            from app.services.ai import AiService
+
+            ai = AiService(s).check_request(req.ai_model)
         effective = {
             "master_file": req.master_file, "dub_file": req.dub_file,
-            "methods": methods, "enable_ai": req.enable_ai, "ai_model": req.ai_model,
+            "methods": methods, "enable_ai": req.enable_ai, "ai_model": req.ai_model, **ai,
             "sample_rate": req.sample_rate or s.DEFAULT_SAMPLE_RATE,
             "window_size": req.window_size if req.window_size is not None
             else s.DEFAULT_WINDOW_SIZE,
@@ -713,7 +705,12 @@ def _options_of(request: dict[str, Any]) -> AnalysisOptions:
         master_stream=int(request["master_stream"]), dub_stream=int(request["dub_stream"]),
         master_channel=request["master_channel"], dub_channel=request["dub_channel"],
         confidence_threshold=float(request["confidence_threshold"]),
-        window_seconds=request.get("window_size"))
+        window_seconds=request.get("window_size"),
+        **{k: request[k] for k in _AI_OPTIONS if request.get("enable_ai") and k in request})
+
+
+#: options of an enable_ai request, filled in by app.services.ai.AiService.check_request
+_AI_OPTIONS = ("ai_model", "ai_cache_dir", "ai_use_gpu", "ai_batch_size", "speech_weighting")
 
 
 def _item_error(index: int, exc: Exception) -> dict[str, Any]:

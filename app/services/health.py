@@ -176,17 +176,9 @@ class HealthService:
         return info
 
     def ai_models(self) -> dict[str, Any]:
-        s = self.settings
-        cache = s.AI_MODEL_CACHE_DIR
-        models = [{"name": name, "available": False,
-                   "reason": f"engine {ENGINE_VERSION} has no AI method yet"}
-                  for name in s.ENABLED_AI_MODELS]
-        return {
-            "status": "degraded" if models else "disabled",
-            "enabled": list(s.ENABLED_AI_MODELS),
-            "cache_dir": str(cache), "cache_dir_exists": cache.is_dir(),
-            "use_gpu": s.USE_GPU, "batch_size": s.AI_BATCH_SIZE, "models": models,
-        }
+        from app.services.ai import AiService  # the model registry (issue 7)
+
+        return AiService(self.settings).health()
 
     def filesystem(self) -> dict[str, Any]:
         mount = _folder(self.settings.mount_root, need_write=False)

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.api.v1.endpoints import (
+    ai,
     analysis,
     batch,
     files,
@@ -24,3 +25,4 @@ api_router.include_router(workflows.router)
 api_router.include_router(files.router)
 api_router.include_router(reports.router)
 api_router.include_router(ui_state.router)
+api_router.include_router(ai.router)

@@ -109,7 +109,9 @@ class Wav2Vec2Backend:
     def __init__(self, path: Path, device: str) -> None:
         import torch
         from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         self.torch = torch
         self.device = device
         self.extractor = Wav2Vec2FeatureExtractor.from_pretrained(str(path),
@@ -134,9 +136,10 @@ class YamnetBackend:
     with 1024 columns, else the widest one with one row per 0.48 s frame)."""
 
     name = "yamnet"
-    hop = 7680  # 0.48 s
+    phases = 4  # the model is run at 4 start phases 0.12 s apart, frames interleaved
+    hop = 7680 // phases  # 0.12 s between interleaved frames (YAMNet's own hop is 0.48 s)
     left = 7680
-    right = 15600  # one 0.975 s patch past the end
+    right = 15600 + 7680  # one 0.975 s patch past the end, for every phase
 
     def __init__(self, path: Path, device: str) -> None:
         import tensorflow as tf
@@ -157,7 +160,7 @@ class YamnetBackend:
         items = list(outputs.values()) if isinstance(outputs, dict) else (
             list(outputs) if isinstance(outputs, list | tuple) else [outputs])
         mats = [np.asarray(t) for t in items if len(getattr(t, "shape", ())) == 2]
-        expected = max(1, n_samples // self.hop)
+        expected = max(1, n_samples // 7680)
         for m in mats:
             if m.shape[1] == 1024:
                 return m
@@ -171,8 +174,13 @@ class YamnetBackend:
         out = []
         with self.tf.device(self.tf_device):
             for wave in batch:
-                emb = self._pick(self.model(self.tf.constant(wave, self.tf.float32)), wave.size)
-                out.append(emb)
+                runs = [self._pick(self.model(self.tf.constant(wave[p * self.hop :],
+                                                               self.tf.float32)),
+                                   wave.size - p * self.hop) for p in range(self.phases)]
+                frames = min(r.shape[0] for r in runs)
+                # frame f of phase p starts at p * hop + f * 0.48 s = (f * phases + p) * hop
+                out.append(np.stack([r[:frames] for r in runs], axis=1).reshape(
+                    frames * self.phases, -1))
         frames = min(m.shape[0] for m in out)
         self.dim = out[0].shape[1]
         return np.stack([m[:frames] for m in out]).astype(np.float32)

@@ -141,8 +141,10 @@ def detect(
         frac = parabolic_offset(float(v[i - 1]), float(v[i]), float(v[i + 1]))
     coarse = (curve.first_lag + i + frac) / rate
     confidence = peak_confidence(stats.zscore, stats.ratio, z_floor=5.0, z_full=12.0)
+    # the coarse peak is trusted to ±1.5 frames, and never to less than ±0.25 s: embeddings of
+    # global-attention models (wav2vec2) can lean a few frames off the true lag
     offset, resolution, rdiag = refine_offset(
-        coarse, 1.5 / rate, master=master, dub=dub, sample_rate=sample_rate,
+        coarse, max(1.5 / rate, 0.25), master=master, dub=dub, sample_rate=sample_rate,
         master_features=master_features, dub_features=dub_features, cancel=cancel)
     diag.update(coarse_offset_seconds=round(coarse, 5),
                 second_peak_offset_seconds=(curve.first_lag + stats.second_index) / rate

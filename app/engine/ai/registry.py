@@ -84,7 +84,8 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec(
             "yamnet", "embedding",
             "YAMNet SavedModel (waveform in; scores, 1024-d embeddings, log-mel out), 0.48 s "
-            "frames", ("tensorflow", "tensorflow_hub"), 16000, 7680, 1024,
+            "frames run at 4 phases (8.33 frames/s)", ("tensorflow", "tensorflow_hub"), 16000,
+            1920, 1024,
             "<AI_MODEL_CACHE_DIR>/yamnet/saved_model.pb with variables/ (the TF-Hub archive "
             "extracted), or one folder below it", "cache_dir"),
         ModelSpec(
