@@ -145,6 +145,12 @@ def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess) -> No
     assert page.locator("#timeline svg line.model").count() >= 1
     report = page.locator("#r-links a", has_text="Formatted report")
     assert "/api/v1/reports/" in (report.get_attribute("href") or "")
+    # listening: both excerpts fetched through /proxy-audio, decoded and started together
+    page.fill("#preview-at", "12")
+    page.click("#preview-play")
+    expect(page.locator("#preview-status")).to_contain_text(
+        re.compile(r"Playing master 10\.00 s and dub 10\.23\d s \(offset \+23\d\.\d+ ms applied\)"))
+    page.click("#preview-stop")
     page.screenshot(path=SHOTS / "04_analysis_result.png", full_page=True)
 
     # --- an invalid request is explained in words -------------------------------------------
@@ -158,12 +164,16 @@ def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess) -> No
 
     # --- the batch queue survives a reload, then runs ---------------------------------------
     page.click("#tab-btn-batch")
-    for dub, episode in (("ep101_de.wav", "EP101 German"), ("ep101_fr.flac", "EP101 French")):
-        page.fill("#batch-master", "show/ep101_master.wav")
-        page.fill("#batch-dub", f"show/{dub}")
-        page.fill("#batch-episode", episode)
-        page.click("#batch-add-btn")
-        expect(page.locator("#batch-table tbody tr", has_text=episode)).to_be_visible()
+    page.fill("#batch-master", "show/ep101_master.wav")
+    page.fill("#batch-dub", "show/ep101_de.wav")
+    page.fill("#batch-episode", "EP101 German")
+    page.click("#batch-add-btn")
+    expect(page.locator("#batch-table tbody tr", has_text="EP101 German")).to_be_visible()
+    csv = b"master_file,dub_file,episode_name,methods\nshow/ep101_master.wav,show/ep101_fr.flac," \
+          b"EP101 French,correlation|onset\n"
+    page.set_input_files("#batch-csv", files=[{"name": "season.csv", "mimeType": "text/csv",
+                                               "buffer": csv}])
+    expect(page.locator("#batch-table tbody tr", has_text="EP101 French")).to_be_visible()
     page.fill("#batch-master", "show/ep101_master.wav")
     page.fill("#batch-dub", "../outside.wav")
     page.click("#batch-add-btn")
