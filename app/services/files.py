@@ -377,6 +377,9 @@ class FileService:
             if not parser.file_seen:
                 raise BadRequestError("the form has no file field named 'file'",
                                       code="file_missing")
+            if not parser.file_done:
+                raise BadRequestError("the multipart body ends inside the file (truncated "
+                                      "upload)", code="invalid_multipart")
             if out is None:  # an empty file: no data callback at all
                 folder.mkdir(parents=True)
                 final = folder / safe_filename(parser.filename or "upload")

@@ -301,6 +301,11 @@ class TestUpload:
             r = await client.post(f"{API}/upload", content=b"garbage",
                                   headers={"Content-Type": "multipart/form-data; boundary=zz"})
             assert r.status_code == 400
+            truncated = (b'--zz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"'
+                         b"\r\n\r\n" + b"RIFF" * 1000)
+            r = await client.post(f"{API}/upload", content=truncated,
+                                  headers={"Content-Type": "multipart/form-data; boundary=zz"})
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_multipart"
             assert _uploads(files_settings) == []
 
 
