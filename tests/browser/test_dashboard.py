@@ -78,9 +78,8 @@ def _pick(page: sync_api.Page, browse_for: str, name: str) -> None:
     """Open the file browser from the Browse… button of ``browse_for`` and choose show/name."""
     page.click(f"[data-browse='{browse_for}']")
     dialog = page.locator("#file-browser")
-    dialog.locator("tr[data-path]").first.wait_for()
-    if dialog.locator("tr[data-path='show']").count():   # it opens where it was left
-        dialog.locator("tr[data-path='show']").click()
+    page.select_option("#fb-root", "mount")            # back to the top of the shared storage
+    dialog.locator("tr[data-path='show']").click()
     dialog.locator(f"tr[data-path='show/{name}']").click()
     dialog.locator("#fb-choose").click()
     assert page.input_value(f"#{browse_for}") == f"show/{name}"
@@ -93,7 +92,9 @@ def _number(text: str) -> float:
     return float(m.group(2)) * (-1 if m.group(1) in ("−", "-") else 1)
 
 
-def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess) -> None:
+def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess,
+                              media_dir: Path) -> None:
+    server_media = media_dir
     expect = sync_api.expect
     # --- the file browser and an analysis followed live -------------------------------------
     page.click("[data-browse='master-file']")
@@ -103,6 +104,14 @@ def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess) -> No
     page.screenshot(path=SHOTS / "01_file_browser.png")
     page.locator("#fb-choose").click()
     assert page.input_value("#master-file") == "show/ep101_master.wav"
+    # an upload lands in UPLOAD_DIR and is selected in the browser
+    page.click("[data-browse='dub-file']")
+    page.set_input_files("#fb-upload", files=[{
+        "name": "delivery de.wav", "mimeType": "audio/wav",
+        "buffer": (server_media / "dub_late.wav").read_bytes()}])
+    expect(page.locator("#fb-selected")).to_contain_text(
+        re.compile(r"/uploads/file_\d{8}_\d{6}_[0-9a-f]{8}/delivery de\.wav$"))
+    page.locator("#file-browser button", has_text="Cancel").click()
     _pick(page, "dub-file", "ep101_de.wav")
     page.fill("#label", "EP101 German")
     page.click("#start-analysis")
