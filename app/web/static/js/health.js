@@ -25,7 +25,10 @@ function gpuText(gpu) {
   if (!gpu || gpu === "none") return "none (CPU only)";
   if (typeof gpu === "string") return gpu;
   const list = gpu.devices || gpu.gpus || (Array.isArray(gpu) ? gpu : null);
-  if (Array.isArray(list)) return list.map((g) => `${g.name || "GPU"}${g.memory_total_mb ? ` ${Math.round(g.memory_total_mb / 1024)} GB` : ""}`).join(", ");
+  if (Array.isArray(list)) {
+    const via = gpu.source ? ` (via ${gpu.source})` : "";
+    return list.map((g) => `${g.name || "GPU"}${g.memory_total_bytes ? ` · ${g.memory_used_bytes != null ? `${bytes(g.memory_used_bytes)} used of ` : ""}${bytes(g.memory_total_bytes)}` : ""}`).join(", ") + via;
+  }
   return Object.entries(gpu).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ");
 }
 
