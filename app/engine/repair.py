@@ -547,13 +547,15 @@ def plan_from_result(result: dict[str, Any], *, drift_method: str = "auto") -> R
         e = float(edits[i]["master_time_seconds"]) if i < len(edits) else \
             float(segs[i]["master_end_seconds"])
         plan_segments.append((start, e, c))
+        unc = float(edits[i].get("uncertainty_seconds") or 0.0) if i < len(edits) else 0.0
+        where = f"{_hms(e)}" + (f" (± {unc:.2f} s)" if unc else "")
         jump = cs[i + 1] - c
         if jump < 0:  # material missing from the dub: silence for it, resume where it left
-            ops.append(f"inserted {-jump:.3f} s of silence at master {_hms(e)} (material "
+            ops.append(f"inserted {-jump:.3f} s of silence at master {where} (material "
                        "missing from the dub)")
             start = e - jump
         else:
-            ops.append(f"removed {jump:.3f} s of dub material at master {_hms(e)} (material "
+            ops.append(f"removed {jump:.3f} s of dub material at master {where} (material "
                        "the master does not have)")
             start = e
     return RepairPlan("edits", ratio, conversion, keep_pitch, plan_segments, ops)

@@ -556,6 +556,7 @@ class WorkflowService:
                     if not verification["passed"]:
                         outcome = "verification_failed"
             repaired = Path(done.path)
+            rec._stage("repair")["message"] = "; ".join(repair["plan"].get("operations", []))
             if rec.stage == "repair":
                 rec.end("repair", "done", "; ".join(repair["plan"].get("operations", [])))
                 rec.begin("verification", "verified")
