@@ -14,6 +14,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+## AI models (issue 7), for test and bench only: torch (CPU wheel on disk), transformers,
+## onnxruntime, tensorflow + tensorflow-hub; silero-vad/basic-pitch --no-deps for their ONNX files.
+$(VENV)/.installed-ai: $(VENV)/.installed requirements-ai.txt requirements-ai-nodeps.txt
+	$(PY) -m pip install -q -r requirements-ai.txt
+	$(PY) -m pip install -q --no-deps -r requirements-ai-nodeps.txt
+	touch $@
+
 ## ffmpeg/ffprobe are the engine's decoders: installed with apt-get when missing.
 system-deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
@@ -29,7 +36,7 @@ test-deps: system-deps
 run: system-deps $(VENV)/.installed
 	$(PY) -m uvicorn main:app --host $(HOST) --port $(PORT)
 
-test: test-deps $(VENV)/.installed
+test: test-deps $(VENV)/.installed $(VENV)/.installed-ai
 	$(PY) -m pytest -q
 
 bench: test-deps $(VENV)/.installed

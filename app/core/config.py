@@ -119,7 +119,13 @@ class Settings(BaseSettings):
     @field_validator("ENABLED_AI_MODELS")
     @classmethod
     def _ai_names(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(v.lower() for v in value))
+        from app.engine.ai.registry import MODEL_NAMES
+
+        names = list(dict.fromkeys(v.lower() for v in value))
+        unknown = [n for n in names if n not in MODEL_NAMES]
+        if unknown:
+            raise ValueError(f"unknown AI model(s) {unknown}; known: {list(MODEL_NAMES)}")
+        return names
 
     @field_validator("DATABASE_URL")
     @classmethod
