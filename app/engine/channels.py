@@ -91,7 +91,9 @@ class ChannelResult:
     measure). offset_seconds: measured (> 0 = late), None when not ok. repair_offset_seconds:
     what a repair applies: the measured offset, or for a channel that could not be measured
     the median of the measured channels (``inferred`` True). reference: what it was compared
-    with ("master channel 2 (C)" or "master downmix").
+    with ("master channel 2 (C)" or "master downmix"). candidate_offset_seconds: for a channel
+    that could not be measured reliably, the engine's best guess (never applied; reported so
+    an operator can check a channel that may be off on its own).
     """
 
     index: int
@@ -110,6 +112,7 @@ class ChannelResult:
     repair_offset_seconds: float = 0.0
     inferred: bool = False
     timeline: dict[str, Any] | None = None
+    candidate_offset_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -251,7 +254,9 @@ def analyze_channels(
             src.index, src.label, src.path, src.channel, ref, "ok" if ok else "unreliable",
             off, int(round(off * src.info.sample_rate)) if off is not None else None,
             conf, verdict, reason, bool(r.polarity_inverted),
-            round(level, 2), timeline=r.timeline))
+            round(level, 2), timeline=r.timeline,
+            candidate_offset_seconds=None if ok or r.offset_seconds is None
+            else float(r.offset_seconds)))
     report(n - 1, 1.0, "channels measured")
     measured = [c.offset_seconds for c in results if c.offset_seconds is not None]
     common = float(np.median(measured)) if measured else None
@@ -263,6 +268,13 @@ def analyze_channels(
         else:
             c.repair_offset_seconds = common if common is not None else 0.0
             c.inferred = True
+            cand = c.candidate_offset_seconds
+            if c.status == "unreliable" and cand is not None and common is not None and \
+                    abs(cand - common) > IN_SYNC_TOLERANCE_SECONDS:
+                findings.append(
+                    f"check channel {c.index} ({c.label}): no reliable match; its best "
+                    f"candidate {cand * 1000:+.2f} ms differs from the others' "
+                    f"{common * 1000:+.2f} ms (repaired with the others' offset)")
         if c.polarity_inverted:
             findings.append(f"channel {c.index} ({c.label}): polarity inverted")
         if common is not None and c.offset_seconds is not None and \

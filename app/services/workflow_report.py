@@ -199,6 +199,8 @@ def _rows(report: Mapping[str, Any], fps: float) -> list[tuple[str, str]]:
     d = report.get("decision") or {}
     rows.append(("Decision", f"{d.get('action')} ({d.get('kind') or '—'}): "
                              f"{d.get('reason', '')}"))
+    for w in d.get("warnings") or []:
+        rows.append(("Finding", w))
     rep = report.get("repair") or {}
     for op in (rep.get("plan") or {}).get("operations", []):
         rows.append(("Repair", op))

@@ -108,7 +108,8 @@ def decide(result: dict[str, Any], channels: dict[str, Any] | None, *, auto_repa
     conf = float(result.get("confidence") or 0.0)
     threshold = repair_threshold_ms / 1000.0
     base = {"verdict": verdict, "confidence": conf, "min_confidence": min_confidence,
-            "repair_threshold_ms": repair_threshold_ms, "auto_repair": auto_repair}
+            "repair_threshold_ms": repair_threshold_ms, "auto_repair": auto_repair,
+            "warnings": list((channels or {}).get("findings") or [])}
     if verdict == "no_reliable_match" or not result.get("reliable") or \
             result.get("offset_seconds") is None:
         return {**base, "action": "declined", "kind": None,

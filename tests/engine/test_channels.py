@@ -77,8 +77,9 @@ class TestAnalyzeChannels:
         if by["C"].status == "ok":
             assert by["C"].offset_seconds == pytest.approx(0.120, abs=0.001)
             assert any("C) is off by" in f for f in a.findings)
-        else:  # dialogue in another language may hide the bed in C: never a guess
-            assert by["C"].inferred
+        else:  # dialogue in another language may hide the bed in C: never a silent guess
+            assert by["C"].inferred and by["C"].candidate_offset_seconds is not None
+            assert any(f.startswith("check channel 2 (C)") for f in a.findings), a.findings
 
 
 class TestRepairChannels:
