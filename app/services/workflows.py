@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -223,6 +224,8 @@ class WorkflowService:
                                 niceness=settings.WORKER_NICENESS)
         self._roots = [settings.mount_root, settings.upload_root]
         self._started = False
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def instance_id(self) -> str:
@@ -234,12 +237,27 @@ class WorkflowService:
         self.runner.start()
         self._started = True
         self.recover()
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch, name="workflow-recovery",
+                                         daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        """Every HEARTBEAT_SECONDS: adopt the workflows of instances that died meanwhile."""
+        while not self._stop.wait(self.settings.HEARTBEAT_SECONDS):
+            try:
+                self.recover()
+            except Exception:  # the database may be briefly unavailable: try again later
+                _logger.exception("workflow recovery failed")
 
     def stop(self, *, timeout: float = 3.0) -> None:
         """Stop the workers; running workflows go back to the queue for the next start."""
         if not self._started:
             return
         self._started = False
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=timeout)
         for workflow_id in self.runner.shutdown(timeout=timeout):
             self.repo.requeue(workflow_id, self.instance_id, expected_status=JobStatus.RUNNING,
                               new_owner=self.instance_id, refund_attempt=True,
