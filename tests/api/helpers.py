@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from fastapi import FastAPI
 
 from app.core.config import Settings
@@ -122,23 +123,42 @@ class UvicornProcess:
     """``python -m uvicorn main:app`` in a child process, with ``settings`` as environment."""
 
     def __init__(self, settings: Settings, *, cwd: Path, log: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._log_file = log.open("ab")
+        self._cwd = cwd
+        self._env = settings_env(settings)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port",
              str(self.port), "--log-level", "warning"],
-            cwd=cwd, env=settings_env(settings), stdout=self._log_file,
-            stderr=subprocess.STDOUT)
+            cwd=self._cwd, env=self._env, stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    def _listening(self) -> bool:
+        """Whether *this* process holds the port (another test run may have taken the free
+        port between free_port() and uvicorn's bind, and would answer in its place)."""
+        try:
+            conns = psutil.Process(self.proc.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in conns)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
+        respawns = 0
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "address already in use" in self.log.read_text().lower() and respawns < 3:
+                    respawns += 1
+                    self._spawn()
+                    continue
                 raise AssertionError(f"uvicorn exited: {self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.base_url}/api/v1/health/live", timeout=1).status_code == 200:
+                if self._listening() and httpx.get(f"{self.base_url}/api/v1/health/live",
+                                                   timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
