@@ -105,14 +105,14 @@ def make_cases(quick: bool) -> list[tuple[str, str, Path, Path, Truth]]:
     cases = []
     for seed in seeds:
         prog = make_programme(duration, SR, seed=seed, language="en", bed="real")
-        master = CACHE / f"s{seed}_master.wav"
+        master = CACHE / f"s{seed}_{duration:g}s_master.wav"
         if not master.exists():
             write_audio(master, prog.mix(2), SR, codec="pcm_s24le")
         dub = dub_remix(prog, dialogue_track(duration, SR, language="de", seed=seed + 1),
                         seed=seed + 2)
         a = 0.25 + 0.1 * (seed % 3)
         late = np.concatenate([np.zeros((int(a * SR), 2), np.float32), dub])[: dub.shape[0]]
-        late_path = CACHE / f"s{seed}_late.wav"
+        late_path = CACHE / f"s{seed}_{duration:g}s_late.wav"
         if not late_path.exists():
             write_audio(late_path, late, SR, codec="pcm_s24le")
         third = duration / 3
@@ -132,7 +132,7 @@ def make_cases(quick: bool) -> list[tuple[str, str, Path, Path, Truth]]:
              Truth(a, edits=[(2 * third, 4.0)], verdict="edited")),
         ]
         for category, name, truth in specs:
-            path = CACHE / f"s{seed}_{name}.wav"
+            path = CACHE / f"s{seed}_{duration:g}s_{name}.wav"  # length in the name: no stale reuse
             if not path.exists():
                 _render(path, truth, late, late_path, seed)
             cases.append((category, f"s{seed}_{name}", master, path, truth))
