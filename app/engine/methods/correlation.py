@@ -41,13 +41,13 @@ def coarse_search(master: np.ndarray, dub: np.ndarray, *, max_lag: int) -> LagCu
     """Whole-overlap GCC-PHAT of ``master`` and ``dub`` (same rate) for lags in ±``max_lag``
     samples. Values are signed (a negative peak means inverted polarity)."""
     n = fft_size(max(master.size, dub.size) + max_lag + 1)
-    fm = sfft.rfft(master.astype(np.float32, copy=False), n)
-    fd = sfft.rfft(dub.astype(np.float32, copy=False), n)
+    fm = sfft.rfft(master.astype(np.float32, copy=False), n, workers=2)
+    fd = sfft.rfft(dub.astype(np.float32, copy=False), n, workers=2)
     fd *= np.conj(fm)
     del fm
     cross = whiten(fd, low_bin=max(1, n // 400))
     del fd
-    circ = sfft.irfft(cross, n)
+    circ = sfft.irfft(cross, n, workers=2)
     lags = np.arange(-max_lag, max_lag + 1)
     return LagCurve(first_lag=-max_lag, values=circ[lags % n].astype(np.float64))
 
@@ -115,8 +115,8 @@ def refine(
         idx = chunk[:, None] + np.arange(block)[None, :]
         mb = master[idx] * window
         db = dub[idx + candidate_lag] * window
-        fm = sfft.rfft(mb, n, axis=1)
-        fd = sfft.rfft(db, n, axis=1)
+        fm = sfft.rfft(mb, n, axis=1, workers=2)
+        fd = sfft.rfft(db, n, axis=1, workers=2)
         em = np.einsum("ij,ij->i", mb, mb, dtype=np.float64)
         ed = np.einsum("ij,ij->i", db, db, dtype=np.float64)
         scale = np.sqrt(em * ed)
