@@ -450,17 +450,20 @@ class TestProxyAudio:
 
         try:
             server.wait_ready()
+            # 30 minutes of 8-channel PCM (1.4 GB): far more than socket buffers hold, so
+            # ffmpeg is still writing, held back by the client, when the client leaves
             with httpx.Client(base_url=server.base_url, timeout=30) as c, c.stream(
-                    "GET", f"{API}/proxy-audio", params={"path": "long.wav",
-                                                         "format": "mp3"}) as r:
+                    "GET", f"{API}/proxy-audio", params={"path": "long.wav", "format": "wav",
+                                                         "channels": 8}) as r:
                 assert r.status_code == 200
+                # keep the iterator referenced: a generator dropped after a `break` is closed
+                # at once, and with it the connection
+                chunks = r.iter_bytes()
                 got = 0
-                for chunk in r.iter_bytes():
-                    got += len(chunk)
-                    if got > 64 * 1024:
-                        break
-                running = transcoders()  # still encoding 30 minutes, held back by the client
-                assert len(running) == 1, ([(p.pid, p.cmdline()) for p in psutil.Process(
+                while got <= 64 * 1024:
+                    got += len(next(chunks))
+                running = transcoders()
+                assert len(running) == 1, ([(p.pid, p.name()) for p in psutil.Process(
                     server.proc.pid).children(recursive=True)], server.log.read_text()[-2000:])
             ffmpeg = running[0]
 
