@@ -7,6 +7,7 @@ multichannel file never sits in memory at its native rate.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -130,7 +132,7 @@ def _pump(proc: subprocess.Popen[bytes], dest: np.ndarray, *, skip: int,
             target = dest[written : written + scratch.size]
         else:
             target = scratch
-        n = proc.stdout.readinto(memoryview(target.view(np.uint8))) // 4  # type: ignore[attr-defined]
+        n = _reader(proc).readinto(target.view(np.uint8).data) // 4
         if not n:
             return written, overflow
         if dropped < skip:
@@ -215,6 +217,11 @@ def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_
     return x
 
 
+def _reader(proc: subprocess.Popen[bytes]) -> io.BufferedReader:
+    """ffmpeg's stdout as the buffered reader Popen made of it (bufsize > 0)."""
+    return cast(io.BufferedReader, proc.stdout)
+
+
 def _widen_pipe(fd: int) -> None:
     """Ask Linux for a 1 MiB pipe buffer (fewer, larger reads); harmless where refused."""
     try:
@@ -285,10 +292,9 @@ def decode(
                     grown = np.empty(buf.size * 2, dtype=np.float32)
                     grown.view(np.uint8)[:filled_bytes] = buf.view(np.uint8)[:filled_bytes]
                     buf = grown
-                view = memoryview(buf.view(np.uint8))[filled_bytes : filled_bytes
-                                                       + _READ_CHUNK_BYTES]
+                view = buf.view(np.uint8).data[filled_bytes : filled_bytes + _READ_CHUNK_BYTES]
                 # a buffered reader fills the whole chunk (ffmpeg writes small packets)
-                n = proc.stdout.readinto(view)
+                n = _reader(proc).readinto(view)
                 if not n:
                     break
                 filled_bytes += n
