@@ -20,7 +20,6 @@ __all__ = [
     "normalised_xcorr",
     "peak_stats",
     "parabolic_offset",
-    "top_peaks",
     "peak_confidence",
 ]
 
@@ -105,21 +104,6 @@ def parabolic_offset(y_minus: float, y0: float, y_plus: float) -> float:
     if not np.isfinite(denom) or denom >= 0:
         return 0.0
     return float(np.clip(0.5 * (y_minus - y_plus) / denom, -0.5, 0.5))
-
-
-def top_peaks(values: np.ndarray, *, count: int, exclusion: int) -> list[int]:
-    """Indices of the ``count`` highest local maxima of ``values``, at least ``exclusion`` apart."""
-    v = np.where(np.isfinite(values), values, -np.inf).astype(np.float64)
-    order = np.argsort(v)[::-1]
-    chosen: list[int] = []
-    for idx in order:
-        if not np.isfinite(v[idx]):
-            break
-        if all(abs(int(idx) - c) >= exclusion for c in chosen):
-            chosen.append(int(idx))
-            if len(chosen) >= count:
-                break
-    return chosen
 
 
 @dataclass(frozen=True)
