@@ -8,12 +8,14 @@ under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,7 +129,7 @@ class RepairService:
         with self._slots:
             repair_id, folder = self._new()
             t0 = datetime.now(UTC)
-            try:
+            with _removed_on_error(folder):
                 analysis = None
                 if req.offsets_seconds is None:
                     assert master is not None
@@ -146,12 +148,6 @@ class RepairService:
                     match_master_duration=req.match_master_duration,
                     output_format=req.output_format, output_codec=req.output_codec,
                     output_bitrate=req.output_bitrate, verify=req.verify)
-            except ParameterError as exc:
-                _remove_tree(folder)
-                raise UnprocessableError(str(exc), code="invalid_parameter") from exc
-            except BaseException:
-                _remove_tree(folder)
-                raise
             outcomes = outcome if isinstance(outcome, list) else [outcome]
             labels = [s.label for s in sources]
             rate = sources[0].info.sample_rate
@@ -198,19 +194,13 @@ class RepairService:
         with self._slots:
             repair_id, folder = self._new()
             t0 = datetime.now(UTC)
-            try:
+            with _removed_on_error(folder):
                 stem = _slug(req.output_name or f"{dub.stem}_repaired")
                 outcome: RepairOutcome = repair_dub(
                     master, dub, folder / stem, plan=plan, options=opts,
                     match_master_duration=req.match_master_duration,
                     output_format=req.output_format, output_codec=req.output_codec,
                     output_bitrate=req.output_bitrate, verify=req.verify)
-            except ParameterError as exc:
-                _remove_tree(folder)
-                raise UnprocessableError(str(exc), code="invalid_parameter") from exc
-            except BaseException:
-                _remove_tree(folder)
-                raise
             v = outcome.verification
             record = {
                 "repair_id": repair_id, "kind": plan.kind, "created_at": t0.isoformat(),
@@ -246,6 +236,20 @@ class RepairService:
             raise NotFoundError(f"repair {repair_id} has no file {name!r}",
                                 code="file_not_available", details={"files": sorted(names)})
         return inside(self.root, repair_id, name)
+
+
+@contextlib.contextmanager
+def _removed_on_error(folder: Path) -> Iterator[None]:
+    """Remove the output ``folder`` when the repair inside fails; an engine ParameterError
+    becomes a 422 naming the problem."""
+    try:
+        yield
+    except ParameterError as exc:
+        _remove_tree(folder)
+        raise UnprocessableError(str(exc), code="invalid_parameter") from exc
+    except BaseException:
+        _remove_tree(folder)
+        raise
 
 
 def _remove_tree(folder: Path) -> None:

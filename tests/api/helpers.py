@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -181,3 +182,12 @@ class UvicornProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log_file.close()
+
+
+def place_file(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` (a hard link where possible, else a copy) for a docs example."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy(src, dst)

@@ -13,18 +13,10 @@ from pathlib import Path
 import pytest
 
 from app.core.config import Settings
-from tests.api.helpers import REPO, UvicornProcess
+from tests.api.helpers import REPO, UvicornProcess, place_file
 
 BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
 TEXT = re.compile(r"```text\n(.*?)```", re.S)
-
-
-def _place(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy(src, dst)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -33,7 +25,7 @@ def test_batch_examples_are_real(make_settings: Callable[..., Settings], media_d
     mount = tmp_path / "mount"
     for src, dst in (("master.wav", "ep101_master.wav"), ("dub_late.wav", "ep101_de.wav"),
                      ("dub_early.flac", "ep101_fr.flac"), ("dub_late2.wav", "ep101_es.wav")):
-        _place(media_dir / src, mount / "show" / dst)
+        place_file(media_dir / src, mount / "show" / dst)
     doc = (REPO / "BATCH_PROCESSING_EXAMPLES.md").read_text()
     script = "\n".join(BLOCK.findall(doc))
     work = tmp_path / "work"

@@ -12,26 +12,18 @@ from pathlib import Path
 import pytest
 
 from app.core.config import Settings
-from tests.api.helpers import REPO, UvicornProcess
+from tests.api.helpers import REPO, UvicornProcess, place_file
 
 BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
-
-
-def _place(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy(src, dst)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_examples_are_real(make_settings: Callable[..., Settings], media_dir: Path,
                                 tmp_path: Path) -> None:
     mount = tmp_path / "mount"
-    _place(media_dir / "master.wav", mount / "show" / "ep101_master.wav")
-    _place(media_dir / "dub_late.wav", mount / "show" / "ep101_de.wav")
-    _place(media_dir / "dub_early.flac", mount / "show" / "ep101_fr.flac")
+    place_file(media_dir / "master.wav", mount / "show" / "ep101_master.wav")
+    place_file(media_dir / "dub_late.wav", mount / "show" / "ep101_de.wav")
+    place_file(media_dir / "dub_early.flac", mount / "show" / "ep101_fr.flac")
     script = "\n".join(BLOCK.findall((REPO / "CURL_EXAMPLES.md").read_text()))
     assert script.count("curl ") >= 15
 
