@@ -293,6 +293,36 @@ class TestGpu:
         assert run.device.startswith("cuda") and run.frames.shape[0] == 3000
         print(f"wav2vec2 (tiny) on {run.device}: {60.0 / secs:.0f}x real time")
 
+    def test_ai_method_on_cuda_end_to_end(self, model_cache: Path) -> None:
+        """The whole pipeline with the AI method on the GPU (arrays, so no ffmpeg/espeak-ng
+        needed on a GPU server): a re-balanced, EQ'd, compressed, noisier dub 1.234 s late."""
+        from app.engine import analyze_signals
+        from app.testkit.transforms import compress, delay, equalize
+
+        sr, true = 16000, 1.234
+        master = synth_bed(40.0, sr, seed=8).mean(axis=1)
+        rng = np.random.default_rng(8)
+        eq = [("peak", 2500.0, 6.0, 1.0), ("lowshelf", 150.0, -6.0, 0.7)]
+        dub = compress(equalize(delay(master, true, sr) * 0.5, eq, sr), sr)
+        dub = (dub + 0.01 * rng.standard_normal(dub.size)).astype(np.float32)
+        runs = {}
+        for gpu in (True, False):
+            r = analyze_signals(master, dub, sample_rate=sr, options=AnalysisOptions(
+                ai_model="wav2vec2", ai_cache_dir=str(model_cache), ai_use_gpu=gpu,
+                max_offset_seconds=20))
+            assert r.offset_seconds is not None and abs(r.offset_seconds - true) < 0.001
+            runs[gpu] = next(m for m in r.methods if m.method == "ai")
+        gpu_ai, cpu_ai = runs[True], runs[False]
+        assert str(gpu_ai.diagnostics["device"]).startswith("cuda"), gpu_ai.diagnostics
+        assert cpu_ai.diagnostics["device"] == "cpu"
+        # the tiny model has random weights, so its answer is not the truth: the GPU path must
+        # give the CPU path's answer (same embedding peak, same refined offset)
+        frame = 1.0 / float(gpu_ai.diagnostics["frame_rate"])  # type: ignore[arg-type]
+        assert abs(float(gpu_ai.diagnostics["coarse_offset_seconds"])  # type: ignore[arg-type]
+                   - float(cpu_ai.diagnostics["coarse_offset_seconds"])) <= frame  # type: ignore[arg-type]
+        assert gpu_ai.offset_seconds == pytest.approx(cpu_ai.offset_seconds, abs=0.001)
+        assert gpu_ai.confidence == pytest.approx(cpu_ai.confidence, abs=0.05)
+
     def test_basic_pitch_speed_on_gpu_registry(self, tmp_path: Path) -> None:
         reg = ModelRegistry(cache_dir=tmp_path, use_gpu=True)
         x = synth_bed(30.0, 16000, seed=6).mean(axis=1)
