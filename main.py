@@ -12,17 +12,19 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.api import help as help_routes
-from app.api.v1.router import api_router
+from app.api.v1.router import api_router, public_router
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.ratelimit import RateLimitMiddleware
+from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.core.ratelimit import install_rate_limiting
+from app.core.security import KeyRing, auth_responses, require_api_key
 from app.engine import ENGINE_VERSION
 from app.services.container import Services
 from app.web.router import mount_dashboard
@@ -30,6 +32,9 @@ from app.web.router import mount_dashboard
 __all__ = ["create_app"]
 
 _logger = logging.getLogger("app.main")
+
+#: uploads streamed to disk under their own limits (MAX_FILE_SIZE, the CSV limit)
+_STREAMED_UPLOADS = (f"{API_PREFIX}/files/upload", f"{API_PREFIX}/analysis/batch/upload-csv")
 
 _DESCRIPTION = """
 Measures whether a dub soundtrack is in sync with its master.
@@ -67,6 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sys.setswitchinterval(min(switch_interval, 0.001))
         for note in settings.warnings():
             _logger.warning(note)
+        if keyring.enabled:
+            _logger.info("%s", keyring.describe())
+        else:
+            _logger.warning("API keys OFF: every endpoint is open to anyone who can reach this "
+                            "port (set API_KEYS to require X-API-Key)")
         loop = asyncio.get_running_loop()
         services = await run_in_threadpool(Services.open, settings, loop)
         app.state.services = services
@@ -98,17 +108,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    keyring = KeyRing(settings.API_KEYS)
+    app.state.keyring = keyring
     install_error_handlers(app)
-    if settings.ENABLE_RATE_LIMITING:
-        app.add_middleware(RateLimitMiddleware, per_minute=settings.RATE_LIMIT_PER_MINUTE)
+    app.include_router(public_router, prefix=API_PREFIX)
+    app.include_router(api_router, prefix=API_PREFIX,
+                       dependencies=[Security(require_api_key)] if keyring.enabled else None,
+                       responses=auth_responses() if keyring.enabled else None)
+    app.include_router(help_routes.router)
+    mount_dashboard(app)  # the dashboard: / and /static (app/web/static)
+    # middleware, innermost first: rate limit, body limit, CORS, trusted hosts, headers
+    install_rate_limiting(app, settings)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY,
+                       exempt_paths=_STREAMED_UPLOADS)
     app.add_middleware(CORSMiddleware, allow_origins=settings.ALLOWED_ORIGINS,
                        allow_credentials="*" not in settings.ALLOWED_ORIGINS,
                        allow_methods=["*"], allow_headers=["*"])
     if settings.ALLOWED_HOSTS != ["*"]:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.ALLOWED_HOSTS)
-    app.include_router(api_router, prefix=API_PREFIX)
-    app.include_router(help_routes.router)
-    mount_dashboard(app)  # the dashboard: / and /static (app/web/static)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

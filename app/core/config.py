@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     SECRET_KEY: str = Field(DEFAULT_SECRET_KEY, min_length=8)
     ALLOWED_HOSTS: CsvList = Field(default_factory=lambda: ["*"])
     ALLOWED_ORIGINS: CsvList = Field(default_factory=lambda: ["*"])
+    API_KEYS: CsvList = Field(default_factory=list, description=(
+        "API keys, comma-separated: KEY or sha256:<64 hex> (the key's SHA-256), each optionally "
+        "followed by :read (read-only) or :write (read + analyse/repair, the default). "
+        "Empty = no authentication"))
 
     # --- files ----------------------------------------------------------------------------
     MOUNT_PATH: Path = Field(Path("./data/media"), description="shared storage root (read)")
@@ -77,10 +81,17 @@ class Settings(BaseSettings):
     # --- logging ----------------------------------------------------------------------------
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     LOG_FILE: Path | None = None
+    LOG_FORMAT: Literal["json", "text"] = Field(
+        "text", description="json: one JSON object a line; text: time level logger key=value")
+    LOG_MAX_BYTES: int = Field(10 * 1024 * 1024, ge=1024, description="LOG_FILE rotation size")
+    LOG_BACKUP_COUNT: int = Field(5, ge=1, le=1000, description="rotated LOG_FILE copies kept")
 
     # --- limits -----------------------------------------------------------------------------
     ENABLE_RATE_LIMITING: bool = False
     RATE_LIMIT_PER_MINUTE: int = Field(60, ge=1)
+    MAX_REQUEST_BODY: int = Field(1024 * 1024, ge=1024, description=(
+        "bytes; largest request body other than a file upload (multipart/form-data, which "
+        "MAX_FILE_SIZE bounds)"))
 
     # --- jobs and storage ---------------------------------------------------------------------
     DATABASE_URL: str = "sqlite:///./data/sync_analyzer.db"
@@ -95,10 +106,19 @@ class Settings(BaseSettings):
     INSTANCE_STALE_SECONDS: float = Field(30.0, gt=0.0)
 
     @field_validator("ALLOWED_HOSTS", "ALLOWED_ORIGINS", "ENABLED_METHODS",
-                     "ENABLED_AI_MODELS", mode="before")
+                     "ENABLED_AI_MODELS", "API_KEYS", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("API_KEYS")
+    @classmethod
+    def _api_keys(cls, value: list[str]) -> list[str]:
+        from app.core.security import parse_api_key
+
+        for i, entry in enumerate(value):
+            parse_api_key(entry, index=i)  # ValueError names the entry (never the key itself)
+        return value
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod

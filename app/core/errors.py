@@ -7,6 +7,7 @@ mapped to the same JSON shape at the API edge, so every client parses one error 
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.engine import AudioDecodeError, EngineError, ParameterError
+from app.engine import AudioDecodeError, EngineError, ParameterError, ToolNotFoundError
 
 __all__ = [
     "AppError",
@@ -30,6 +31,8 @@ __all__ = [
     "ServiceUnavailableError",
     "RateLimitedError",
     "error_body",
+    "is_disk_full",
+    "job_error",
     "install_error_handlers",
 ]
 
@@ -127,9 +130,35 @@ def engine_error_response(exc: EngineError) -> tuple[int, str, str, Any]:
     """(status, code, message, details) for an engine error raised while handling a request."""
     if isinstance(exc, ParameterError):
         return 422, "invalid_parameter", str(exc), None
+    if isinstance(exc, ToolNotFoundError):
+        return 503, "ffmpeg_unavailable", str(exc), None
     if isinstance(exc, AudioDecodeError):
         return 422, "audio_decode_error", str(exc), {"path": exc.path, "stderr": exc.stderr}
     return 500, "engine_error", str(exc), None
+
+
+#: errno values of a full disk or an exhausted quota
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk / exhausted quota."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _DISK_FULL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def job_error(exc: BaseException) -> dict[str, Any]:
+    """The stored ``error`` of a job that raised something unexpected: ``disk_full`` for a full
+    output disk, else ``internal_error`` with the exception's type and message."""
+    if is_disk_full(exc):
+        return {"code": "disk_full", "message": f"no space left on the output disk "
+                f"(OUTPUT_DIR): {exc}", "details": {"errno": getattr(exc, "errno", None)}}
+    return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
+            "details": None}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -153,7 +182,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request",
+                 413: "request_too_large"}
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
         if exc.status_code == 404 and message == "Not Found":
@@ -167,5 +197,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        if is_disk_full(exc):
+            _logger.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+            return _json(507, "disk_full", "no space left on the output disk (OUTPUT_DIR); "
+                         "free some space and try again")
         _logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return _json(500, "internal_error", "internal server error; see the server log")

@@ -1,20 +1,108 @@
-"""Logging set-up from LOG_LEVEL and LOG_FILE (rotated)."""
+"""Structured logging: LOG_FORMAT (JSON lines or key=value), LOG_LEVEL, LOG_FILE rotation.
+
+Work done for one analysis or workflow runs inside :func:`log_context` (``analysis_id=...``);
+a filter copies the context onto every record, so each line of that work carries the id, in the
+worker thread and in any thread started with :func:`in_context`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import json
 import logging
 import logging.handlers
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
 
 from app.core.config import Settings
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "log_context", "current_context", "in_context",
+           "ContextFilter", "JsonFormatter", "KeyValueFormatter"]
 
-_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(threadName)s] %(message)s"
 _HANDLER_MARK = "_sync_analyzer_handler"
+_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "log_context", default=None)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextlib.contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` (e.g. ``analysis_id``) to every log record made inside the block."""
+    token = _context.set({**(_context.get() or {}), **{k: str(v) for k, v in fields.items()
+                                               if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current_context() -> dict[str, str]:
+    return dict(_context.get() or {})
+
+
+def in_context(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` bound to the current context (for ``threading.Thread(target=...)`` and pools:
+    threads do not inherit context variables)."""
+    ctx = contextvars.copy_context()
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return ctx.run(fn, *args, **kwargs)
+
+    return run
+
+
+class ContextFilter(logging.Filter):
+    """Puts the current :func:`log_context` fields on the record (``record.context``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "context"):
+            record.context = _context.get() or {}
+        return True
+
+
+def _time(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ts, level, logger, thread, msg, the context fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"ts": _time(record), "level": record.levelname,
+                                 "logger": record.name, "thread": record.threadName,
+                                 "msg": record.getMessage()}
+        entry.update(getattr(record, "context", {}) or {})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _kv(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False) if (not value or any(
+        c in value for c in ' "=\n')) else value
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``ts=... level=INFO logger=... thread=... analysis_id=... msg="..."`` (logfmt)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {"ts": _time(record), "level": record.levelname, "logger": record.name,
+                  "thread": record.threadName or str(threading.get_ident())}
+        fields.update(getattr(record, "context", {}) or {})
+        fields["msg"] = record.getMessage()
+        line = " ".join(f"{k}={_kv(str(v))}" for k, v in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def configure_logging(settings: Settings) -> None:
-    """Configure the ``app`` logger: console always, plus LOG_FILE (10 MB × 5) when set.
+    """Configure the ``app`` logger: console always, plus LOG_FILE rotated at LOG_MAX_BYTES
+    with LOG_BACKUP_COUNT copies when set.
 
     Idempotent: calling it again (a second app in the same process) replaces our handlers.
     """
@@ -24,13 +112,17 @@ def configure_logging(settings: Settings) -> None:
     for handler in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
         logger.removeHandler(handler)
         handler.close()
-    formatter = logging.Formatter(_FORMAT)
+    formatter: logging.Formatter = (JsonFormatter() if settings.LOG_FORMAT == "json"
+                                    else KeyValueFormatter())
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if settings.LOG_FILE is not None:
+        settings.LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(
-            settings.LOG_FILE, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8"))
+            settings.LOG_FILE, maxBytes=settings.LOG_MAX_BYTES,
+            backupCount=settings.LOG_BACKUP_COUNT, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(ContextFilter())
         setattr(handler, _HANDLER_MARK, True)
         logger.addHandler(handler)
     logger.propagate = False

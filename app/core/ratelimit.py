@@ -1,66 +1,92 @@
-"""Per-client rate limiting (ENABLE_RATE_LIMITING, RATE_LIMIT_PER_MINUTE), as ASGI middleware.
+"""Rate limiting with slowapi (ENABLE_RATE_LIMITING, RATE_LIMIT_PER_MINUTE).
 
-A sliding one-minute window per client IP over the API routes; health, docs and the help page are
-exempt. Over the limit: 429 with ``Retry-After`` and the usual JSON error body.
+One moving one-minute window per client over every API route together: the client is its API key
+when it presents a configured one, else its IP address (so random keys buy no extra requests).
+Health, the docs, /api/help and the dashboard's files are exempt. Over the limit: 429 with
+``Retry-After`` (seconds) and the usual JSON error body.
+
+slowapi's ``Limiter`` keeps the windows and writes the headers; the middleware here decides
+which requests count by path. (slowapi's own middleware looks the endpoint up in ``app.routes``,
+which FastAPI >= 0.16x no longer flattens: it finds no endpoint and lets everything through.)
 """
 
 from __future__ import annotations
 
-import json
-import math
-import threading
-import time
-from collections import deque
+from collections.abc import Awaitable, Callable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
+from slowapi.util import get_remote_address
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.config import API_PREFIX, Settings
 from app.core.errors import error_body
+from app.core.security import KeyRing, presented_key
 
-__all__ = ["RateLimitMiddleware"]
+__all__ = ["client_key", "install_rate_limiting", "RateLimitMiddleware"]
 
-_EXEMPT = ("/api/v1/health", "/docs", "/redoc", "/openapi.json", "/api/help")
+_EXEMPT_PREFIXES = (f"{API_PREFIX}/health",)
+
+
+def client_key(request: Request) -> str:
+    """``key:<name>`` for a configured API key, else ``ip:<address>``."""
+    ring: KeyRing | None = getattr(request.app.state, "keyring", None)
+    if ring is not None and ring.enabled:
+        key = ring.lookup(presented_key(request))
+        if key is not None:
+            return f"key:{key.name}"
+    return f"ip:{get_remote_address(request)}"
 
 
 class RateLimitMiddleware:
-    """At most ``per_minute`` requests per client in any 60-second window."""
+    """Counts every request under API_PREFIX (except health) against slowapi's limiter."""
 
-    def __init__(self, app: ASGIApp, *, per_minute: int, window_seconds: float = 60.0) -> None:
+    def __init__(self, app: ASGIApp, *, limiter: Limiter,
+                 handler: Callable[[Request, RateLimitExceeded], Awaitable[Response]]) -> None:
         self.app = app
-        self.per_minute = per_minute
-        self.window = window_seconds
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.limiter = limiter
+        self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/api") or path.startswith(_EXEMPT):
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not self.limiter.enabled or \
+                not path.startswith(f"{API_PREFIX}/") or path.startswith(_EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        key = client[0] if client else "unknown"
-        retry_after = self._hit(key)
-        if retry_after is None:
-            await self.app(scope, receive, send)
+        request = Request(scope, receive=receive)
+        try:
+            self.limiter._check_request_limit(request, None, True)
+        except RateLimitExceeded as exc:
+            response = await self.handler(request, exc)
+            await response(scope, receive, send)
             return
-        body = json.dumps(error_body(
-            "rate_limited", f"more than {self.per_minute} requests per minute; retry in "
-            f"{retry_after} s", {"limit_per_minute": self.per_minute})).encode()
-        await send({"type": "http.response.start", "status": 429, "headers": [
-            (b"content-type", b"application/json"), (b"retry-after", str(retry_after).encode()),
-            (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        current = getattr(request.state, "view_rate_limit", None)
 
-    def _hit(self, key: str) -> int | None:
-        """Record a request; None when allowed, else seconds until the next one is."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(1, math.ceil(hits[0] + self.window - now))
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients
-                for k in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[k]
-            return None
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and current is not None:
+                self.limiter._inject_asgi_headers(MutableHeaders(scope=message), current)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_rate_limiting(app: FastAPI, settings: Settings) -> Limiter:
+    """Attach slowapi's limiter (``app.state.limiter``) and the middleware to ``app``."""
+    per_minute = settings.RATE_LIMIT_PER_MINUTE
+    limiter = Limiter(key_func=client_key, application_limits=[f"{per_minute}/minute"],
+                      headers_enabled=True, strategy="moving-window", storage_uri="memory://",
+                      enabled=settings.ENABLE_RATE_LIMITING)
+    app.state.limiter = limiter
+
+    async def exceeded(request: Request, exc: RateLimitExceeded) -> Response:
+        response = JSONResponse(error_body(
+            "rate_limited", f"more than {per_minute} requests per minute from this client",
+            {"limit_per_minute": per_minute}), status_code=429)
+        # Retry-After and X-RateLimit-* from the window that was exceeded
+        return limiter._inject_headers(response, request.state.view_rate_limit)
+
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, handler=exceeded)
+    return limiter

@@ -19,6 +19,7 @@ from app.engine.types import (
     ParameterError,
     ProgressEvent,
     SyncResult,
+    ToolNotFoundError,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ParameterError",
     "ProgressEvent",
     "SyncResult",
+    "ToolNotFoundError",
     "analyze_files",
     "analyze_signals",
     "decode",

@@ -20,7 +20,13 @@ from typing import cast
 
 import numpy as np
 
-from app.engine.types import AnalysisCancelled, AudioDecodeError, AudioInfo, CancelToken
+from app.engine.types import (
+    AnalysisCancelled,
+    AudioDecodeError,
+    AudioInfo,
+    CancelToken,
+    ToolNotFoundError,
+)
 
 __all__ = ["ffmpeg_path", "ffprobe_path", "probe", "probe_raw", "decode"]
 
@@ -31,7 +37,7 @@ def ffmpeg_path() -> str:
     """Path of the ffmpeg binary; raises :class:`AudioDecodeError` when it is missing."""
     path = os.environ.get("FFMPEG_BINARY") or shutil.which("ffmpeg")
     if not path:
-        raise AudioDecodeError("ffmpeg not found on PATH (install it: apt-get install ffmpeg)")
+        raise ToolNotFoundError("ffmpeg not found on PATH (install it: apt-get install ffmpeg)")
     return path
 
 
@@ -39,7 +45,7 @@ def ffprobe_path() -> str:
     """Path of the ffprobe binary; raises :class:`AudioDecodeError` when it is missing."""
     path = os.environ.get("FFPROBE_BINARY") or shutil.which("ffprobe")
     if not path:
-        raise AudioDecodeError("ffprobe not found on PATH (install it: apt-get install ffmpeg)")
+        raise ToolNotFoundError("ffprobe not found on PATH (install it: apt-get install ffmpeg)")
     return path
 
 

@@ -53,6 +53,10 @@ class AudioDecodeError(EngineError):
         super().__init__(full)
 
 
+class ToolNotFoundError(AudioDecodeError):
+    """ffmpeg or ffprobe is not installed (a fault of the machine, not of the file)."""
+
+
 class AnalysisCancelled(EngineError):
     """Raised between stages when the analysis' :class:`CancelToken` was cancelled."""
 

@@ -41,7 +41,9 @@ from app.core.errors import (
     ServiceUnavailableError,
     UnprocessableError,
     engine_error_response,
+    job_error,
 )
+from app.core.logging import log_context
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, InstanceRow, JobStatus, utcnow
 from app.db.repository import AnalysisRepository, Progress
 from app.engine import (
@@ -531,7 +533,12 @@ class AnalysisService:
 
     # --- the job ------------------------------------------------------------------------------
     def _run(self, analysis_id: str, ctx: JobContext) -> None:
-        """Run one analysis in a worker thread: claim it, analyse, record, publish."""
+        """Run one analysis in a worker thread: claim it, analyse, record, publish (every log
+        line of it carries ``analysis_id``)."""
+        with log_context(analysis_id=analysis_id):
+            self._run_logged(analysis_id, ctx)
+
+    def _run_logged(self, analysis_id: str, ctx: JobContext) -> None:
         row = self.repo.claim(analysis_id, self.instance_id)
         if row is None:
             _logger.debug("analysis %s is no longer queued; skipped", analysis_id)
@@ -573,8 +580,7 @@ class AnalysisService:
             _logger.warning("analysis %s failed: %s", analysis_id, message)
         except Exception as exc:
             status = JobStatus.FAILED
-            error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
-                     "details": None}
+            error = job_error(exc)
             _logger.exception("analysis %s crashed", analysis_id)
         stage, fraction, message = recorder.last[:3]
         if status == JobStatus.COMPLETED:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.core.logging import log_context
 from app.engine import CancelToken
 
 __all__ = ["JobContext", "JobRunner", "RunnerStats", "CancelReason"]
@@ -153,9 +154,11 @@ class JobRunner:
                 ctx = JobContext(job_id)
                 self._running[job_id] = ctx
             try:
-                self._handler(job_id, ctx)
+                with log_context(**{f"{self._name}_id": job_id}):
+                    self._handler(job_id, ctx)
             except Exception:  # the handler records its own failures; never kill a worker
-                _logger.exception("job %s: handler raised", job_id)
+                with log_context(**{f"{self._name}_id": job_id}):
+                    _logger.exception("job %s: handler raised", job_id)
             finally:
                 with self._lock:
                     self._running.pop(job_id, None)

@@ -30,7 +30,13 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.v1.schemas.workflows import FileType, WorkflowCreate
 from app.core.config import API_PREFIX, Settings
-from app.core.errors import NotFoundError, ServiceUnavailableError, engine_error_response
+from app.core.errors import (
+    NotFoundError,
+    ServiceUnavailableError,
+    engine_error_response,
+    job_error,
+)
+from app.core.logging import log_context
 from app.db.models import TERMINAL_STATUSES, JobStatus, utcnow
 from app.db.models_workflows import WorkflowRow
 from app.db.repository import Database
@@ -435,6 +441,11 @@ class WorkflowService:
 
     # --- the job --------------------------------------------------------------------------------
     def _run(self, workflow_id: str, ctx: JobContext) -> None:
+        """Run one workflow in a worker thread (every log line carries ``workflow_id``)."""
+        with log_context(workflow_id=workflow_id):
+            self._run_logged(workflow_id, ctx)
+
+    def _run_logged(self, workflow_id: str, ctx: JobContext) -> None:
         row = self.repo.claim(workflow_id, self.instance_id)
         if row is None:
             return
@@ -465,8 +476,7 @@ class WorkflowService:
             _logger.warning("workflow %s failed: %s", workflow_id, message)
         except Exception as exc:
             status = JobStatus.FAILED
-            values = {"error": {"code": "internal_error",
-                                "message": f"{type(exc).__name__}: {exc}", "details": None}}
+            values = {"error": job_error(exc)}
             _logger.exception("workflow %s crashed", workflow_id)
         if status != JobStatus.COMPLETED:
             for s in rec.stages:

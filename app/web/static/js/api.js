@@ -1,6 +1,28 @@
 // Calls to the service's API. Every failure becomes an ApiError whose message is in words.
 export const API = "/api/v1";
 
+// API keys (API_KEYS on the server): asked once on a 401, kept in this browser's localStorage,
+// sent as X-API-Key; URLs the browser fetches by itself (EventSource, <audio>, links) carry it
+// as ?api_key= (GET only).
+const KEY_STORE = "syncAnalyzer.apiKey";
+const storedKey = () => { try { return localStorage.getItem(KEY_STORE) || ""; } catch { return ""; } };
+const keyHeaders = () => (storedKey() ? { "X-API-Key": storedKey() } : {});
+
+/** ``url`` with ?api_key= when a key is stored (for GET URLs the browser loads itself). */
+export function withKey(url) {
+  const key = storedKey();
+  if (!key) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}api_key=${encodeURIComponent(key)}`;
+}
+
+/** Ask for an API key (after a 401); true when one was entered. */
+function askKey(message) {
+  const key = window.prompt(`${message}\nAPI key for this service (stored in this browser):`, "");
+  if (!key) return false;
+  try { localStorage.setItem(KEY_STORE, key.trim()); } catch { return false; }
+  return true;
+}
+
 export class ApiError extends Error {
   constructor(message, { status = 0, code = "network_error", details = null } = {}) {
     super(message);
@@ -33,8 +55,8 @@ const STATUS_WORDS = {
 };
 
 /** fetch + JSON; throws ApiError (status, code and message from {"error": {...}}). */
-export async function api(path, { method = "GET", body, form, headers = {}, raw = false } = {}) {
-  const init = { method, headers: { Accept: "application/json", ...headers } };
+export async function api(path, { method = "GET", body, form, headers = {}, raw = false, retried = false } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...keyHeaders(), ...headers } };
   if (form) init.body = form;
   else if (body !== undefined) {
     init.body = JSON.stringify(body);
@@ -50,6 +72,9 @@ export async function api(path, { method = "GET", body, form, headers = {}, raw 
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (response.status === 401 && !retried && askKey(data?.error?.message || "An API key is required.")) {
+    return api(path, { method, body, form, headers, raw, retried: true });
+  }
   if (!response.ok) {
     const e = data && data.error;
     if (e) throw new ApiError(e.message || e.code, { status: response.status, code: e.code, details: e.details });
@@ -68,6 +93,7 @@ export function upload(path, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `${API}/${path}`);
+    for (const [name, value] of Object.entries(keyHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress?.(100 * e.loaded / e.total);
     xhr.onerror = () => reject(new ApiError("The upload could not reach the service."));
     xhr.onload = () => {

@@ -102,6 +102,7 @@ export function el(tag, attrs = {}, ...children) {
     else if (k === "text") node.textContent = v;
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k === "style") node.style.cssText = v; // CSSOM: allowed by the CSP (no inline style attribute)
     else node.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) if (c != null) node.append(c);

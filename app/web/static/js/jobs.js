@@ -1,5 +1,5 @@
 // Running jobs (analyses and analyze-and-repair workflows): one card each, live from SSE.
-import { API, api, toast } from "./api.js";
+import { API, api, toast, withKey } from "./api.js";
 import { STAGE_WORDS, el, ms, pct } from "./format.js";
 
 const FINAL = new Set(["completed", "failed", "cancelled", "interrupted", "deleted"]);
@@ -60,7 +60,7 @@ const fromWorkflow = (d) => ({ status: d.status, percent: d.percent, stage: d.st
 
 function follow(job) {
   const url = job.kind === "workflow" ? `${API}/workflows/${job.id}/status/stream` : `${API}/analysis/${job.id}/progress/stream`;
-  const es = new EventSource(url);
+  const es = new EventSource(withKey(url));
   job.es = es;
   const convert = job.kind === "workflow" ? fromWorkflow : fromAnalysis;
   const handle = (ev) => {

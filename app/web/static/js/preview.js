@@ -1,6 +1,6 @@
 // Listening: full players through /proxy-audio, and "play both" around a moment with the
 // detected offset applied, scheduled sample-accurately with the Web Audio API.
-import { API, ApiError } from "./api.js";
+import { API, ApiError, withKey } from "./api.js";
 import { ms } from "./format.js";
 
 const CONTEXT = 2.0;     // seconds played before the moment
@@ -10,7 +10,7 @@ let ctx = null;
 let playing = [];
 
 const proxy = (path, params = {}) =>
-  `${API}/files/proxy-audio?${new URLSearchParams({ path, ...params })}`;
+  withKey(`${API}/files/proxy-audio?${new URLSearchParams({ path, ...params })}`);
 
 /** Point the players at a pair; offsetAt(t) gives the dub's offset (s) at master time t. */
 export function setPair(master, dub, offsetAt) {

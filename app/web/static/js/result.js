@@ -1,6 +1,6 @@
 // The result panel: verdict in words, offset in ms/frames/timecode, confidence, methods,
 // the timeline chart, reports and downloads, and the listening controls.
-import { API, api, showError } from "./api.js";
+import { API, api, showError, withKey } from "./api.js";
 import { el, ms, pct, signed, timecode, verdictWords } from "./format.js";
 import { setMoment, setPair } from "./preview.js";
 import { drawTimeline, modelOffsetAt } from "./timeline.js";
@@ -41,7 +41,7 @@ function renderMethods(methods = []) {
 
 function renderLinks(items) {
   $("r-links").replaceChildren(...items.map(([label, href, download]) =>
-    el("li", {}, el("a", { href, target: download ? null : "_blank", download: download || null, rel: "noopener", text: label }))));
+    el("li", {}, el("a", { href: withKey(href), target: download ? null : "_blank", download: download || null, rel: "noopener", text: label }))));
 }
 
 async function renderTimeline() {

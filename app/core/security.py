@@ -1,0 +1,165 @@
+"""API keys (``API_KEYS``): who may call the API, and with which scope.
+
+An entry of ``API_KEYS`` is ``KEY`` or ``sha256:<64 hex>`` (the SHA-256 of the key, so the key
+itself need not sit in ``.env``), optionally followed by ``:read`` or ``:write``:
+
+- ``read``: GET/HEAD requests only (results, reports, downloads, progress streams);
+- ``write`` (the default): everything, including analyses, batches, uploads, repairs, deletes.
+
+Clients send the key in the ``X-API-Key`` header. ``EventSource`` and ``<audio src>`` cannot set
+headers, so GET requests may carry it as the ``api_key`` query parameter instead. With no key
+configured authentication is off (local use). Presented keys are compared by their SHA-256 in
+constant time; neither keys nor digests are ever logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader, APIKeyQuery
+
+from app.core.errors import AppError
+
+__all__ = ["KeyScope", "ApiKey", "KeyRing", "parse_api_key", "require_api_key",
+           "API_KEY_HEADER", "API_KEY_QUERY", "auth_responses", "READ_METHODS", "presented_key"]
+
+API_KEY_HEADER = "X-API-Key"
+API_KEY_QUERY = "api_key"
+#: methods a read-only key may use
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class KeyScope(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One configured key: its SHA-256 digest, scope and a name for logs (``key #2``)."""
+
+    digest: bytes
+    scope: KeyScope
+    name: str
+
+    def allows(self, method: str) -> bool:
+        return self.scope == KeyScope.WRITE or method.upper() in READ_METHODS
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def parse_api_key(entry: str, *, index: int = 0) -> ApiKey:
+    """``KEY[:scope]`` or ``sha256:<hex>[:scope]`` → ApiKey; ValueError names the entry's
+    position (never its value)."""
+    text = entry.strip()
+    scope = KeyScope.WRITE
+    head, sep, tail = text.rpartition(":")
+    if sep and tail.lower() in (KeyScope.READ, KeyScope.WRITE):
+        scope, text = KeyScope(tail.lower()), head
+    name = f"key #{index + 1}"
+    if text.lower().startswith("sha256:"):
+        hexdigest = text[len("sha256:"):]
+        if not _HEX64.match(hexdigest):
+            raise ValueError(f"API_KEYS entry {index + 1}: sha256: must be followed by 64 hex "
+                             "digits (the key's SHA-256)")
+        return ApiKey(bytes.fromhex(hexdigest), scope, name)
+    if len(text) < 8:
+        raise ValueError(f"API_KEYS entry {index + 1}: a key must have at least 8 characters")
+    return ApiKey(_digest(text), scope, name)
+
+
+class KeyRing:
+    """The configured keys; ``enabled`` when there is at least one."""
+
+    def __init__(self, entries: list[str]) -> None:
+        self.keys = [parse_api_key(e, index=i) for i, e in enumerate(entries)]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
+    def lookup(self, presented: str | None) -> ApiKey | None:
+        """The configured key matching ``presented`` (constant-time digest comparison)."""
+        if not presented:
+            return None
+        digest = _digest(presented)
+        found = None
+        for key in self.keys:  # no early exit: the time does not tell which key matched
+            if hmac.compare_digest(key.digest, digest):
+                found = key
+        return found
+
+    def describe(self) -> str:
+        reads = sum(k.scope == KeyScope.READ for k in self.keys)
+        return (f"API keys ON: {len(self.keys)} key(s), {reads} read-only, "
+                f"{len(self.keys) - reads} read/write; header {API_KEY_HEADER}")
+
+
+class UnauthorizedError(AppError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                       description="API key (see API_KEYS)")
+_query = APIKeyQuery(name=API_KEY_QUERY, auto_error=False,
+                     description="API key, for GET requests that cannot set headers (SSE, "
+                                 "audio players, links)")
+
+
+def presented_key(request: Request) -> str | None:
+    """The key a request carries: the header, else (GET/HEAD only) the query parameter."""
+    key = request.headers.get(API_KEY_HEADER)
+    if not key and request.method in ("GET", "HEAD"):
+        key = request.query_params.get(API_KEY_QUERY)
+    return key or None
+
+
+def require_api_key(request: Request, _h: str | None = Security(_header),
+                    _q: str | None = Security(_query)) -> ApiKey | None:
+    """Dependency of every protected route: 401 without a valid key, 403 when its scope does
+    not allow the method. None when authentication is off."""
+    ring: KeyRing = request.app.state.keyring
+    if not ring.enabled:
+        return None
+    presented = presented_key(request)
+    headers = {"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'}
+    if presented is None:
+        raise UnauthorizedError(
+            f"an API key is required: send it in the {API_KEY_HEADER} header"
+            + (f" (or ?{API_KEY_QUERY}= on GET requests)" if request.method == "GET" else ""),
+            code="api_key_missing", headers=headers)
+    key = ring.lookup(presented)
+    if key is None:
+        raise UnauthorizedError("the API key is not valid", code="api_key_invalid",
+                                headers=headers)
+    if not key.allows(request.method):
+        raise ForbiddenError(
+            f"{key.name} is read-only: {request.method} needs a key with the write scope "
+            "(analyse, repair, upload, delete)", code="insufficient_scope",
+            details={"scope": str(key.scope), "required": str(KeyScope.WRITE)})
+    request.state.api_key = key
+    return key
+
+
+def auth_responses() -> dict[int | str, dict[str, Any]]:
+    """The 401/403 answers documented on every protected route when keys are configured."""
+    from app.api.v1.schemas.common import ErrorResponse
+
+    return {401: {"model": ErrorResponse, "description": "No API key, or not a valid one."},
+            403: {"model": ErrorResponse, "description": "A read-only key on a write method, "
+                  "or a path outside the allowed roots."}}
