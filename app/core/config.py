@@ -105,6 +105,22 @@ class Settings(BaseSettings):
     HEARTBEAT_SECONDS: float = Field(2.0, gt=0.0, le=60.0)
     INSTANCE_STALE_SECONDS: float = Field(30.0, gt=0.0)
 
+    # --- scale-out (issue 10): where analyses run ------------------------------------------
+    JOB_BACKEND: Literal["local", "celery"] = Field(
+        "local", description="local: this process's thread pool; celery: Celery workers "
+        "(celery -A app.worker worker) through the Redis broker CELERY_BROKER_URL")
+    CELERY_BROKER_URL: str = Field(
+        "redis://localhost:6379/0", description="Redis URL: Celery broker, progress events "
+        "(pub/sub), cancel messages and worker heartbeats")
+    CELERY_VISIBILITY_TIMEOUT_SECONDS: float = Field(
+        3600.0, ge=1.0, description="seconds an unacknowledged task stays with its worker "
+        "before the broker hands it to another; must exceed the longest analysis")
+    CELERY_TASK_MAX_RETRIES: int = Field(
+        3, ge=0, le=20, description="retries of a task that met a broker/database outage")
+    CELERY_GPU_QUEUE: str = Field(
+        "gpu", min_length=1, description="queue of AI-method analyses (set to 'analysis' "
+        "when no GPU worker runs)")
+
     @field_validator("ALLOWED_HOSTS", "ALLOWED_ORIGINS", "ENABLED_METHODS",
                      "ENABLED_AI_MODELS", "API_KEYS", mode="before")
     @classmethod
@@ -157,6 +173,14 @@ class Settings(BaseSettings):
             make_url(value)
         except ArgumentError as exc:
             raise ValueError(f"not a SQLAlchemy database URL: {value!r}") from exc
+        return value
+
+    @field_validator("CELERY_BROKER_URL")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"CELERY_BROKER_URL={value!r}: a Redis URL (redis://host:6379/0) "
+                             "is required (the broker also carries progress events)")
         return value
 
     @model_validator(mode="after")

@@ -58,8 +58,9 @@ from app.engine import (
     analyze_files,
     probe,
 )
+from app.services.backends import JobBackend, make_job_backend
 from app.services.events import Event, EventBus, Subscription
-from app.services.jobs import CancelReason, JobContext, JobRunner
+from app.services.jobs import CancelReason, JobContext
 from app.services.paths import ResolvedFile, resolve_media_path
 
 __all__ = ["AnalysisService", "new_analysis_id", "new_batch_id", "ANALYSIS_ID_PATTERN",
@@ -193,8 +194,7 @@ class AnalysisService:
         self.bus = bus
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.hostname = socket.gethostname()
-        self.runner = JobRunner(self._run, max_workers=settings.MAX_WORKERS, name="analysis",
-                                niceness=settings.WORKER_NICENESS)
+        self.runner: JobBackend = make_job_backend(settings, self._run, repo, bus)
         self._roots = [settings.mount_root, settings.upload_root]
         self._started = False
         self._maintenance_lock = threading.Lock()
@@ -284,37 +284,63 @@ class AnalysisService:
                 continue
             if owner in alive:
                 continue
-            if status == JobStatus.QUEUED:
-                if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.QUEUED,
-                                     new_owner=self.instance_id, message=None):
-                    requeued += 1
-                    self.runner.submit(analysis_id)
-            elif attempts < self.settings.JOB_MAX_ATTEMPTS:
-                if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.RUNNING,
-                                     new_owner=self.instance_id,
-                                     message=f"queued again: the service stopped during run "
-                                             f"{attempts} of at most "
-                                             f"{self.settings.JOB_MAX_ATTEMPTS}"):
-                    requeued += 1
-                    _logger.warning("analysis %s was running on %s, which is gone: re-run",
-                                    analysis_id, owner)
-                    self._publish(analysis_id, self._status_event(analysis_id))
-                    self.runner.submit(analysis_id)
-            else:
-                error = {"code": "interrupted",
-                         "message": f"the service stopped while this analysis was running "
-                                    f"(run {attempts} of at most "
-                                    f"{self.settings.JOB_MAX_ATTEMPTS}); it was not re-run",
-                         "details": {"owner": owner, "attempts": attempts}}
-                if self.repo.mark_interrupted(analysis_id, owner, error):
-                    interrupted += 1
-                    _logger.warning("analysis %s marked interrupted (%d runs)", analysis_id,
-                                    attempts)
-                    self._publish_final(analysis_id)
+            outcome = self._recover_one(analysis_id, status, owner, attempts, submit=True)
+            requeued += outcome == "requeued"
+            interrupted += outcome == "interrupted"
         if dead:
             self.repo.prune_instances(utcnow() - timedelta(
                 seconds=10 * self.settings.INSTANCE_STALE_SECONDS))
         return requeued, interrupted
+
+    def _recover_one(self, analysis_id: str, status: str, owner: str | None, attempts: int,
+                     *, submit: bool) -> str | None:
+        """Adopt one analysis of a dead owner: queued again (re-run while it has had fewer
+        than JOB_MAX_ATTEMPTS runs, handed to the job backend when ``submit``) or marked
+        interrupted. Returns "requeued", "interrupted" or None (someone else was first)."""
+        if status == JobStatus.QUEUED:
+            if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.QUEUED,
+                                 new_owner=self.instance_id, message=None):
+                if submit:
+                    self.runner.submit(analysis_id)
+                return "requeued"
+        elif attempts < self.settings.JOB_MAX_ATTEMPTS:
+            if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.RUNNING,
+                                 new_owner=self.instance_id,
+                                 message=f"queued again: the service stopped during run "
+                                         f"{attempts} of at most "
+                                         f"{self.settings.JOB_MAX_ATTEMPTS}"):
+                _logger.warning("analysis %s was running on %s, which is gone: re-run",
+                                analysis_id, owner)
+                self._publish(analysis_id, self._status_event(analysis_id))
+                if submit:
+                    self.runner.submit(analysis_id)
+                return "requeued"
+        else:
+            error = {"code": "interrupted",
+                     "message": f"the service stopped while this analysis was running "
+                                f"(run {attempts} of at most "
+                                f"{self.settings.JOB_MAX_ATTEMPTS}); it was not re-run",
+                     "details": {"owner": owner, "attempts": attempts}}
+            if self.repo.mark_interrupted(analysis_id, owner, error):
+                _logger.warning("analysis %s marked interrupted (%d runs)", analysis_id,
+                                attempts)
+                self._publish_final(analysis_id)
+                return "interrupted"
+        return None
+
+    def adopt_orphan(self, analysis_id: str, *, running_here: bool) -> str | None:
+        """For a worker given a task again (its first worker died): when the analysis is
+        still marked running by an owner that is gone — or by this very instance while it
+        does not run it here — queue it again for this instance to claim, or mark it
+        interrupted after JOB_MAX_ATTEMPTS runs. A live owner's analysis is left alone."""
+        row = self.repo.get(analysis_id)
+        if row is None or row.status != JobStatus.RUNNING or running_here:
+            return None
+        alive, _ = self._dead_instances()
+        if row.owner in alive and row.owner != self.instance_id:
+            return None
+        return self._recover_one(analysis_id, row.status, row.owner, row.attempts,
+                                 submit=False)
 
     # --- submission --------------------------------------------------------------------------
     def _resolve(self, raw: str, field: str) -> ResolvedFile:
@@ -532,6 +558,10 @@ class AnalysisService:
                             details={"status": row.status})
 
     # --- the job ------------------------------------------------------------------------------
+    def run(self, analysis_id: str, ctx: JobContext) -> None:
+        """Run one analysis in this process (a Celery worker's task)."""
+        self._run(analysis_id, ctx)
+
     def _run(self, analysis_id: str, ctx: JobContext) -> None:
         """Run one analysis in a worker thread: claim it, analyse, record, publish (every log
         line of it carries ``analysis_id``)."""

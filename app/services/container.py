@@ -13,6 +13,7 @@ from app.db.repository_files import UploadRepository
 from app.db.repository_reports import ReportRepository
 from app.db.repository_ui_state import UiStateRepository
 from app.services.analysis import AnalysisService
+from app.services.backends import make_event_bus
 from app.services.batch import BatchService
 from app.services.events import EventBus
 from app.services.files import FileService
@@ -52,7 +53,7 @@ class Services:
         try:
             db.create_all()
             repo = AnalysisRepository(db)
-            bus = EventBus(loop)
+            bus = make_event_bus(settings, loop)  # in memory, or fed from Redis (celery)
             analyses = AnalysisService(settings, repo, bus)
             health = HealthService(settings, db, repo, analyses)
             analyses.start()

@@ -190,6 +190,10 @@ class HealthService:
         stats = self.analyses.stats()
         stats["status"] = "ok" if stats["accepting"] else "error"
         stats["max_workers"] = self.settings.MAX_WORKERS
+        # the job backend (JOB_BACKEND): local, or celery with its broker and workers seen
+        backend = self.analyses.runner.health()
+        stats["status"] = max(stats["status"], backend.pop("status"), key=lambda s: _RANK[s])
+        stats.update(backend)
         return stats
 
     def system(self) -> dict[str, Any]:

@@ -58,6 +58,17 @@ class JobsHealth(_Component):
     accepting: bool
     subscribers: int = Field(description="Open progress streams.")
     max_workers: int
+    backend: Literal["local", "celery"] = Field(
+        "local", description="JOB_BACKEND: this process's threads, or Celery workers.")
+    broker: dict[str, Any] | None = Field(
+        None, description="celery: the Redis broker's url (password hidden), reachable, "
+                          "latency_ms or error.")
+    workers_seen: list[dict[str, Any]] | None = Field(
+        None, description="celery: workers with a live heartbeat (name, hostname, pid, "
+                          "queues, concurrency, last_seen_seconds).")
+    queue_lengths: dict[str, int] | None = Field(
+        None, description="celery: tasks waiting per queue.")
+    note: str | None = Field(None, description="Why the status is not ok.")
 
 
 class SystemHealth(BaseModel):

@@ -1,0 +1,44 @@
+"""Job backends (``JOB_BACKEND``): where analyses run and how their events travel.
+
+- ``local`` (default): a thread pool in the API process, events on its in-memory bus.
+- ``celery``: Celery workers (``celery -A app.worker worker -Q analysis``; AI analyses on the
+  ``gpu`` queue) through a Redis broker; events through Redis pub/sub, so every API instance
+  streams the progress of every analysis. Both share one database (``DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.core.config import Settings
+from app.db.repository import AnalysisRepository
+from app.services.backends.base import JobBackend
+from app.services.events import EventBus
+from app.services.jobs import Handler
+
+__all__ = ["JobBackend", "make_job_backend", "make_event_bus"]
+
+
+def make_event_bus(settings: Settings, loop: asyncio.AbstractEventLoop) -> EventBus:
+    """The event bus of an API instance: in memory, or fed from Redis (celery)."""
+    if settings.JOB_BACKEND == "celery":
+        from app.services.backends.redis_events import RedisEventBus
+
+        bus = RedisEventBus(loop, settings.CELERY_BROKER_URL)
+        bus.start()
+        return bus
+    return EventBus(loop)
+
+
+def make_job_backend(settings: Settings, handler: Handler, repo: AnalysisRepository,
+                     bus: EventBus) -> JobBackend:
+    """The job backend of ``settings.JOB_BACKEND`` running ``handler(job_id, ctx)``."""
+    if settings.JOB_BACKEND == "celery":
+        from app.services.backends.celery_backend import CeleryBackend
+        from app.services.backends.redis_events import RedisEventBus
+
+        return CeleryBackend(settings, repo, bus if isinstance(bus, RedisEventBus) else None)
+    from app.services.backends.local import LocalBackend
+
+    return LocalBackend(handler, max_workers=settings.MAX_WORKERS, name="analysis",
+                        niceness=settings.WORKER_NICENESS)

@@ -1,0 +1,18 @@
+"""``JOB_BACKEND=local``: the in-process thread pool, unchanged (``app.services.jobs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.services.jobs import JobRunner
+
+__all__ = ["LocalBackend"]
+
+
+class LocalBackend(JobRunner):
+    """``MAX_WORKERS`` threads of this process; the queue lives in this process's memory."""
+
+    name = "local"
+
+    def health(self) -> dict[str, Any]:
+        return {"backend": self.name, "status": "ok"}
