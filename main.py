@@ -11,6 +11,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Security
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,6 +20,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.api import help as help_routes
 from app.api.v1.router import api_router, public_router
+from app.api.v1.schemas.common import ERROR_RESPONSES
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -35,6 +37,10 @@ _logger = logging.getLogger("app.main")
 
 #: uploads streamed to disk under their own limits (MAX_FILE_SIZE, the CSV limit)
 _STREAMED_UPLOADS = (f"{API_PREFIX}/files/upload", f"{API_PREFIX}/analysis/batch/upload-csv")
+
+#: answers the HTTP edge may give on any API route (body limit, rate limit)
+_EDGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: ERROR_RESPONSES[413], 429: ERROR_RESPONSES[429]}
 
 _DESCRIPTION = """
 Measures whether a dub soundtrack is in sync with its master.
@@ -114,7 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public_router, prefix=API_PREFIX)
     app.include_router(api_router, prefix=API_PREFIX,
                        dependencies=[Security(require_api_key)] if keyring.enabled else None,
-                       responses=auth_responses() if keyring.enabled else None)
+                       responses={**_EDGE_RESPONSES, **(auth_responses() if keyring.enabled
+                                                       else {})})
     app.include_router(help_routes.router)
     mount_dashboard(app)  # the dashboard: / and /static (app/web/static)
     # middleware, innermost first: rate limit, body limit, CORS, trusted hosts, headers

@@ -186,6 +186,11 @@ def install_error_handlers(app: FastAPI) -> None:
                  413: "request_too_large"}
         code = codes.get(exc.status_code, f"http_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's "error parsing the body": not UTF-8 JSON, as invalid as `{not json`
+            return _json(422, "validation_error", "invalid request: the body is not valid "
+                         f"UTF-8 JSON ({exc.__cause__.reason} at byte {exc.__cause__.start})",
+                         [{"loc": ["body"], "msg": "not UTF-8", "type": "json_invalid"}])
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route for {request.method} {request.url.path} (see /api/help)"
         return _json(exc.status_code, code, message, None, getattr(exc, "headers", None))

@@ -56,19 +56,24 @@ def resolve_inside_roots(
     else:
         options = [root / candidate for root in roots]
     resolved: Path | None = None
-    for option in options:
-        path = option.resolve(strict=False)
-        if not any(_inside(path, root) for root in roots):
-            raise PathNotAllowedError(
-                f"{field} {raw!r} resolves to {str(path)!r}, outside the allowed roots "
-                f"(MOUNT_PATH, UPLOAD_DIR)",
-                details={**details, "allowed_roots": [str(r) for r in roots]})
-        if resolved is None or path.exists():
-            resolved = path
-        if path.exists():
-            break
-    assert resolved is not None
-    if not resolved.exists():
+    try:
+        for option in options:
+            path = option.resolve(strict=False)
+            if not any(_inside(path, root) for root in roots):
+                raise PathNotAllowedError(
+                    f"{field} {raw!r} resolves to {str(path)!r}, outside the allowed roots "
+                    f"(MOUNT_PATH, UPLOAD_DIR)",
+                    details={**details, "allowed_roots": [str(r) for r in roots]})
+            if resolved is None or path.exists():
+                resolved = path
+            if path.exists():
+                break
+        assert resolved is not None
+        exists = resolved.exists()
+    except OSError as exc:  # a name too long, a path through a file, ...: not a usable path
+        raise BadRequestError(f"{field}: not a usable path ({exc.strerror})",
+                              code="invalid_path", details=details) from exc
+    if not exists:
         raise MediaNotFoundError(f"{field} {raw!r} does not exist", details=details)
     root = next(r for r in roots if _inside(resolved, r))
     return resolved, root

@@ -83,7 +83,7 @@ def _check_range(value: str | None, size: int) -> None:
                 "Each entry: name, path, type, size, modified time, and whether it is audio or "
                 "video by its extension. Hidden files and symlinks leading outside the roots "
                 "are not shown.",
-    responses=_errors(403, 422),
+    responses=_errors(400, 403, 422),
     openapi_extra={"x-curl-example": "curl -s '{base}/api/v1/files?path=show&limit=50'"},
 )
 def list_folder(
@@ -118,7 +118,7 @@ router.add_api_route("/", list_folder, methods=["GET"], response_model=Directory
                 "413 and nothing is kept. The file must hold audio (ffprobe): 422 otherwise. "
                 "Returns the file_id, the stored path (usable as master_file/dub_file) and a "
                 "probe.",
-    responses=_errors(400, 413, 422),
+    responses=_errors(400, 413, 415, 422),
     openapi_extra={
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
@@ -137,7 +137,7 @@ async def upload_file(request: Request, service: FileServiceDep) -> UploadRead:
                 "with Atmos (JOC: from ffprobe's profile, else read from the bitstream) and "
                 "Dolby E (ffprobe's dolby_e codec, else SMPTE 337M bursts in a PCM pair). "
                 "deep=false skips the checks that read the first seconds of the streams.",
-    responses=_errors(403, 422),
+    responses=_errors(400, 403, 422),
     openapi_extra={"x-curl-example":
                    "curl -s '{base}/api/v1/files/probe?path=show/ep101_de.wav'"},
 )
@@ -160,7 +160,7 @@ def probe_file(
     response_class=StreamingResponse,
     responses={200: {"description": "The audio.", "content": {
         "audio/mpeg": {}, "audio/wav": {}, "audio/ogg": {}, "audio/aac": {}}},
-        **_errors(403, 422)},
+        **_errors(400, 403, 422)},
     openapi_extra={"x-curl-example":
                    "curl -s -o excerpt.mp3 '{base}/api/v1/files/proxy-audio?path=show/"
                    "ep101_de.wav&format=mp3&start=60&duration=30'"},

@@ -39,7 +39,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _r("A path resolves outside MOUNT_PATH and UPLOAD_DIR, or a file is not readable."),
     404: _r("No analysis with this id."),
     409: _r("The analysis has already finished."),
-    413: _r("A file is larger than MAX_FILE_SIZE."),
+    413: _r("A file is larger than MAX_FILE_SIZE, or the request body than MAX_REQUEST_BODY."),
+    415: _r("The body is not of a type this endpoint reads (e.g. not multipart/form-data)."),
     422: _r("Invalid request: validation error, missing file, unknown or disabled method, "
             "undecodable audio, bad parameter."),
     429: _r("Too many requests (ENABLE_RATE_LIMITING)."),

@@ -1,0 +1,48 @@
+"""The whole API fuzzed from its own OpenAPI schema (schemathesis) against a live uvicorn.
+
+Bounded for ``make test``: a few derandomized examples per operation (valid and invalid ones),
+every response checked: no 5xx, a documented status code and content type, a body that matches
+the documented schema. ``python bench/fuzz.py`` runs the same checks with many more examples.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+
+from tests.api.helpers import UvicornProcess
+from tests.security.fuzzing import FUZZ_CHECKS, api_schema, fuzz_settings
+
+#: examples per operation (bench/fuzz.py raises it) and whether they are derandomized
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "6"))
+DERANDOMIZE = os.environ.get("FUZZ_DERANDOMIZE", "1") == "1"
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory, media_dir: Path
+                ) -> Iterator[UvicornProcess]:
+    root = tmp_path_factory.mktemp("fuzz")
+    server = UvicornProcess(fuzz_settings(root, media_dir), cwd=root, log=root / "uvicorn.log")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+#: the schema the app builds (the same code and defaults as the live server's; loaded at import:
+#: schemathesis' from_fixture does not work with pytest 9)
+schema = schemathesis.openapi.from_dict(api_schema())
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, derandomize=DERANDOMIZE, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+def test_api_conforms_and_never_fails(case: schemathesis.Case,
+                                      fuzz_server: UvicornProcess) -> None:
+    case.call_and_validate(base_url=fuzz_server.base_url, checks=FUZZ_CHECKS, timeout=30)
