@@ -146,7 +146,10 @@ class CeleryWorker:
             stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, broker_url: str, timeout: float = 60.0) -> None:
-        """Until the worker's heartbeat (written once it consumes) is in Redis."""
+        """Until this worker process's heartbeat (written once it consumes) is in Redis (a
+        killed predecessor of the same name leaves its own for a few seconds)."""
+        import json
+
         import redis
 
         from app.services.backends.redis_events import WORKER_KEY_PREFIX
@@ -157,7 +160,8 @@ class CeleryWorker:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"worker {self.name} exited: {self.tail()}")
-                if client.exists(f"{WORKER_KEY_PREFIX}{self.node}"):
+                beat = client.get(f"{WORKER_KEY_PREFIX}{self.node}")
+                if beat is not None and json.loads(beat).get("pid") == self.proc.pid:
                     return
                 time.sleep(0.1)
         finally:

@@ -54,6 +54,7 @@ class _Subscriber:
         self._on_message = on_message
         self._stop = threading.Event()
         self._subscribed = threading.Event()
+        self._tried = threading.Event()  # the first attempt succeeded or failed
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -61,9 +62,11 @@ class _Subscriber:
         return self._subscribed.is_set() and self._thread.is_alive()
 
     def start(self, *, wait_seconds: float = 5.0) -> bool:
-        """Start; True when the subscription is confirmed within ``wait_seconds``."""
+        """Start; True when the subscription is confirmed within ``wait_seconds`` (False at
+        once when the first attempt fails: the thread keeps trying)."""
         self._thread.start()
-        return self._subscribed.wait(wait_seconds)
+        self._tried.wait(wait_seconds)
+        return self._subscribed.is_set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -83,6 +86,7 @@ class _Subscriber:
                         continue
                     if message["type"] == "subscribe":
                         self._subscribed.set()
+                        self._tried.set()
                         backoff = 0.2
                     elif message["type"] == "message":
                         try:
@@ -94,6 +98,7 @@ class _Subscriber:
                     _logger.warning("lost the Redis subscription to %s (%s); reconnecting",
                                     self._channel, exc)
                 self._subscribed.clear()
+                self._tried.set()
                 self._stop.wait(backoff)
                 backoff = min(5.0, backoff * 2)
             finally:
