@@ -28,7 +28,9 @@ system-deps:
 
 ## the tests also speak dialogue with espeak-ng and mix real recordings that Debian ships;
 ## the dashboard test (tests/browser) drives Debian's chromium with Playwright (no browser download).
-TEST_APT := espeak-ng tomatoes-data pushover-data boswars-data sound-theme-freedesktop chromium
+## tests/scaleout starts real redis-server and PostgreSQL servers (and Celery workers) itself.
+TEST_APT := espeak-ng tomatoes-data pushover-data boswars-data sound-theme-freedesktop chromium \
+            redis-server postgresql
 test-deps: system-deps
 	@dpkg -s $(TEST_APT) >/dev/null 2>&1 || ($(APT) update -qq && $(APT) install -y -qq $(TEST_APT))
 
