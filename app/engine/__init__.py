@@ -6,6 +6,7 @@ Sign convention: ``offset_seconds > 0`` means the dub is late.
 
 from app.engine.decode import decode, probe, probe_raw
 from app.engine.pipeline import ENGINE_VERSION, analyze_files, analyze_signals
+from app.engine.threads import limit_blas_threads
 from app.engine.types import (
     FRAME_RATES,
     METHOD_NAMES,
@@ -21,6 +22,8 @@ from app.engine.types import (
     SyncResult,
     ToolNotFoundError,
 )
+
+limit_blas_threads()  # see app.engine.threads: BLAS's own pool only spins on 2 cores
 
 __all__ = [
     "ENGINE_VERSION",

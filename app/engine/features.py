@@ -157,15 +157,20 @@ class FeatureSet:
         clamped = np.maximum(mel, floor[None, :])
         self.activity = clamped.max(axis=1)
         self.mfcc = dct(clamped, type=2, axis=1, norm="ortho")[:, 1:14].astype(np.float32)
-        diff = np.diff(clamped, axis=0, prepend=clamped[:1])
-        pos = np.maximum(diff, 0.0)
+        pos = np.empty_like(clamped)  # positive frame-to-frame rise; frame 0 has none
+        pos[:1] = 0.0
+        np.subtract(clamped[1:], clamped[:-1], out=pos[1:])
+        np.maximum(pos, 0.0, out=pos)
         self.onset = pos.mean(axis=1).astype(np.float32)
         n_bands = 8
-        edges = np.linspace(0, mel.shape[1], n_bands + 1).astype(int)
-        self.flux = np.stack(
-            [pos[:, a:b].mean(axis=1) for a, b in zip(edges[:-1], edges[1:], strict=True)],
-            axis=1,
-        ).astype(np.float32)
+        if mel.shape[1] % n_bands == 0:  # equal bands (the default 40 mels): one reshape
+            self.flux = pos.reshape(pos.shape[0], n_bands, -1).mean(axis=2).astype(np.float32)
+        else:
+            edges = np.linspace(0, mel.shape[1], n_bands + 1).astype(int)
+            self.flux = np.stack(
+                [pos[:, a:b].mean(axis=1) for a, b in zip(edges[:-1], edges[1:], strict=True)],
+                axis=1,
+            ).astype(np.float32)
 
 
 def compute_features(

@@ -165,3 +165,33 @@ class TestCliTimeline:
         edit_line = next(line for line in out.splitlines() if line.startswith("edit "))
         assert "2.000 s removed" in edit_line and "00:01:0" in edit_line
         assert out.count(" ok") >= 8
+
+
+class TestSpeedSearchLong:
+    """Past 15 (30) minutes the speed search averages 2 (4) feature frames: the smallest
+    conversion must still be told apart from none, in both directions, with an offset."""
+
+    @staticmethod
+    def _flux(minutes: float, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        raw = rng.standard_normal((int(minutes * 6000) + 30, 8)).astype(np.float32)
+        kernel = np.ones(5, np.float32) / 5  # features are smooth over ~50 ms, like real flux
+        smooth = np.stack([np.convolve(raw[:, k], kernel, "valid") for k in range(8)], axis=1)
+        return np.maximum(smooth, 0.0) + 0.1 * rng.standard_normal(smooth.shape).astype(
+            np.float32)
+
+    @pytest.mark.parametrize(("minutes", "name"), [(20, "1000/1001"), (40, "1001/1000"),
+                                                   (40, None)])
+    def test_named_conversion_found(self, minutes: float, name: str | None) -> None:
+        from app.engine.timeline import NAMED_CONVERSIONS, detect_speed, warp_features
+
+        master = self._flux(minutes, seed=11)
+        ratio = float(NAMED_CONVERSIONS[name]) if name else 1.0
+        dub = warp_features(master, 1.0 / ratio)  # the dub as it was delivered
+        dub = np.concatenate([np.zeros((700, 8), np.float32), dub])  # 7 s late
+        rng = np.random.default_rng(12)
+        dub = dub + 0.5 * rng.standard_normal(dub.shape).astype(np.float32)  # another mix
+        found = detect_speed(master, dub, frame_rate=100.0, max_offset_seconds=120.0,
+                             min_overlap_seconds=60.0)
+        assert found.name == name, found
+        assert found.warped_offset_seconds == pytest.approx(7.0, abs=0.1)

@@ -112,9 +112,14 @@ def refine(
         if cancel is not None:
             cancel.raise_if_cancelled()
         chunk = starts[first : first + batch]
-        idx = chunk[:, None] + np.arange(block)[None, :]
-        mb = master[idx] * window
-        db = dub[idx + candidate_lag] * window
+        if chunk.size > 1 and np.all(np.diff(chunk) == block):  # edge to edge: plain views
+            a, b = int(chunk[0]), int(chunk[0]) + chunk.size * block
+            mb = master[a:b].reshape(chunk.size, block) * window
+            db = dub[a + candidate_lag : b + candidate_lag].reshape(chunk.size, block) * window
+        else:
+            idx = chunk[:, None] + np.arange(block)[None, :]
+            mb = master[idx] * window
+            db = dub[idx + candidate_lag] * window
         fm = sfft.rfft(mb, n, axis=1, workers=2)
         fd = sfft.rfft(db, n, axis=1, workers=2)
         em = np.einsum("ij,ij->i", mb, mb, dtype=np.float64)
