@@ -128,6 +128,8 @@ def _json(status: int, code: str, message: str, details: Any = None,
 
 def engine_error_response(exc: EngineError) -> tuple[int, str, str, Any]:
     """(status, code, message, details) for an engine error raised while handling a request."""
+    if is_disk_full(exc):
+        return 507, "disk_full", f"no space left on the output disk (OUTPUT_DIR): {exc}", None
     if isinstance(exc, ParameterError):
         return 422, "invalid_parameter", str(exc), None
     if isinstance(exc, ToolNotFoundError):
@@ -146,6 +148,9 @@ def is_disk_full(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in _DISK_FULL:
+            return True
+        if isinstance(seen, EngineError) and "No space left on device" in str(
+                getattr(seen, "stderr", "") or seen):  # ffmpeg writing a repair
             return True
         seen = seen.__cause__ or seen.__context__
     return False

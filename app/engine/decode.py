@@ -245,6 +245,26 @@ def _float(value: object) -> float | None:
         return None
 
 
+#: codecs/containers whose duration ffprobe estimates from the bitrate (not a reliable length)
+_ESTIMATED_DURATION = frozenset({"mp3", "mp2", "aac", "adts", "ac3", "eac3", "dts"})
+
+
+def _check_complete(path: str | Path, info: AudioInfo, decoded_seconds: float,
+                    stderr: str) -> None:
+    """Raise AudioDecodeError when far less audio decoded than the file declares (a truncated
+    or corrupt file: ffmpeg stops early without failing). Skipped where the declared duration
+    is only an estimate."""
+    declared = info.duration_seconds
+    if not declared or info.codec in _ESTIMATED_DURATION or \
+            info.container in _ESTIMATED_DURATION:
+        return
+    if decoded_seconds < declared - max(1.0, 0.05 * declared):
+        raise AudioDecodeError(
+            f"{Path(path).name} is truncated or corrupt: it declares {declared:.3f} s of "
+            f"audio but only {decoded_seconds:.3f} s could be decoded", path=str(path),
+            stderr=stderr)
+
+
 def decode(
     path: str | Path,
     *,
@@ -323,6 +343,7 @@ def decode(
     if filled == 0:
         raise AudioDecodeError(f"no audio decoded from {Path(path).name}", path=str(path),
                                stderr=stderr)
+    _check_complete(path, info, filled / sample_rate, stderr)
     out = buf[:filled]
     np.nan_to_num(out, copy=False)
     return out

@@ -55,6 +55,7 @@ from app.engine import (
     EngineError,
     ParameterError,
     ProgressEvent,
+    ToolNotFoundError,
     analyze_files,
     probe,
 )
@@ -425,6 +426,8 @@ class AnalysisService:
     def _probe(field: str, file: ResolvedFile, stream: int) -> AudioInfo:
         try:
             return probe(file.path, stream=stream)
+        except ToolNotFoundError:
+            raise  # the machine's fault, not the file's: 503 ffmpeg_unavailable
         except AudioDecodeError as exc:
             raise UnprocessableError(
                 f"{field} {file.given!r}: {exc}", code="audio_decode_error",
@@ -566,7 +569,23 @@ class AnalysisService:
         """Run one analysis in a worker thread: claim it, analyse, record, publish (every log
         line of it carries ``analysis_id``)."""
         with log_context(analysis_id=analysis_id):
-            self._run_logged(analysis_id, ctx)
+            try:
+                self._run_logged(analysis_id, ctx)
+            except Exception as exc:  # a fault outside the engine (recording, publishing)
+                _logger.exception("analysis %s: the worker raised", analysis_id)
+                self._record_crash(analysis_id, exc)
+
+    def _record_crash(self, analysis_id: str, exc: Exception) -> None:
+        """Mark a running analysis whose worker raised as failed (best effort: the database may
+        be what failed), so it does not stay "running" until the next restart."""
+        error = job_error(exc)
+        try:
+            if self.repo.finish(analysis_id, self.instance_id, JobStatus.FAILED,
+                                progress=("failed", 0.0, error["message"], None, None, None),
+                                error=error):
+                self._publish_final(analysis_id)
+        except Exception:
+            _logger.exception("analysis %s: its failure could not be recorded", analysis_id)
 
     def _run_logged(self, analysis_id: str, ctx: JobContext) -> None:
         row = self.repo.claim(analysis_id, self.instance_id)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,21 @@ import psutil
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
+from app.db.models import utcnow
 from app.db.repository import AnalysisRepository, Database
+from app.db.repository_failures import recent_failures
 from app.engine import ENGINE_VERSION
 from app.services.analysis import AnalysisService
 
 __all__ = ["HealthService", "gpu_info", "tool_version"]
 
 _RANK = {"ok": 0, "disabled": 0, "degraded": 1, "error": 2}
+#: a writable folder with less free space than this is full (its component is in error)
+MIN_FREE_BYTES = 1024 * 1024
+#: failures that say something is wrong with the service, not with a file: health degrades
+#: while one happened within RECENT_ERRORS_SECONDS
+SYSTEM_ERROR_CODES = frozenset({"internal_error", "disk_full", "ffmpeg_unavailable"})
+RECENT_ERRORS_SECONDS = 15 * 60
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,6 +122,8 @@ def _folder(path: Path, *, need_write: bool) -> dict[str, Any]:
     info["writable"] = writable
     ok = info["readable"] and (writable or not need_write)
     info["status"] = "ok" if ok else ("error" if need_write or not info["exists"] else "degraded")
+    if need_write and info.get("free_bytes", MIN_FREE_BYTES) < MIN_FREE_BYTES:
+        info.update(status="error", note=f"disk full: {info['free_bytes']} bytes free")
     return info
 
 
@@ -135,6 +146,7 @@ class HealthService:
             "ai-models": self.ai_models(),
             "filesystem": self.filesystem(),
             "jobs": self.jobs(),
+            "job-errors": self.job_errors(),
         }
         overall = max((c["status"] for c in components.values()), key=lambda s: _RANK[s])
         overall = "ok" if overall == "disabled" else overall
@@ -183,8 +195,25 @@ class HealthService:
     def filesystem(self) -> dict[str, Any]:
         mount = _folder(self.settings.mount_root, need_write=False)
         upload = _folder(self.settings.upload_root, need_write=True)
-        worst = max((mount["status"], upload["status"]), key=lambda s: _RANK[s])
-        return {"status": worst, "mount": mount, "upload": upload}
+        output = _folder(self.settings.output_root, need_write=True)
+        worst = max((mount["status"], upload["status"], output["status"]),
+                    key=lambda s: _RANK[s])
+        return {"status": worst, "mount": mount, "upload": upload, "output": output}
+
+    def job_errors(self) -> dict[str, Any]:
+        """The last failures (analyses, workflows) of the past hour, with their cause;
+        degraded while one of them within RECENT_ERRORS_SECONDS is the service's fault."""
+        now = utcnow()
+        try:
+            recent = recent_failures(self.db, since=now - timedelta(hours=1))
+        except Exception as exc:  # the database component reports the outage itself
+            return {"status": "ok", "recent": [], "note": f"not readable: {exc}"}
+        system = [f for f in recent if f["code"] in SYSTEM_ERROR_CODES and
+                  (now - f["finished_at"]).total_seconds() <= RECENT_ERRORS_SECONDS]
+        info: dict[str, Any] = {"status": "degraded" if system else "ok", "recent": recent}
+        if system:
+            info["note"] = f"{system[0]['kind']} {system[0]['id']}: {system[0]['message']}"
+        return info
 
     def jobs(self) -> dict[str, Any]:
         stats = self.analyses.stats()

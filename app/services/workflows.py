@@ -443,7 +443,18 @@ class WorkflowService:
     def _run(self, workflow_id: str, ctx: JobContext) -> None:
         """Run one workflow in a worker thread (every log line carries ``workflow_id``)."""
         with log_context(workflow_id=workflow_id):
-            self._run_logged(workflow_id, ctx)
+            try:
+                self._run_logged(workflow_id, ctx)
+            except Exception as exc:  # a fault outside the pipeline (recording, publishing)
+                _logger.exception("workflow %s: the worker raised", workflow_id)
+                try:
+                    error = job_error(exc)
+                    self.repo.finish(workflow_id, self.instance_id, JobStatus.FAILED,
+                                     error=error, message=error["message"], stage="failed")
+                    self._publish_final(workflow_id)
+                except Exception:
+                    _logger.exception("workflow %s: its failure could not be recorded",
+                                      workflow_id)
 
     def _run_logged(self, workflow_id: str, ctx: JobContext) -> None:
         row = self.repo.claim(workflow_id, self.instance_id)

@@ -22,7 +22,7 @@ class TestHealth:
             assert h["status"] == "ok"
             assert h["components"] == {"database": "ok", "ffmpeg": "ok",
                                        "ai-models": "disabled", "filesystem": "ok",
-                                       "jobs": "ok"}
+                                       "jobs": "ok", "job-errors": "ok"}
             assert h["ffmpeg"]["path"] == shutil.which("ffmpeg")
             assert h["ffmpeg"]["version"].startswith("ffmpeg version")
             assert h["ffmpeg"]["ffprobe"]["version"].startswith("ffprobe version")

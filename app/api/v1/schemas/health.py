@@ -38,6 +38,8 @@ class FolderHealth(BaseModel):
 class FilesystemHealth(_Component):
     mount: FolderHealth = Field(description="MOUNT_PATH (must be readable).")
     upload: FolderHealth = Field(description="UPLOAD_DIR (must be writable).")
+    output: FolderHealth | None = Field(None, description="OUTPUT_DIR (must be writable, with "
+                                        "at least 1 MiB free).")
 
 
 class AiModelsHealth(_Component):
@@ -69,6 +71,15 @@ class JobsHealth(_Component):
     queue_lengths: dict[str, int] | None = Field(
         None, description="celery: tasks waiting per queue.")
     note: str | None = Field(None, description="Why the status is not ok.")
+
+
+class JobErrorsHealth(_Component):
+    recent: list[dict[str, Any]] = Field(description="Failed or interrupted analyses and "
+                                         "workflows of the past hour, newest first: kind, id, "
+                                         "status, code, message, finished_at.")
+    note: str | None = Field(None, description="The service-side failure (internal_error, "
+                                               "disk_full, ffmpeg_unavailable) of the last 15 "
+                                               "minutes that makes the status degraded.")
 
 
 class SystemHealth(BaseModel):
@@ -105,6 +116,7 @@ class HealthRead(BaseModel):
     ai_models: AiModelsHealth = Field(alias="ai-models")
     filesystem: FilesystemHealth
     jobs: JobsHealth
+    job_errors: JobErrorsHealth | None = Field(None, alias="job-errors")
     system: SystemHealth
 
 

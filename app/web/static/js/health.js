@@ -62,8 +62,11 @@ export async function refreshHealth() {
     card("GPU", sys.gpu && sys.gpu !== "none" ? "ok" : "disabled", [["GPUs", gpuText(sys.gpu)], ["CPUs", sys.cpu_count],
       ["CPU use", sys.cpu_percent != null ? `${sys.cpu_percent.toFixed(0)} %` : null],
       ["load", (sys.load_average || []).map((x) => x.toFixed(2)).join(" ")]]),
-    card("Disk", fs.status, [["shared storage", fs.mount?.path], ["", disk(fs.mount)], ["uploads", fs.upload?.path], ["", disk(fs.upload)]]),
+    card("Disk", fs.status, [["shared storage", fs.mount?.path], ["", disk(fs.mount)], ["uploads", fs.upload?.path], ["", disk(fs.upload)],
+      ["output", fs.output?.path], ["", disk(fs.output)], ["", fs.output?.note]]),
     card("Jobs", jobs.status, [["workers", `${jobs.busy ?? "?"} busy of ${jobs.workers ?? "?"}`], ["queued here", jobs.queued_here], ["live streams", jobs.subscribers], ["accepting", jobs.accepting ? "yes" : "no"]]),
+    card("Recent job errors", h["job-errors"]?.status, [["note", h["job-errors"]?.note],
+      ...(h["job-errors"]?.recent || []).slice(0, 3).map((f) => [`${f.kind} ${f.status}`, `${f.code}: ${f.message}`])]),
     card("Database", db.status || h.components.database, [["url", db.url], ["latency", db.latency_ms != null ? `${Number(db.latency_ms).toFixed(1)} ms` : null],
       ["analyses", db.analyses ? Object.entries(db.analyses).map(([k, v]) => `${v} ${k}`).join(", ") : null]]),
   );

@@ -1,0 +1,35 @@
+"""Recent failures of analyses and workflows (for health): the cause of what went wrong."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from app.db.models import AnalysisRow, JobStatus
+from app.db.models_workflows import WorkflowRow
+from app.db.repository import Database
+
+__all__ = ["recent_failures"]
+
+_FAILED = (JobStatus.FAILED, JobStatus.INTERRUPTED)
+
+
+def recent_failures(db: Database, *, since: datetime, limit: int = 5) -> list[dict[str, Any]]:
+    """Analyses and workflows that failed or were interrupted since ``since``, newest first:
+    kind, id, status, error code and message, finished_at."""
+    found: list[dict[str, Any]] = []
+    with db.sessions() as s:
+        for kind, model in (("analysis", AnalysisRow), ("workflow", WorkflowRow)):
+            rows = s.execute(
+                select(model.id, model.status, model.error, model.finished_at)
+                .where(model.status.in_(_FAILED), model.finished_at >= since)
+                .order_by(model.finished_at.desc()).limit(limit))
+            for ident, status, error, finished in rows:
+                error = error or {}
+                found.append({"kind": kind, "id": ident, "status": str(status),
+                              "code": error.get("code"), "message": error.get("message"),
+                              "finished_at": finished})
+    found.sort(key=lambda f: f["finished_at"], reverse=True)
+    return found[:limit]
