@@ -10,6 +10,7 @@ next maintenance pass, which offers every queued analysis this instance owns.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -18,6 +19,7 @@ from collections import OrderedDict
 from typing import Any
 
 import redis
+from celery import Celery
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
@@ -71,12 +73,16 @@ class CeleryBackend:
         self.settings = settings
         self.repo = repo
         self.bus = bus
-        self.celery = make_celery(settings)
         self._redis = redis_client(settings.CELERY_BROKER_URL)
         self._sent: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
         self._started = False
         self._workers_cache: tuple[float, list[dict[str, Any]]] = (0.0, [])
+
+    @functools.cached_property
+    def celery(self) -> Celery:
+        """The Celery app, made on first use (a worker process's service never sends)."""
+        return make_celery(self.settings)
 
     # --- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -86,7 +92,8 @@ class CeleryBackend:
         """Nothing runs here: running analyses keep running on their workers."""
         self._started = False
         try:
-            self.celery.close()
+            if "celery" in self.__dict__:
+                self.celery.close()
         finally:
             self._redis.close()
         return []

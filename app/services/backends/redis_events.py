@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,10 @@ __all__ = ["RedisEventBus", "CancelListener", "redis_client", "publish_cancel",
            "EVENTS_CHANNEL", "CANCEL_CHANNEL", "WORKER_KEY_PREFIX"]
 
 _logger = logging.getLogger(__name__)
+
+#: after a failed publish, events skip Redis this long (seconds): a dead broker must not slow
+#: every progress callback of an analysis down to a connection timeout
+_PUBLISH_BACKOFF_SECONDS = 5.0
 
 EVENTS_CHANNEL = "sync_analyzer:events"
 CANCEL_CHANNEL = "sync_analyzer:cancel"
@@ -124,6 +129,7 @@ class RedisEventBus(EventBus):
         self._client = redis_client(url)
         self._listener = _Subscriber(url, EVENTS_CHANNEL, self._received,
                                      "redis-events") if listen else None
+        self._skip_until = 0.0
 
     @property
     def connected(self) -> bool:
@@ -136,14 +142,17 @@ class RedisEventBus(EventBus):
                           "database until the subscription is up")
 
     def publish(self, analysis_id: str, event: Event) -> None:
-        try:
-            self._client.publish(EVENTS_CHANNEL, json.dumps(
-                {"id": analysis_id, "event": event}, default=str, separators=(",", ":")))
-        except (redis.RedisError, OSError) as exc:
-            _logger.warning("event of %s not sent to Redis (%s): delivered here only",
-                            analysis_id, exc)
-            if self._listener is not None:
-                super().publish(analysis_id, event)
+        if time.monotonic() >= self._skip_until:
+            try:
+                self._client.publish(EVENTS_CHANNEL, json.dumps(
+                    {"id": analysis_id, "event": event}, default=str, separators=(",", ":")))
+                return
+            except (redis.RedisError, OSError) as exc:
+                self._skip_until = time.monotonic() + _PUBLISH_BACKOFF_SECONDS
+                _logger.warning("events not sent to Redis for %.0f s (%s): delivered in this "
+                                "process only", _PUBLISH_BACKOFF_SECONDS, exc)
+        if self._listener is not None:
+            super().publish(analysis_id, event)
 
     def _received(self, data: bytes) -> None:
         message: dict[str, Any] = json.loads(data)
