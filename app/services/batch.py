@@ -339,7 +339,8 @@ class BatchService:
             mean = sum(paces) / len(paces)
         work = queued * mean + sum(max(0.0, 1.0 - (v["progress"] or {}).get("fraction", 0.0))
                                    * mean for v in running)
-        lanes = max(1, min(self.settings.MAX_WORKERS, queued + len(running)))
+        # threads of this process (local) or pool processes of the workers seen (celery)
+        lanes = max(1, min(self.analyses.runner.stats().workers, queued + len(running)))
         return work / lanes
 
     def _header(self, batch: _Batch) -> dict[str, Any]:

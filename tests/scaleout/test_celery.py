@@ -9,6 +9,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import redis
+
 from tests.api.helpers import SseEvent, read_sse, running_app, wait_status
 from tests.conftest import DUBS
 from tests.scaleout.conftest import VISIBILITY_TIMEOUT_SECONDS, Cluster
@@ -66,6 +68,35 @@ class TestAnalysisOnWorkers:
             done = await wait_status(client, aid, timeout=60)
             assert done["status"] == "completed"
             assert abs(done["result"]["offset_seconds"] - DUBS["dub_late.wav"]) < 0.001
+
+
+class TestQueues:
+    async def test_ai_analyses_go_to_the_gpu_queue(self, workers: Cluster) -> None:
+        """An ``enable_ai`` analysis is sent to CELERY_GPU_QUEUE (here a queue no worker
+        consumes, so it waits there and health says why); a plain one to ``analysis``."""
+        settings = workers.settings(ENABLED_AI_MODELS="spectral", CELERY_GPU_QUEUE="gpu-only")
+        broker = redis.Redis.from_url(workers.redis.url)
+        try:
+            async with running_app(settings) as (_, client):
+                r = await client.post("/api/v1/analysis/sync", json={**SHORT, "enable_ai": True})
+                assert r.status_code == 202, r.text
+                ai_id = r.json()["analysis_id"]
+                assert broker.llen("gpu-only") == 1
+                plain = (await client.post("/api/v1/analysis/sync", json=SHORT)
+                         ).json()["analysis_id"]
+                done = await wait_status(client, plain, timeout=30)
+                assert abs(done["result"]["offset_seconds"] - DUBS["dub_late.wav"]) < 0.001
+
+                jobs = (await client.get("/api/v1/health")).json()["jobs"]
+                assert jobs["status"] == "degraded" and "gpu-only" in jobs["note"], jobs
+                assert jobs["queue_lengths"] == {"analysis": 0, "gpu-only": 1}
+                waiting = (await client.get(f"/api/v1/analysis/{ai_id}")).json()
+                assert waiting["status"] == "queued" and waiting["attempts"] == 0
+                r = await client.delete(f"/api/v1/analysis/{ai_id}")
+                assert r.json()["status"] == "cancelled"
+        finally:
+            broker.delete("gpu-only")
+            broker.close()
 
 
 class TestLiveProgress:
