@@ -281,7 +281,7 @@ class AnalysisService:
         for analysis_id, status, owner, attempts in self.repo.unfinished():
             if owner == self.instance_id:
                 if status == JobStatus.QUEUED:
-                    self.runner.submit(analysis_id)
+                    self.runner.submit(analysis_id, attempts)
                 continue
             if owner in alive:
                 continue

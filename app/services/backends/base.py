@@ -25,9 +25,10 @@ class JobBackend(Protocol):
     def shutdown(self, *, timeout: float = 10.0) -> list[str]:
         """Stop; returns the ids still running *here* when ``timeout`` expired."""
 
-    def submit(self, job_id: str) -> bool:
+    def submit(self, job_id: str, attempts: int | None = None) -> bool:
         """Hand a stored, queued job to the workers; False when it was not (already handed
-        over, or the broker is unreachable: the next maintenance pass tries again)."""
+        over for this run — ``attempts``, the runs it has had, when the caller knows it — or
+        the broker is unreachable: the next maintenance pass tries again)."""
 
     def cancel(self, job_id: str, reason: str = CancelReason.USER) -> JobContext | None:
         """Ask the job to stop wherever it runs; its context when it runs in this process."""

@@ -39,12 +39,15 @@ from app.services.backends.redis_events import (
 )
 from app.services.jobs import CancelReason, JobContext, RunnerStats
 
-__all__ = ["CeleryBackend", "workers_seen"]
+__all__ = ["CeleryBackend", "workers_seen", "SENT_KEY_PREFIX"]
 
 _logger = logging.getLogger(__name__)
 #: ids remembered as sent (per attempt number); beyond, the oldest are forgotten (a forgotten
 #: id still queued is at worst sent twice, and the second copy finds it claimed)
 _SENT_MEMORY = 50_000
+#: ``<prefix><id>:<attempts>`` in Redis: that run of the analysis was sent (by any instance)
+SENT_KEY_PREFIX = "sync_analyzer:sent:"
+_SENT_TTL_SECONDS = 7 * 24 * 3600
 
 
 def workers_seen(client: redis.Redis) -> list[dict[str, Any]]:
@@ -99,17 +102,28 @@ class CeleryBackend:
         return []
 
     # --- jobs ----------------------------------------------------------------------------
-    def submit(self, job_id: str) -> bool:
-        row = self.repo.get(job_id)
-        if row is None or row.status != JobStatus.QUEUED:
+    def submit(self, job_id: str, attempts: int | None = None) -> bool:
+        """Send one task for this run of the analysis, once across every API instance.
+
+        Maintenance offers every queued analysis this instance owns at each pass (with its
+        ``attempts``): a run already sent from here costs nothing, one sent by another
+        instance (an adopted queue) one Redis lookup, and a run whose send failed is sent.
+        """
+        if attempts is not None and self._was_sent(job_id, attempts):
             return False
-        with self._lock:
-            if self._sent.get(job_id) == row.attempts:
-                return False  # already sent for this run (maintenance offers it again)
+        row = self.repo.get(job_id)
+        if row is None or row.status != JobStatus.QUEUED or self._was_sent(job_id,
+                                                                             row.attempts):
+            return False
         queue = queue_for(self.settings, row.request)
+        key = f"{SENT_KEY_PREFIX}{job_id}:{row.attempts}"
         try:
-            self.celery.send_task(TASK_RUN_ANALYSIS, args=[job_id], task_id=job_id,
-                                  queue=queue)
+            if not self._redis.exists(key):
+                self.celery.send_task(TASK_RUN_ANALYSIS, args=[job_id], task_id=job_id,
+                                      queue=queue)
+                self._redis.set(key, queue, ex=_SENT_TTL_SECONDS)
+                _logger.debug("analysis %s sent to queue %s (run %d)", job_id, queue,
+                              row.attempts + 1)
         except Exception as exc:  # kombu/redis errors: broker down; retried by maintenance
             _logger.warning("analysis %s not sent to the %s queue (%s: %s); it stays queued "
                             "and is sent again when the broker answers", job_id, queue,
@@ -120,9 +134,11 @@ class CeleryBackend:
             self._sent.move_to_end(job_id)
             while len(self._sent) > _SENT_MEMORY:
                 self._sent.popitem(last=False)
-        _logger.debug("analysis %s sent to queue %s (run %d)", job_id, queue,
-                      row.attempts + 1)
         return True
+
+    def _was_sent(self, job_id: str, attempts: int) -> bool:
+        with self._lock:
+            return self._sent.get(job_id) == attempts
 
     def cancel(self, job_id: str, reason: str = CancelReason.USER) -> JobContext | None:
         """Revoke the task (copies not started are dropped) and tell the running worker."""
