@@ -245,6 +245,9 @@ class Settings(BaseSettings):
             notes.append("SECRET_KEY is the default: set a long random value in production")
         if "*" in self.ALLOWED_ORIGINS and not self.DEBUG:
             notes.append("ALLOWED_ORIGINS allows any origin ('*')")
+        if self.JOB_BACKEND == "celery" and self.sqlite_path is not None:
+            notes.append("JOB_BACKEND=celery with a SQLite DATABASE_URL: only workers on this "
+                         "machine can share it; use PostgreSQL for several machines")
         return notes
 
 
