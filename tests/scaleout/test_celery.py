@@ -6,6 +6,8 @@ running worker; a worker killed mid-analysis hands it to the other one; batches 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -220,6 +222,25 @@ class TestWorkerDeath:
             assert done["attempts"] == 2
             survivor = workers.worker_of(workers.row(aid)["owner"])
             assert survivor is not None and survivor != victim
+
+    async def test_pool_process_killed_task_handed_back_at_once(
+            self, workers: Cluster, medium_media: Path) -> None:
+        """Only the pool process running the analysis dies (say, the OOM killer): its worker
+        rejects the task back to the queue (``task_reject_on_worker_lost``) and the analysis
+        is re-run; the worker itself lives on."""
+        async with running_app(workers.settings()) as (_, client):
+            aid = (await client.post("/api/v1/analysis/sync", json={
+                "master_file": medium_media.name, "dub_file": medium_media.name})
+                   ).json()["analysis_id"]
+            victim = await self._running_on(workers, client, aid)
+            pool_pid = int(str(workers.row(aid)["owner"]).split(":")[1])
+            assert pool_pid in workers.workers[victim].pids() - {workers.workers[victim].proc.pid}
+            os.kill(pool_pid, signal.SIGKILL)
+            done = await wait_status(client, aid, timeout=90)
+            assert done["status"] == "completed", (done, workers.logs())
+            assert abs(done["result"]["offset_seconds"]) < 0.001 and done["attempts"] == 2
+            assert workers.workers[victim].proc.poll() is None
+            assert workers.row(aid)["owner"].split(":")[1] != str(pool_pid)
 
     async def test_redelivered_task_reclaims_the_dead_workers_analysis(
             self, workers: Cluster, medium_media: Path) -> None:
