@@ -60,6 +60,10 @@ THRESHOLDS: dict[str, float] = {
     "feature_min_zscore": 6.0,
     "min_coverage": 0.5,
     "max_edits_per_minute": 0.75,
+    # a resampled dub (pitch changed) warped back matches the master sample for sample: its
+    # windows sit within ~0.01 ms of the line; a time-stretched one (pitch kept, WSOLA) keeps
+    # the stretcher's own jitter of a few ms (median |residual| >= ~0.7 ms on the bench)
+    "pitch_changed_max_residual_seconds": 0.0003,
 }
 
 
@@ -636,7 +640,8 @@ def _model(
     pitch: bool | None = None
     if name is not None or s0 != 1.0:
         pitch = not feature_mode and bool(
-            len(precise) >= 0.6 * len(used) and np.median(precise) < 0.001)
+            len(precise) >= 0.6 * len(used)
+            and np.median(precise) < THRESHOLDS["pitch_changed_max_residual_seconds"])
     # the slope must stand out of the windows' scatter: |slope| >= 5 standard errors
     tu = t[use]
     centred = tu - np.average(tu, weights=wt[use])
@@ -710,7 +715,11 @@ def _locate_edits(
             labels.append((((zl >= 4.0) & (zl > zr)).astype(float),
                            ((zr >= 4.0) & (zr > zl)).astype(float)))
         removed = max(0.0, _segment_offset(left, centres[0]) - _segment_offset(right, centres[0]))
-        t_edit, uncertainty = _edit_split(centres, labels, shift=int(round(removed / step)))
+        t_edit, uncertainty = _edit_split(centres, labels, shift=int(round(removed / step)),
+                                          reach=0.5)
+        fine = _refine_split(t_edit, removed, left, right, m_mid, d_mid, rate, s0)
+        if fine is not None and fine[1] <= uncertainty:  # sharper where both sides have sound
+            t_edit, uncertainty = fine
         before = _segment_offset(left, t_edit)
         after = _segment_offset(right, t_edit)
         jump = after - before
@@ -745,13 +754,58 @@ def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: np.ndarray, d_mid: n
     return out
 
 
+def _coherence(m: np.ndarray, d: np.ndarray, lag: float, s: int, n: int, rate: float
+               ) -> float:
+    """Phase coherence (mean cosine of the whitened cross-spectrum, 40 Hz to 0.45·rate) of
+    master samples ``s .. s+n`` with the dub ``lag`` samples (fractional) later: ~0 ± 1/√bins
+    for unrelated sound, clearly positive where the two share material at exactly that lag."""
+    li = int(np.floor(lag))
+    if s < 0 or s + n > m.size or s + li < 0 or s + li + n > d.size:
+        return 0.0
+    win = np.hanning(n).astype(np.float32)
+    cross = np.conj(sfft.rfft(m[s : s + n] * win)) * sfft.rfft(d[s + li : s + li + n] * win)
+    k = np.arange(cross.size)
+    cross *= np.exp(2j * np.pi * k * (lag - li) / n)  # undo the fractional part of the lag
+    band = cross[max(1, int(40 * n / rate)) : int(0.45 * n)]
+    return float(np.mean(band.real / np.maximum(np.abs(band), 1e-20)))
+
+
+def _refine_split(
+    t0: float, removed: float, left: Segment, right: Segment, m: np.ndarray, d: np.ndarray,
+    rate: float, s0: float, *, length: float = 0.25, step: float = 0.05, reach: float = 2.0,
+) -> tuple[float, float] | None:
+    """Sharpen an edit found with 2-s windows: 0.25-s windows every 50 ms within ±``reach``
+    s of ``t0``, each scored by its phase coherence at exactly each segment's offset (known
+    to well under a sample by then), so the share of matching sound in a window no longer
+    matters, only which side it matches. None when either side has too few clear windows."""
+    n = int(round(length * rate))
+    centres = np.arange(t0 - reach, t0 + reach + removed + 1e-9, step)
+    floor = 4.0 / np.sqrt(0.45 * n)  # ~4 standard deviations of unrelated sound's coherence
+    scores = []
+    for seg in (left, right):
+        row = []
+        for c in centres:
+            warped = (c + _segment_offset(seg, c)) * s0 - c  # d lives in the warped domain
+            row.append(_coherence(m, d, warped * rate, int(round((c - length / 2) * rate)), n,
+                                  rate))
+        scores.append(np.array(row))
+    zl, zr = scores
+    is_left = ((zl >= floor) & (zl > zr)).astype(float)
+    is_right = ((zr >= floor) & (zr > zl)).astype(float)
+    if is_left.sum() < 5 or is_right.sum() < 5:
+        return None
+    return _edit_split(centres, [(is_left, is_right)], shift=int(round(removed / step)),
+                       reach=0.5 * length)
+
+
 def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]], *,
-                shift: int) -> tuple[float, float]:
+                shift: int, reach: float = 0.5) -> tuple[float, float]:
     """(split time, uncertainty) with the fewest misplaced windows over every scale's
     (is_left, is_right) labels: left matches after the split plus right matches before it,
     the right labels moved ``shift`` grid steps earlier (for a removal the later segment's
     material resumes that much later in master time). The split is the middle of the best
-    range (its start when the range is long); the uncertainty is how far the truth may lie."""
+    range (its start when the range is long); the uncertainty is how far the truth may lie,
+    at least half a window (``reach``, seconds)."""
     n = centres.size
     err = np.zeros(n + 1)
     for is_left, is_right in labels:
@@ -772,9 +826,8 @@ def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]]
         return 0.5 * float(centres[i - 1] + centres[i])
 
     lo, hi = boundary(i_lo), boundary(i_hi)
-    # labelled windows reach up to half their length past the edit: that is the floor of
-    # the uncertainty, on top of the unlabelled range
-    reach = 0.5
+    # labelled windows reach up to half their length (``reach``) past the edit: that is the
+    # floor of the uncertainty, on top of the unlabelled range
     if hi - lo > 2.0:
         # a long stretch without evidence: the earlier segment's material runs on up to the
         # edit whether material was removed or inserted, so where its matches end is the
