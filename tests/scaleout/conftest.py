@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +123,18 @@ def medium_media(media_dir: Path) -> Path:
                         "anoisesrc=d=480:c=pink:r=48000:a=0.3:s=5", "-c:a", "pcm_s16le",
                         str(path)], check=True)
     return path
+
+
+@pytest.fixture
+def make_settings(workers: Cluster, tmp_path: Path) -> Callable[..., Settings]:
+    """The API tests' ``make_settings`` for this deployment: the same folders per test, but
+    ``JOB_BACKEND=celery`` on the session's broker, PostgreSQL and two workers (so the API's
+    own tests can run again on Celery)."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"UPLOAD_DIR": tmp_path / "uploads",
+                                  "OUTPUT_DIR": tmp_path / "output"}
+        values.update(overrides)
+        return workers.settings(**values)
+
+    return make
