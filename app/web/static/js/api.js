@@ -56,6 +56,7 @@ const STATUS_WORDS = {
 
 /** fetch + JSON; throws ApiError (status, code and message from {"error": {...}}). */
 export async function api(path, { method = "GET", body, form, headers = {}, raw = false, retried = false } = {}) {
+  const sentKey = storedKey();
   const init = { method, headers: { Accept: "application/json", ...keyHeaders(), ...headers } };
   if (form) init.body = form;
   else if (body !== undefined) {
@@ -72,7 +73,9 @@ export async function api(path, { method = "GET", body, form, headers = {}, raw 
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-  if (response.status === 401 && !retried && askKey(data?.error?.message || "An API key is required.")) {
+  // a 401: retry with a key stored meanwhile (by a parallel call), else ask for one
+  if (response.status === 401 && !retried && (storedKey() !== sentKey
+      || askKey(data?.error?.message || "An API key is required."))) {
     return api(path, { method, body, form, headers, raw, retried: true });
   }
   if (!response.ok) {
