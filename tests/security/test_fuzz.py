@@ -8,14 +8,15 @@ the documented schema. ``python bench/fuzz.py`` runs the same checks with many m
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
-from tests.api.helpers import UvicornProcess
+from app.core.config import Settings
+from tests.api.helpers import UvicornProcess, running_app
 from tests.security.fuzzing import FUZZ_CHECKS, api_schema, fuzz_settings
 
 #: examples per operation (bench/fuzz.py raises it) and whether they are derandomized
@@ -46,3 +47,26 @@ schema = schemathesis.openapi.from_dict(api_schema())
 def test_api_conforms_and_never_fails(case: schemathesis.Case,
                                       fuzz_server: UvicornProcess) -> None:
     case.call_and_validate(base_url=fuzz_server.base_url, checks=FUZZ_CHECKS, timeout=30)
+
+
+class TestFoundByFuzzing:
+    """What the fuzzing found (500s before the fix), kept as plain regression tests."""
+
+    async def test_regressions(self, make_settings: Callable[..., Settings]) -> None:
+        async with running_app(make_settings()) as (_, client):
+            long_path = "0" * 300  # a name over 255 bytes: ENAMETOOLONG from the filesystem
+            for url in ("/api/v1/files", "/api/v1/files/probe", "/api/v1/files/raw",
+                        "/api/v1/files/proxy-audio"):
+                r = await client.get(url, params={"path": long_path})
+                assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_path", url
+            r = await client.post("/api/v1/analysis/sync",
+                                  json={"master_file": long_path, "dub_file": "x.wav"})
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_path"
+            r = await client.post("/api/v1/ui/state/batch-queue", content=b"\xff]\xfe",
+                                  headers={"content-type": "application/json"})
+            assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+            for url in ("/api/v1/analysis", "/api/v1/analysis/batch", "/api/v1/workflows",
+                        "/api/v1/reports", "/api/v1/files"):
+                r = await client.get(url, params={"offset": 10**22})  # SQLite cannot bind it
+                assert r.status_code == 422, (url, r.text)
+                assert (await client.get(url, params={"offset": 2**31 - 1})).status_code == 200

@@ -23,7 +23,7 @@ from app.api.v1.schemas.analysis import (
     BatchCreate,
     BatchSubmitted,
 )
-from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.api.v1.schemas.timeline import TimelineRead
 from app.db.models import AnalysisRow, JobStatus
 from app.services.analysis import links_of, view_of
@@ -103,7 +103,7 @@ def list_analyses(
                                       "of the master's or dub's file name.")] = None,
     batch_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> AnalysisList:
     rows, total = service.search(statuses=[str(s) for s in status_ or []], file=file,
                                batch_id=batch_id, limit=limit, offset=offset)

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from app.api.deps import BatchServiceDep
 from app.api.v1.schemas.batch import BatchList, BatchResultsRead, BatchStatusRead, BatchSummary
-from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.core.errors import AppError, BadRequestError, FileTooLargeError
 from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS
 
@@ -77,7 +77,7 @@ async def _read_csv(request: Request) -> tuple[bytes, str | None]:
 def list_batches(
     service: BatchServiceDep,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> BatchList:
     rows, total = service.page(limit=limit, offset=offset)
     return BatchList(items=[BatchSummary.model_validate(r) for r in rows], total=total,

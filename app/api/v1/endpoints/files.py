@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import FileServiceDep
-from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.api.v1.schemas.files import DirectoryListing, ProbeRead, UploadDeleted, UploadRead
 from app.core.errors import AppError, BadRequestError
 from app.services.files import FILE_ID_PATTERN, ProxyStream
@@ -95,7 +95,7 @@ def list_folder(
         description="Root of a relative path: mount (MOUNT_PATH) or upload (UPLOAD_DIR).")]
     = "mount",
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 200,
-    offset: Annotated[int, Query(ge=0, description="Entries to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Entries to skip.")] = 0,
     sort: Annotated[Literal["name", "size", "modified"], Query()] = "name",
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
     show_hidden: Annotated[bool, Query(description="Also list names starting with a dot.")]

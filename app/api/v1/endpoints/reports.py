@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import ReportServiceDep
-from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.api.v1.schemas.reports import ReportList, ReportRead, ReportSummary
 from app.db.models import JobStatus
 
@@ -55,7 +55,7 @@ def list_reports(
     service: ReportServiceDep, status_: Statuses = None,
     batch_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ReportList:
     return _page(service, master=None, dub=None, statuses=status_, batch_id=batch_id,
                  limit=limit, offset=offset)
@@ -83,7 +83,7 @@ def search_reports(
                                                                        "path.")] = None,
     status_: Statuses = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ReportList:
     return _page(service, master=master_file, dub=dub_file, statuses=status_, batch_id=None,
                  limit=limit, offset=offset)

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import SettingsDep, WorkflowServiceDep
-from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.api.v1.schemas.workflows import (
     FileType,
     WorkflowCreate,
@@ -74,7 +74,7 @@ def list_workflows(
                                                      description="Only these statuses.")
                        ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> WorkflowList:
     rows, total = service.search(statuses=[str(s) for s in status_ or []], limit=limit,
                                  offset=offset)

@@ -6,7 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ErrorDetail", "ErrorResponse", "ERROR_RESPONSES"]
+__all__ = ["ErrorDetail", "ErrorResponse", "ERROR_RESPONSES", "MAX_OFFSET"]
+
+#: largest page offset of the list endpoints (beyond, the database cannot bind the number)
+MAX_OFFSET = 2**31 - 1
 
 
 class ErrorDetail(BaseModel):
