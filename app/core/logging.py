@@ -12,6 +12,7 @@ import contextvars
 import json
 import logging
 import logging.handlers
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 from app.core.config import Settings
 
 __all__ = ["configure_logging", "log_context", "current_context", "in_context",
-           "ContextFilter", "JsonFormatter", "KeyValueFormatter"]
+           "ContextFilter", "JsonFormatter", "KeyValueFormatter", "RedactApiKeyFilter"]
 
 _HANDLER_MARK = "_sync_analyzer_handler"
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -53,6 +54,22 @@ def in_context(fn: Callable[P, R]) -> Callable[P, R]:
         return ctx.run(fn, *args, **kwargs)
 
     return run
+
+
+_API_KEY_IN_URL = re.compile(r"(api_key=)[^&\s\"']+")
+
+
+class RedactApiKeyFilter(logging.Filter):
+    """Replaces ``api_key=<key>`` in a record's message and arguments by ``api_key=***``
+    (uvicorn's access log prints the query string of GET requests that carry a key)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _API_KEY_IN_URL.sub(r"\1***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_API_KEY_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
 
 
 class ContextFilter(logging.Filter):
@@ -126,3 +143,6 @@ def configure_logging(settings: Settings) -> None:
         setattr(handler, _HANDLER_MARK, True)
         logger.addHandler(handler)
     logger.propagate = False
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactApiKeyFilter) for f in access.filters):
+        access.addFilter(RedactApiKeyFilter())

@@ -86,3 +86,18 @@ class TestRotation:
         for p in log.parent.iterdir():
             assert p.stat().st_size <= 2048
         assert "line 59" in log.read_text() + (log.parent / "app.log.1").read_text()
+
+
+class TestKeysStayOutOfLogs:
+    def test_access_log_redacts_query_keys(self, make_settings: Callable[..., Settings]
+                                           ) -> None:
+        from app.core.logging import configure_logging
+
+        configure_logging(make_settings())
+        record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                                   '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5000", "GET",
+                                   "/api/v1/analysis/a/progress/stream?api_key=s3cret-key&x=1",
+                                   "1.1", 200), None)
+        assert logging.getLogger("uvicorn.access").filter(record)
+        line = record.getMessage()
+        assert "s3cret-key" not in line and "api_key=***&x=1" in line
