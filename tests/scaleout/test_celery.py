@@ -11,6 +11,7 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import redis
 
 from tests.api.helpers import SseEvent, read_sse, running_app, wait_status
@@ -200,9 +201,17 @@ class TestBatch:
 
 
 class TestWorkerDeath:
-    async def _running_on(self, cluster: Cluster, client: object, analysis_id: str) -> str:
-        body = await wait_status(client, analysis_id, {"running"},  # type: ignore[arg-type]
-                                 stage="coarse", timeout=60)
+    async def _running_on(self, cluster: Cluster, client: httpx.AsyncClient,
+                          analysis_id: str) -> str:
+        """The worker running ``analysis_id`` once it is past decoding (mid-analysis)."""
+        deadline = time.monotonic() + 60
+        while True:
+            body = (await client.get(f"/api/v1/analysis/{analysis_id}")).json()
+            if body["status"] == "running" and body["progress"]["fraction"] >= 0.45:
+                break
+            assert body["status"] in ("queued", "running"), body
+            assert time.monotonic() < deadline, body
+            await asyncio.sleep(0.02)
         assert body["attempts"] == 1
         worker = cluster.worker_of(cluster.row(analysis_id)["owner"])
         assert worker in ("w1", "w2")
