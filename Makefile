@@ -6,7 +6,7 @@ PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test bench lint system-deps test-deps demo clean
+.PHONY: run worker test bench lint system-deps test-deps demo clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -37,6 +37,12 @@ test-deps: system-deps
 ## start the service with uvicorn on $(HOST):$(PORT) (settings: .env, see .env.example).
 run: system-deps $(VENV)/.installed
 	$(PY) -m uvicorn main:app --host $(HOST) --port $(PORT)
+
+## a Celery worker for JOB_BACKEND=celery (README "Scaling out"): make worker QUEUES=gpu CONCURRENCY=1
+QUEUES      ?= analysis
+CONCURRENCY ?= 2
+worker: system-deps $(VENV)/.installed
+	$(VENV)/bin/celery -A app.worker worker -Q $(QUEUES) --concurrency $(CONCURRENCY) -l INFO
 
 test: test-deps $(VENV)/.installed $(VENV)/.installed-ai
 	$(PY) -m pytest -q
