@@ -33,7 +33,7 @@ def main() -> int:
     env = {**os.environ, "FUZZ_MAX_EXAMPLES": str(args.examples),
            "FUZZ_DERANDOMIZE": "1" if args.derandomize else "0"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf",
-           "tests/security/test_fuzz.py"]
+           "tests/security/test_fuzz.py", "-k", "test_api_conforms_and_never_fails"]
     if args.seed is not None:
         cmd.append(f"--hypothesis-seed={args.seed}")
     t0 = time.perf_counter()
