@@ -503,6 +503,41 @@ class AnalysisService:
         _logger.info("batch %s queued: %d analyses", batch_id, n)
         return batch_id, ready
 
+    def record_completed(self, *, request: dict[str, Any], options: AnalysisOptions,
+                         result: dict[str, Any], started_at: datetime) -> str:
+        """Store an analysis another job ran itself (an analyze-and-repair workflow) as a
+        completed analysis, so it has an ``analysis_id``, a timeline and reports like any other.
+
+        ``request`` holds ``master_file``/``dub_file`` (as submitted), ``master_path``/
+        ``dub_path`` (resolved) and optionally ``label`` and ``workflow_id``; ``options`` are
+        the engine options it ran with. Returns the new analysis id."""
+        effective = {
+            "master_file": request["master_file"], "dub_file": request["dub_file"],
+            "methods": list(options.methods), "enable_ai": options.ai_model is not None,
+            "ai_model": options.ai_model, "sample_rate": options.sample_rate,
+            "window_size": options.window_seconds,
+            "confidence_threshold": options.confidence_threshold,
+            "max_offset_seconds": options.max_offset_seconds,
+            "master_stream": options.master_stream, "dub_stream": options.dub_stream,
+            "master_channel": options.master_channel, "dub_channel": options.dub_channel,
+            "label": request.get("label"), "master_path": request["master_path"],
+            "dub_path": request["dub_path"], "workflow_id": request.get("workflow_id")}
+        now = utcnow()
+        verdict = result.get("verdict")
+        row = AnalysisRow(
+            id=new_analysis_id(), status=JobStatus.COMPLETED,
+            master_file=request["master_path"], dub_file=request["dub_path"],
+            master_name=Path(request["master_path"]).name,
+            dub_name=Path(request["dub_path"]).name, request=effective,
+            progress_stage="done", progress_fraction=1.0,
+            progress_message=f"verdict: {verdict}", attempts=1, owner=self.instance_id,
+            cancel_requested=False, result=result, created_at=started_at,
+            started_at=started_at, finished_at=now, updated_at=now)
+        self.repo.add_many([row])
+        _logger.info("analysis %s recorded (run by %s)", row.id,
+                     request.get("workflow_id") or "another job")
+        return row.id
+
     # --- reads ------------------------------------------------------------------------------
     def get(self, analysis_id: str) -> AnalysisRow:
         row = self.repo.get(analysis_id)

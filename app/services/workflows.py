@@ -92,10 +92,16 @@ def _new_id() -> str:
     return f"workflow_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
 
 
-def links_of(workflow_id: str) -> dict[str, str]:
+def links_of(workflow_id: str, analysis_id: str | None = None) -> dict[str, str]:
+    """The workflow's URLs, and its analysis's (record, timeline, report) once it has one."""
     base = f"{API_PREFIX}/workflows/{workflow_id}"
-    return {"status": f"{base}/status", "stream": f"{base}/status/stream",
-            "download": f"{base}/download/", "delete": base}
+    links = {"status": f"{base}/status", "stream": f"{base}/status/stream",
+             "download": f"{base}/download/", "delete": base}
+    if analysis_id:
+        links.update(analysis=f"{API_PREFIX}/analysis/{analysis_id}",
+                     timeline=f"{API_PREFIX}/analysis/sync/{analysis_id}/timeline",
+                     report=f"{API_PREFIX}/reports/{analysis_id}")
+    return links
 
 
 def _max_abs_offset(result: dict[str, Any]) -> float:
@@ -341,8 +347,10 @@ class WorkflowService:
         fraction = float(row.fraction or 0.0)
         base = f"{API_PREFIX}/workflows/{row.id}/download"
         result = row.result or {}
+        analysis_id = (result.get("analysis") or {}).get("analysis_id")
         return {
             "workflow_id": row.id, "status": row.status, "episode_name": row.episode_name,
+            "analysis_id": analysis_id,
             "master_file": row.request.get("master_file", row.master_file),
             "dub_file": row.request.get("dub_file", row.dub_file), "stage": row.stage,
             "fraction": round(fraction, 4), "percent": round(fraction * 100, 1),
@@ -352,7 +360,7 @@ class WorkflowService:
             "files": {k: f"{base}/{k}" for k in (row.files or {})},
             "error": row.error, "attempts": row.attempts, "created_at": row.created_at,
             "started_at": row.started_at, "finished_at": row.finished_at,
-            "updated_at": row.updated_at, "links": links_of(row.id)}
+            "updated_at": row.updated_at, "links": links_of(row.id, analysis_id)}
 
     def file(self, workflow_id: str, file_type: FileType) -> Path:
         """The path of one of a workflow's files; 404 when it has none of that type."""
@@ -529,9 +537,16 @@ class WorkflowService:
         if per_channel is None:
             per_channel = int(req.get("dub_channels") or 1) >= 3
         hi = 0.3 if per_channel else 0.5
+        started = utcnow()
         result = to_jsonable(analyze_files(master, dub, options=opts,
                                            progress=rec.engine(0.0, hi),
                                            cancel=token).to_dict())
+        # stored as an analysis of its own: the same timeline, reports and result view
+        analysis_id = self.analyses.record_completed(
+            request={"master_file": req["master_file"], "dub_file": req["dub_file"],
+                     "master_path": str(master), "dub_path": str(dub),
+                     "label": row.episode_name, "workflow_id": row.id},
+            options=opts, result=result, started_at=started)
         channels: dict[str, Any] | None = None
         if per_channel and int(req.get("dub_channels") or 1) > 1:
             rec.progress(hi, "analysing every channel")
@@ -541,7 +556,7 @@ class WorkflowService:
             for c in channels["channels"]:
                 c.pop("timeline", None)
         rec.end("analysis", "done", f"{result['verdict']}: {result['reason']}")
-        rec.store(result={"outcome": None, "analysis": _headline(result)})
+        rec.store(result={"outcome": None, "analysis": _headline(result, analysis_id)})
 
         # 2. decision
         rec.begin("decision", "deciding")
@@ -646,7 +661,7 @@ class WorkflowService:
                                 "outcome": outcome, "engine_version": ENGINE_VERSION})
             files[FileType.PACKAGE] = name
         rec.end("package", "done", f"{len(files)} file types ready")
-        summary = {"outcome": outcome, "analysis": _headline(result),
+        summary = {"outcome": outcome, "analysis": _headline(result, analysis_id),
                    "repair": {k: v for k, v in (repair or {}).items() if k != "notes"} or None,
                    "verification": {k: v for k, v in (verification or {}).items()
                                     if k != "result"} or None,
@@ -693,9 +708,9 @@ def _stem(episode: str | None, dub: Path) -> str:
     return f"{base}_repaired"
 
 
-def _headline(result: dict[str, Any]) -> dict[str, Any]:
+def _headline(result: dict[str, Any], analysis_id: str) -> dict[str, Any]:
     tl = result.get("timeline") or {}
-    return {"offset_seconds": result.get("offset_seconds"),
+    return {"analysis_id": analysis_id, "offset_seconds": result.get("offset_seconds"),
             "confidence": result.get("confidence"), "verdict": result.get("verdict"),
             "reason": result.get("reason"), "drift": tl.get("drift"),
             "edits": tl.get("edits"), "timecodes": result.get("timecodes")}

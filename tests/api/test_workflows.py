@@ -76,6 +76,16 @@ class TestRepairWorkflow:
             assert v["passed"] is True and abs(v["residual_offset_seconds"]) <= 0.001, v
             assert set(body["files"]) == {"repaired", "report", "formatted", "plots",
                                           "package"}
+            # its analysis is stored as an analysis like any other: record, timeline, report
+            aid = body["analysis_id"]
+            assert aid and body["result"]["analysis"]["analysis_id"] == aid
+            analysis = (await client.get(body["links"]["analysis"])).json()
+            assert analysis["status"] == "completed" and analysis["label"] == "EP1 German"
+            assert analysis["request"]["workflow_id"] == wid
+            assert analysis["result"]["offset_seconds"] == analysed
+            timeline = await client.get(body["links"]["timeline"])
+            assert timeline.status_code == 200 and timeline.json()["analysis_id"] == aid
+            assert (await client.get(body["links"]["report"])).status_code == 200
 
             # every file lives under OUTPUT_DIR/workflows/<id>/
             folder = settings.output_root / "workflows" / wid

@@ -182,6 +182,8 @@ class EffectiveRequest(BaseModel):
     master_channel: int | None
     dub_channel: int | None
     label: str | None = None
+    workflow_id: str | None = Field(None, description="The analyze-and-repair workflow that "
+                                                      "ran this analysis, if one did.")
 
 
 class AudioInfoRead(BaseModel):

@@ -97,6 +97,10 @@ class WorkflowLinks(BaseModel):
     download: str = Field(description="GET with a file type appended: repaired, report, "
                                       "formatted, plots, package.")
     delete: str = Field(description="DELETE: cancel and remove the files.")
+    analysis: str | None = Field(None, description="GET: the workflow's analysis (once it has "
+                                                   "run), an analysis like any other.")
+    timeline: str | None = Field(None, description="GET: that analysis's timeline.")
+    report: str | None = Field(None, description="GET: that analysis's report.")
 
 
 class WorkflowSubmitted(BaseModel):
@@ -122,6 +126,9 @@ class WorkflowRead(BaseModel):
     workflow_id: str = Field(examples=[_EXAMPLE_ID])
     status: JobStatus
     episode_name: str | None = None
+    analysis_id: str | None = Field(None, description="The stored analysis the workflow ran "
+                                    "(its timeline, reports), once the analysis stage is "
+                                    "done.", examples=["analysis_20250101_120000_5e6f7a8b"])
     master_file: str
     dub_file: str
     stage: str = Field(description="Current stage.", examples=["verification"])
