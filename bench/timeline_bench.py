@@ -34,6 +34,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from app.engine import analyze_files  # noqa: E402
+from app.engine.timeline import measure_stretch_shift  # noqa: E402
 from app.testkit import (  # noqa: E402
     dialogue_track,
     dub_remix,
@@ -73,30 +74,16 @@ class Truth:
 
 
 def stretch_shift(late_path: Path, dub_path: Path, ratio: float) -> float:
-    """Median time shift (s, input time) of a time-stretched ``dub_path`` against its input
-    ``late_path``: output time t carries input t·ratio + shift. Measured on 100-ms snippets
-    every 0.25 s with plain normalised cross-correlation (±60 ms), kept where >= 0.9."""
+    """Median time shift (s, input time) of the time-stretched ``dub_path`` against its input
+    ``late_path`` (output time t carries input t·ratio + shift), measured on the stretcher's
+    own input and output (see :func:`app.engine.timeline.measure_stretch_shift`)."""
     x, sr = read_audio(late_path)
     y, _ = read_audio(dub_path)
-    x = x.mean(axis=1) if x.ndim > 1 else x
-    y = y.mean(axis=1) if y.ndim > 1 else y
-    w, reach = int(0.1 * sr), int(0.06 * sr)
-    n = 1 << int(np.ceil(np.log2(w + 2 * reach + w)))
-    shifts = []
-    for t_out in np.arange(1.0, y.size / sr - 1.0, 0.25):
-        s, c = int(t_out * sr), int(t_out * ratio * sr)
-        seg, ref = y[s : s + w], x[c - reach : c + w + reach]
-        if seg.size < w or ref.size < w + 2 * reach or np.sqrt(np.mean(seg**2)) < 1e-3:
-            continue
-        cc = np.fft.irfft(np.conj(np.fft.rfft(seg, n)) * np.fft.rfft(ref, n), n)[: 2 * reach + 1]
-        energy = np.convolve(ref**2, np.ones(w), "valid")[: 2 * reach + 1] * np.sum(seg**2)
-        v = cc / np.sqrt(energy + 1e-12)
-        k = int(np.argmax(v))
-        if v[k] >= 0.9:
-            shifts.append((k - reach) / sr)
-    if len(shifts) < 20:
-        raise RuntimeError(f"cannot measure the stretch of {dub_path.name} ({len(shifts)} points)")
-    return float(np.median(shifts))
+    shift = measure_stretch_shift(x.mean(axis=1) if x.ndim > 1 else x,
+                                  y.mean(axis=1) if y.ndim > 1 else y, ratio, float(sr))
+    if shift is None:
+        raise RuntimeError(f"cannot measure the stretch of {dub_path.name}")
+    return shift
 
 
 def _splice(parts: list[np.ndarray]) -> np.ndarray:

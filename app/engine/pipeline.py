@@ -275,6 +275,7 @@ def _analyze_tracks(
         results = [] if use_ai else _methods(tm, td, opts, max_off, min_overlap, report, timings)
         speed, speed_seconds = searching.result()
     timings["speed"] = round(speed_seconds, 3)
+    delivered = td  # the dub as delivered (the timeline also tries it time-stretched)
     if speed.name is not None:
         report("speed", 0.49, f"dub speed {speed.name}: warping the dub to the master's timeline")
         td = _warp_track(td, NAMED_CONVERSIONS[speed.name], sample_rate=sr)
@@ -302,7 +303,7 @@ def _analyze_tracks(
             start_offset_seconds=first.offset_seconds, m_full=tm.signal, d_full=td.signal,
             full_rate=float(sr), window_seconds=window,
             hop_seconds=hop, max_offset_seconds=max_off, cancel=report.cancel,
-            on_window=on_window)
+            on_window=on_window, d_mid_unwarped=delivered.mid if delivered is not td else None)
     timings["timeline"] = round(time.perf_counter() - t, 3)
     # offsets so far live in the warped domain; at master time 0 the dub's own offset is o / s
     offset = None if first.offset_seconds is None else first.offset_seconds / speed.ratio

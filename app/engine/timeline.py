@@ -9,16 +9,19 @@ material removed from the dub makes it drop, material inserted makes it rise.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
 from scipy.signal import resample_poly
 
+from app.engine.decode import ffmpeg_path
 from app.engine.types import CancelToken
 from app.engine.windows import gcc_window, has_content
 from app.engine.xcorr import fft_size, normalised_xcorr, parabolic_offset
@@ -36,6 +39,8 @@ __all__ = [
     "warp_signal",
     "warp_features",
     "build_timeline",
+    "stretch_to_master",
+    "measure_stretch_shift",
 ]
 
 #: Standard speed conversions: name → dub speed relative to the master.
@@ -492,6 +497,30 @@ def _fit(t: np.ndarray, o: np.ndarray, w: np.ndarray, labels: np.ndarray
     return coef[:-1], float(coef[-1])
 
 
+def _slope_error(t: np.ndarray, w: np.ndarray, resid: np.ndarray, labels: np.ndarray
+                 ) -> float:
+    """Standard error of the common slope (s/s) from the windows' weighted scatter."""
+    centred = t - np.average(t, weights=w)
+    sxx = float(np.sum(w * centred**2))
+    dof = max(int(t.size) - (int(labels.max()) + 2), 1)
+    sigma = float(np.sqrt(np.sum(w * resid**2) / max(float(np.sum(w)), 1e-12) * t.size / dof))
+    return sigma / np.sqrt(sxx) if sxx > 0 else float("inf")
+
+
+def _snap_slope(slope: float, slope_se: float) -> float | None:
+    """The exact slope of the standard conversion that ``slope`` (offset change per second of
+    master) is statistically consistent with (within 3 standard errors and the naming
+    tolerance), else None: a real 25 → 24 fps conversion runs at exactly 25/24, so the
+    windows' scatter should not move the fitted ratio off it."""
+    for r in NAMED_CONVERSIONS.values():
+        exact = 1.0 / float(r) - 1.0  # ratio = 1 / (1 + slope)
+        ppm_apart = abs(1.0 / (1.0 + slope) - float(r)) * 1e6
+        if ppm_apart <= THRESHOLDS["named_conversion_tolerance_ppm"] and \
+                abs(slope - exact) <= 3.0 * slope_se:
+            return exact
+    return None
+
+
 def build_timeline(
     m_mid: np.ndarray,
     d_mid: np.ndarray,
@@ -510,44 +539,106 @@ def build_timeline(
     max_offset_seconds: float,
     cancel: CancelToken | None = None,
     on_window: Callable[[int, int], None] | None = None,
+    d_mid_unwarped: np.ndarray | None = None,
 ) -> Timeline:
     """Windowed offsets, fitted model and verdict.
 
-    ``d_mid``/``dub_flux`` are already warped to the master's timeline by ``speed.ratio``;
+    ``d_mid``/``dub_flux`` are already warped to the master's timeline by ``speed.ratio``
+    (resampled: right for a dub whose pitch moved with its speed);
     ``start_offset_seconds`` is the offset in that warped domain where tracking starts.
     ``m_full``/``d_full`` (at ``full_rate`` Hz, the dub warped too), when given, locate edits
-    with the full bandwidth.
+    with the full bandwidth. ``d_mid_unwarped``: the dub as delivered (mid rate); when the
+    speed differs, it is also time-stretched onto the master's timeline with its pitch kept
+    (the other way a conversion is made) and the windows measured again on that.
     Reported offsets are converted back to the dub's own timeline.
     """
     s0 = speed.ratio
-    raws = _scan_windows(
-        m_mid, d_mid, mid_rate, master_flux, dub_flux, frame_rate,
-        start_offset=start_offset_seconds, window=window_seconds, hop=hop_seconds,
-        wide=min(max_offset_seconds, 30.0), cancel=cancel, on_window=on_window,
-    )
-
-    candidates = [
-        _model(raws, feature_mode=mode, m_mid=m_mid, d_mid=d_mid, mid_rate=mid_rate, s0=s0,
-               window_seconds=window_seconds, hop_seconds=hop_seconds,
-               edit_signals=(m_full, d_full, full_rate) if m_full is not None
-               and d_full is not None and full_rate else (m_mid, d_mid, mid_rate))
-        for mode in ((False, True) if s0 != 1.0 else (False,))
-    ]
-    # the waveform (GCC-PHAT) model is more precise; the feature model wins only when it
-    # explains clearly more of the programme (a time-stretched dub with its pitch kept)
-    best = candidates[0]
-    if len(candidates) > 1 and candidates[1].coverage > best.coverage + 0.1:
-        best = candidates[1]
+    scan = partial(_scan_windows, mf=master_flux, df=dub_flux, frame_rate=frame_rate,
+                   start_offset=start_offset_seconds, window=window_seconds, hop=hop_seconds,
+                   wide=min(max_offset_seconds, 30.0), cancel=cancel)
+    model = partial(_model, m_mid=m_mid, mid_rate=mid_rate, s0=s0,
+                    window_seconds=window_seconds, hop_seconds=hop_seconds)
+    raws = scan(m_mid, d_mid, mid_rate, on_window=on_window)
+    edit_signals = ((m_full, d_full, full_rate) if m_full is not None and d_full is not None
+                    and full_rate else (m_mid, d_mid, mid_rate))
+    best = model(raws, feature_mode=False, d_mid=d_mid, edit_signals=edit_signals)
+    if s0 == 1.0:
+        return best
+    # the waveform (GCC-PHAT) model is more precise; another wins only when it explains
+    # clearly more of the programme: the time-stretched dub (pitch kept), else the features
+    if d_mid_unwarped is not None and best.coverage < 0.9:
+        stretched = stretch_to_master(d_mid_unwarped, s0, mid_rate)
+        if stretched is not None:
+            kept = model(scan(m_mid, stretched, mid_rate, on_window=None), feature_mode=False,
+                         d_mid=stretched, edit_signals=(m_mid, stretched, mid_rate),
+                         pitch_kept=True)
+            if kept.coverage > best.coverage + 0.1:
+                best = kept
+    features = model(raws, feature_mode=True, d_mid=d_mid, edit_signals=edit_signals)
+    if features.coverage > best.coverage + 0.1:
+        best = features
     return best
+
+
+def stretch_to_master(d: np.ndarray, s0: float, rate: float) -> np.ndarray | None:
+    """The dub (mono, ``rate`` Hz, speed ``s0`` relative to the master) time-stretched with its
+    pitch kept onto the master's timeline by ffmpeg's ``atempo`` (WSOLA), then moved by the
+    stretcher's own time shift (measured on its input and output, as the median over 100-ms
+    snippets) so that no bias of ours adds to the dub's. None when ffmpeg fails."""
+    tempo = 1.0 / s0  # output time = input time / tempo = input time · s0
+    if not 0.5 <= tempo <= 2.0:
+        return None
+    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(int(rate)),
+           "-ac", "1", "-i", "pipe:0", "-af", f"atempo={tempo:.9f}", "-f", "f32le", "pipe:1"]
+    try:
+        done = subprocess.run(cmd, input=np.ascontiguousarray(d, np.float32).tobytes(),
+                              capture_output=True, check=True, timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    y = np.frombuffer(done.stdout, np.float32).copy()
+    shift = measure_stretch_shift(d, y, tempo, rate)  # output t carries input t·tempo + shift
+    if shift is None:
+        return y
+    lag = int(round(shift / tempo * rate))  # delay the output by shift / tempo to cancel it
+    if lag > 0:
+        return np.concatenate([np.zeros(lag, np.float32), y[:-lag]])
+    if lag < 0:
+        return np.concatenate([y[-lag:], np.zeros(-lag, np.float32)])
+    return y
+
+
+def measure_stretch_shift(x: np.ndarray, y: np.ndarray, tempo: float, rate: float,
+                          snippets: int = 400) -> float | None:
+    """Median shift (s, input time) of stretched ``y`` against its input ``x``: output time t
+    carries input t·tempo + shift. 100-ms snippets spread over the signal, ±60 ms, kept where
+    their normalised correlation is >= 0.9; None with fewer than 20 such snippets."""
+    w, reach = int(0.1 * rate), int(0.06 * rate)
+    n = fft_size(2 * w + 2 * reach)
+    shifts = []
+    for t_out in np.linspace(1.0, max(1.0, y.size / rate - 1.0), snippets):
+        s, c = int(t_out * rate), int(t_out * tempo * rate)
+        seg, ref = y[s : s + w], x[max(0, c - reach) : c + w + reach]
+        if seg.size < w or c - reach < 0 or ref.size < w + 2 * reach or \
+                float(np.sqrt(np.mean(seg**2))) < 1e-3:
+            continue
+        cc = sfft.irfft(np.conj(sfft.rfft(seg, n)) * sfft.rfft(ref, n), n)[: 2 * reach + 1]
+        csum = np.concatenate([[0.0], np.cumsum(ref.astype(np.float64) ** 2)])
+        energy = (csum[w : w + 2 * reach + 1] - csum[: 2 * reach + 1]) * float(np.sum(seg**2))
+        v = cc / np.sqrt(energy + 1e-12)
+        k = int(np.argmax(v))
+        if v[k] >= 0.9:
+            shifts.append((k - reach) / rate)
+    return float(np.median(shifts)) if len(shifts) >= 20 else None
 
 
 def _model(
     raws: list[_Raw], *, feature_mode: bool, m_mid: np.ndarray, d_mid: np.ndarray,
     mid_rate: float, s0: float, window_seconds: float, hop_seconds: float,
-    edit_signals: tuple[np.ndarray, np.ndarray, float],
+    edit_signals: tuple[np.ndarray, np.ndarray, float], pitch_kept: bool = False,
 ) -> Timeline:
     """Fit the offset model to the windows measured by GCC-PHAT, or by features when
-    ``feature_mode``; offsets converted from the warped domain back to the dub's timeline."""
+    ``feature_mode``; offsets converted from the warped domain back to the dub's timeline.
+    ``pitch_kept``: the windows were measured on the time-stretched dub."""
 
     def to_dub(t_mid: float, warped: float) -> float:
         return (t_mid + warped) / s0 - t_mid
@@ -607,6 +698,15 @@ def _model(
         return empty
     intercepts, slope = _fit(t[use], o[use], wt[use], labels[use])
     resid = o - (intercepts[np.clip(labels, 0, None)] + slope * t)
+    slope_se = _slope_error(t[use], wt[use], resid[use], labels[use])
+    named = _snap_slope(slope, slope_se)
+    if named is not None:  # a standard conversion is exact: fit the intercepts under it
+        slope = named
+        for seg in range(int(labels.max()) + 1):
+            sel = use & (labels == seg)
+            if sel.any():
+                intercepts[seg] = float(np.average(o[sel] - slope * t[sel], weights=wt[sel]))
+        resid = o - (intercepts[np.clip(labels, 0, None)] + slope * t)
     for k, i in enumerate(idx):
         windows[i].residual_seconds = round(float(resid[k]), 6)
         if labels[k] < 0:
@@ -639,17 +739,10 @@ def _model(
     precise = [abs(w.residual_seconds or 0.0) for w in used if w.source == "gcc"]
     pitch: bool | None = None
     if name is not None or s0 != 1.0:
-        pitch = not feature_mode and bool(
+        pitch = not feature_mode and not pitch_kept and bool(
             len(precise) >= 0.6 * len(used)
             and np.median(precise) < THRESHOLDS["pitch_changed_max_residual_seconds"])
     # the slope must stand out of the windows' scatter: |slope| >= 5 standard errors
-    tu = t[use]
-    centred = tu - np.average(tu, weights=wt[use])
-    sxx = float(np.sum(wt[use] * centred**2))
-    dof = max(int(use.sum()) - (int(labels.max()) + 2), 1)
-    sigma = float(np.sqrt(np.sum(wt[use] * resid[use] ** 2) / max(np.sum(wt[use]), 1e-12)
-                          * use.sum() / dof))
-    slope_se = sigma / np.sqrt(sxx) if sxx > 0 else np.inf
     is_drift = (abs(ppm) >= THRESHOLDS["drift_min_ppm"]
                 and abs(total) >= THRESHOLDS["drift_min_total_seconds"]
                 and abs(slope) >= THRESHOLDS["drift_min_sigmas"] * slope_se)

@@ -11,7 +11,15 @@ import pytest
 from scipy.signal import resample_poly
 
 from app.engine import SyncResult, analyze_files
-from app.testkit import dialogue_track, dub_remix, make_programme, real_bed, write_audio
+from app.engine.timeline import measure_stretch_shift
+from app.testkit import (
+    dialogue_track,
+    dub_remix,
+    make_programme,
+    read_audio,
+    real_bed,
+    write_audio,
+)
 
 SR = 48000
 DURATION = 120.0
@@ -98,6 +106,19 @@ class TestDrift:
         assert tl["drift"]["conversion"] == name
         assert abs(tl["drift"]["speed_ratio"] - tempo) * 1e6 <= 50, tl["drift"]
         assert tl["drift"]["pitch_changed"] is False
+        # the true offset includes atempo's own shift, measured on its input and output
+        x, y = read_audio(src)[0].mean(axis=1), read_audio(dub)[0].mean(axis=1)
+        shift = measure_stretch_shift(x, y, tempo, float(SR))
+        assert shift is not None and abs(shift) < 0.02
+        for w in tl["windows"]:
+            if w["status"] == "ok":
+                t = 0.5 * (w["start_seconds"] + w["end_seconds"])
+                true = (t + BASE_OFFSET - shift) / tempo - t
+                seg = next(s for s in tl["segments"] if t <= s["master_end_seconds"])
+                slope = (seg["offset_end_seconds"] - seg["offset_start_seconds"]) / (
+                    seg["master_end_seconds"] - seg["master_start_seconds"])
+                model = seg["offset_start_seconds"] + slope * (t - seg["master_start_seconds"])
+                assert abs(model - true) <= 0.005, (t, model, true)
 
 
 class TestEdits:
