@@ -27,10 +27,11 @@ system-deps:
 	  ($(APT) update -qq && $(APT) install -y -qq ffmpeg)
 
 ## the tests also speak dialogue with espeak-ng and mix real recordings that Debian ships;
-## the dashboard test (tests/browser) drives Debian's chromium with Playwright (no browser download).
+## the dashboard test (tests/browser) drives Debian's chromium with Playwright and Debian's
+## firefox-esr over Marionette (marionette-driver), no browser download.
 ## tests/scaleout starts real redis-server and PostgreSQL servers (and Celery workers) itself.
 TEST_APT := espeak-ng tomatoes-data pushover-data boswars-data sound-theme-freedesktop chromium \
-            redis-server postgresql
+            firefox-esr redis-server postgresql
 test-deps: system-deps
 	@dpkg -s $(TEST_APT) >/dev/null 2>&1 || ($(APT) update -qq && $(APT) install -y -qq $(TEST_APT))
 

@@ -1,8 +1,11 @@
-"""The dashboard in a real headless Chromium (Debian's ``chromium``, driven by Playwright)
-against a live uvicorn with a temporary database and folders: pick files in the file browser,
-run an analysis and watch its progress bar reach 100 %, read the offset, see an invalid request
-explained, keep the batch queue across a reload, run it, and open the health panel.
-Screenshots of each screen go to ``test-output/dashboard/`` (1280×800)."""
+"""The dashboard in real headless browsers — Chromium (Debian's ``chromium``, Playwright) and
+Firefox (Debian's ``firefox-esr``, Marionette), see ``drivers.py`` — against a live uvicorn with
+a temporary database and folders: pick files in the file browser (and upload one), run an
+analysis and an analyse-and-repair at once and watch their progress bars reach 100 %, read both
+results (offset, verdict, methods, timeline chart; the repair's decision and downloads), see an
+invalid request explained, keep the batch queue across a reload, run it, and open the health
+panel. Nothing sticks out of the 1280×800 viewport. Screenshots of each screen go to
+``test-output/dashboard/<browser>/``."""
 
 from __future__ import annotations
 
@@ -12,23 +15,17 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.core.config import Settings
 from tests.api.helpers import REPO, UvicornProcess
+from tests.browser.drivers import BROWSERS, HEIGHT, WIDTH, Driver, browser_missing, open_browser
 from tests.conftest import DUBS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO / "test-output" / "dashboard"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
 
 
 def _place(src: Path, dst: Path) -> None:
@@ -56,33 +53,31 @@ def server(make_settings: Callable[..., Settings], media_dir: Path,
         proc.stop()
 
 
-@pytest.fixture
-def page(server: UvicornProcess) -> Iterator[sync_api.Page]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(server.base_url + "/")
-        page.wait_for_selector("body[data-ready=true]")
-        yield page
-        context.close()
-        browser.close()
-        assert not errors, f"JavaScript errors in the page: {errors}"
+@pytest.fixture(params=BROWSERS)
+def browser(request: pytest.FixtureRequest, server: UvicornProcess,
+            tmp_path: Path) -> Iterator[Driver]:
+    """The dashboard open in a fresh headless browser (1280×800); no uncaught JS error."""
+    name: str = request.param
+    reason = browser_missing(name)
+    if reason:
+        pytest.skip(reason)
+    (SHOTS / name).mkdir(parents=True, exist_ok=True)
+    with open_browser(name, tmp_path) as driver:
+        assert driver.viewport() == (WIDTH, HEIGHT)
+        driver.goto(server.base_url + "/")
+        driver.wait_ready()
+        yield driver
+        assert not driver.errors(), f"JavaScript errors in the page: {driver.errors()}"
 
 
-def _pick(page: sync_api.Page, browse_for: str, name: str) -> None:
+def _pick(b: Driver, browse_for: str, name: str) -> None:
     """Open the file browser from the Browse… button of ``browse_for`` and choose show/name."""
-    page.click(f"[data-browse='{browse_for}']")
-    dialog = page.locator("#file-browser")
-    page.select_option("#fb-root", "mount")            # back to the top of the shared storage
-    dialog.locator("tr[data-path='show']").click()
-    dialog.locator(f"tr[data-path='show/{name}']").click()
-    dialog.locator("#fb-choose").click()
-    assert page.input_value(f"#{browse_for}") == f"show/{name}"
+    b.click(f"[data-browse='{browse_for}']")
+    b.select("#fb-root", "mount")            # back to the top of the shared storage
+    b.click("#file-browser tr[data-path='show'] td")
+    b.click(f"#file-browser tr[data-path='show/{name}'] td")
+    b.click("#fb-choose")
+    assert b.value(f"#{browse_for}") == f"show/{name}"
 
 
 def _number(text: str) -> float:
@@ -92,121 +87,147 @@ def _number(text: str) -> float:
     return float(m.group(2)) * (-1 if m.group(1) in ("−", "-") else 1)
 
 
-def test_dashboard_end_to_end(page: sync_api.Page, server: UvicornProcess,
-                              media_dir: Path) -> None:
-    server_media = media_dir
-    expect = sync_api.expect
-    # --- the file browser and an analysis followed live -------------------------------------
-    page.click("[data-browse='master-file']")
-    page.locator("#file-browser tr[data-path='show']").click()
-    expect(page.locator("#file-browser tr[data-path='show/ep101_de.wav']")).to_be_visible()
-    page.locator("#file-browser tr[data-path='show/ep101_master.wav']").click()
-    page.screenshot(path=SHOTS / "01_file_browser.png")
-    page.locator("#fb-choose").click()
-    assert page.input_value("#master-file") == "show/ep101_master.wav"
-    # an upload lands in UPLOAD_DIR and is selected in the browser
-    page.click("[data-browse='dub-file']")
-    page.set_input_files("#fb-upload", files=[{
-        "name": "delivery de.wav", "mimeType": "audio/wav",
-        "buffer": (server_media / "dub_late.wav").read_bytes()}])
-    expect(page.locator("#fb-selected")).to_contain_text(
-        re.compile(r"/uploads/file_\d{8}_\d{6}_[0-9a-f]{8}/delivery de\.wav$"))
-    page.locator("#file-browser button", has_text="Cancel").click()
-    _pick(page, "dub-file", "ep101_de.wav")
-    page.fill("#label", "EP101 German")
-    page.click("#start-analysis")
-    page.fill("#label", "EP101 German repair")
-    page.click("#start-workflow")                       # two jobs followed at once
+def _shot(b: Driver, name: str, *, full_page: bool = False) -> None:
+    """A screenshot, after checking that nothing sticks out of the viewport or its card."""
+    assert not b.overflowing(), f"{b.name}, {name}: layout overflow {b.overflowing()}"
+    b.screenshot(SHOTS / b.name / f"{name}.png", full_page=full_page)
 
-    analysis = page.locator(".job[data-kind=analysis]")
-    workflow = page.locator(".job[data-kind=workflow]")
-    expect(workflow).to_be_visible()
-    try:   # a screenshot while something is still moving (best effort: the jobs are short)
-        page.wait_for_selector(".job[data-status=running]", timeout=5_000)
-    except sync_api.TimeoutError:
-        pass
-    page.screenshot(path=SHOTS / "02_jobs_progress.png")
-    for job in (analysis, workflow):
-        expect(job).to_have_attribute("data-status", "completed", timeout=90_000)
-        expect(job.locator(".bar em")).to_have_text("100 %")
-        assert job.locator(".bar").get_attribute("aria-valuenow") == "100"
 
-    # analyze-and-repair: decision and downloads (repaired audio, ZIP package, report)
-    workflow.locator("button", has_text="Show result").click()
-    expect(page.locator("#r-links")).to_contain_text("ZIP package")
-    expect(page.locator("#r-links")).to_contain_text("Repaired audio")
-    expect(page.locator("#r-reason")).to_contain_text("Decision: repair")
-    page.screenshot(path=SHOTS / "03_workflow_result.png")
+def _check_result(b: Driver, true_ms: float) -> None:
+    """The result view of an analysis of show/ep101_de.wav: figures, verdict, methods, chart."""
+    b.wait_visible("#timeline svg circle.pt-ok")
+    shown_ms = _number(b.text("#r-offset-ms"))
+    assert abs(shown_ms - true_ms) < 1.0, (b.name, shown_ms, true_ms)
+    assert abs(_number(b.text("#r-frames")) - true_ms / 40) < 0.05
+    assert b.text("#r-timecode") == "+00:00:00:06"   # 5.86 frames, dub late
+    assert "late" in b.text("#verdict")
+    assert b.count("#methods-table tbody tr td.num") >= 2 * 4     # two methods or more
+    assert b.count("#timeline svg line.model") >= 1
+    report = b.attr("#r-links a", "href", text="Formatted report") or ""
+    analysis_id = b.attr("#result", "data-analysis-id")
+    assert analysis_id and f"/api/v1/reports/{analysis_id}/" in report, (analysis_id, report)
 
-    analysis.locator("button", has_text="Show result").click()
-    expect(page.locator("#timeline svg")).to_be_visible()
-    # the result: offset in ms, frames and timecode at 25 fps, verdict in words, methods, chart
-    expect(page.locator("#result-body")).to_be_visible()
-    expect(page.locator("#r-offset-ms")).not_to_have_text("–")
+
+def test_dashboard_end_to_end(browser: Driver, server: UvicornProcess, media_dir: Path,
+                              tmp_path: Path) -> None:
+    b = browser
     true_ms = DUBS["dub_late.wav"] * 1000
-    shown_ms = _number(page.inner_text("#r-offset-ms"))
-    assert abs(shown_ms - true_ms) < 1.0, (shown_ms, true_ms)
-    assert abs(_number(page.inner_text("#r-frames")) - true_ms / 40) < 0.05
-    assert page.inner_text("#r-timecode") == "+00:00:00:06"   # 5.86 frames, dub late
-    assert "late" in page.inner_text("#verdict")
-    assert page.locator("#methods-table tbody tr").count() >= 2
-    expect(page.locator("#timeline svg circle.pt-ok").first).to_be_visible()
-    assert page.locator("#timeline svg line.model").count() >= 1
-    report = page.locator("#r-links a", has_text="Formatted report")
-    assert "/api/v1/reports/" in (report.get_attribute("href") or "")
+    # --- the file browser and two jobs followed live ----------------------------------------
+    b.click("[data-browse='master-file']")
+    b.click("#file-browser tr[data-path='show'] td")
+    b.wait_visible("#file-browser tr[data-path='show/ep101_de.wav']")
+    b.click("#file-browser tr[data-path='show/ep101_master.wav'] td")
+    b.wait_attr("#file-browser tr[data-path='show/ep101_master.wav']", "aria-selected", "true")
+    _shot(b, "01_file_browser")
+    b.click("#fb-choose")
+    assert b.value("#master-file") == "show/ep101_master.wav"
+    # an upload lands in UPLOAD_DIR and is selected in the browser
+    upload = tmp_path / "delivery de.wav"
+    _place(media_dir / "dub_late.wav", upload)
+    b.click("[data-browse='dub-file']")
+    b.set_file("#fb-upload", upload)
+    b.wait_text("#fb-selected", re.compile(
+        r"/uploads/file_\d{8}_\d{6}_[0-9a-f]{8}/delivery de\.wav$"))
+    b.click("#file-browser button", text="Cancel")
+    _pick(b, "dub-file", "ep101_de.wav")
+    b.fill("#label", "EP101 German")
+    b.click("#start-analysis")
+    b.wait_visible(".job[data-kind=analysis]")
+    b.fill("#label", "EP101 German repair")
+    b.click("#start-workflow")
+    b.wait_visible(".job[data-kind=workflow]")
+    # a screenshot while something is still moving (best effort: the jobs are short)
+    b.wait_visible(".job[data-status=running]", timeout=5, required=False)
+    _shot(b, "02_jobs_progress")
+    for kind in ("analysis", "workflow"):
+        job = f".job[data-kind={kind}]"
+        b.wait_attr(job, "data-status", "completed", timeout=90)
+        assert b.text(f"{job} .bar em") == "100 %"
+        assert b.attr(f"{job} .bar", "aria-valuenow") == "100"
+
+    # --- analyse & repair: the analysis's full result view, the decision and the downloads ---
+    b.click(".job[data-kind=workflow] button", text="Show result")
+    b.wait_text("#wf-decision", re.compile(
+        r"Decision: repair \(constant\).*Verification: passed, residual [+−±]0\.\d{3} ms"))
+    b.wait_count("#workflow-stages tbody tr", 5)
+    _check_result(b, true_ms)
+    links = b.text("#r-links")
+    for label in ("ZIP package", "Repaired audio", "Repair report"):
+        assert label in links, (b.name, links)
+    wf_analysis = b.attr("#result", "data-analysis-id")
+    zip_href = b.attr("#r-links a", "href", text="ZIP package") or ""
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        package = http.get(zip_href)
+        assert package.status_code == 200 and package.content[:2] == b"PK", zip_href
+        # the workflow's analysis is a stored analysis like any other
+        assert http.get(f"/api/v1/analysis/sync/{wf_analysis}/timeline").status_code == 200
+    _shot(b, "03_workflow_result", full_page=True)
+
+    # --- the plain analysis --------------------------------------------------------------------
+    b.click(".job[data-kind=analysis] button", text="Show result")
+    b.wait("return {ok: document.getElementById('result').dataset.analysisId !== "
+           "arguments[0] && !document.getElementById('workflow-info').offsetParent, "
+           "got: document.getElementById('result').dataset.analysisId};", wf_analysis,
+           what="the plain analysis shown, without the workflow's part")
+    _check_result(b, true_ms)
     # listening: both excerpts fetched through /proxy-audio, decoded and started together
-    page.fill("#preview-at", "12")
-    page.click("#preview-play")
-    expect(page.locator("#preview-status")).to_contain_text(
-        re.compile(r"Playing master 10\.00 s and dub 10\.23\d s \(offset \+23\d\.\d+ ms applied\)"))
-    page.click("#preview-stop")
-    page.screenshot(path=SHOTS / "04_analysis_result.png", full_page=True)
+    b.fill("#preview-at", "12")
+    b.click("#preview-play")
+    b.wait_text("#preview-status", re.compile(
+        r"Playing master 10\.00 s and dub 10\.23\d s \(offset \+23\d\.\d+ ms applied\)"))
+    b.click("#preview-stop")
+    _shot(b, "04_analysis_result", full_page=True)
 
     # --- an invalid request is explained in words -------------------------------------------
-    page.fill("#dub-file", "show/missing_dub.wav")
-    page.click("#start-analysis")
-    error = page.locator("#form-error")
-    expect(error).to_be_visible()
-    expect(error).to_contain_text("missing_dub.wav")
-    assert "does not exist" in error.inner_text() or "not found" in error.inner_text()
-    page.screenshot(path=SHOTS / "05_invalid_request.png")
+    b.fill("#dub-file", "show/missing_dub.wav")
+    b.click("#start-analysis")
+    error = b.wait_text("#form-error", "missing_dub.wav")
+    assert "does not exist" in error or "not found" in error, error
+    _shot(b, "05_invalid_request")
 
     # --- the batch queue survives a reload, then runs ---------------------------------------
-    page.click("#tab-btn-batch")
-    page.fill("#batch-master", "show/ep101_master.wav")
-    page.fill("#batch-dub", "show/ep101_de.wav")
-    page.fill("#batch-episode", "EP101 German")
-    page.click("#batch-add-btn")
-    expect(page.locator("#batch-table tbody tr", has_text="EP101 German")).to_be_visible()
-    csv = b"master_file,dub_file,episode_name,methods\nshow/ep101_master.wav,show/ep101_fr.flac," \
-          b"EP101 French,correlation|onset\n"
-    page.set_input_files("#batch-csv", files=[{"name": "season.csv", "mimeType": "text/csv",
-                                               "buffer": csv}])
-    expect(page.locator("#batch-table tbody tr", has_text="EP101 French")).to_be_visible()
-    page.fill("#batch-master", "show/ep101_master.wav")
-    page.fill("#batch-dub", "../outside.wav")
-    page.click("#batch-add-btn")
-    expect(page.locator("#batch-error")).to_be_visible()       # refused by the server, in words
-    assert page.locator("#batch-table tbody tr").count() == 2
+    b.click("#tab-btn-batch")
+    b.fill("#batch-master", "show/ep101_master.wav")
+    b.fill("#batch-dub", "show/ep101_de.wav")
+    b.fill("#batch-episode", "EP101 German")
+    b.click("#batch-add-btn")
+    b.wait_visible("#batch-table tbody tr", text="EP101 German")
+    csv = tmp_path / "season.csv"
+    csv.write_text("master_file,dub_file,episode_name,methods\n"
+                   "show/ep101_master.wav,show/ep101_fr.flac,EP101 French,correlation|onset\n")
+    b.set_file("#batch-csv", csv)
+    b.wait_visible("#batch-table tbody tr", text="EP101 French")
+    b.fill("#batch-master", "show/ep101_master.wav")
+    b.fill("#batch-dub", "../outside.wav")
+    b.click("#batch-add-btn")
+    b.wait_visible("#batch-error")                      # refused by the server, in words
+    assert b.count("#batch-table tbody tr") == 2
 
-    page.reload()
-    page.wait_for_selector("body[data-ready=true]")
-    expect(page.locator("#tab-batch")).to_be_visible()
-    rows = page.locator("#batch-table tbody tr")
-    expect(rows).to_have_count(2)
-    expect(rows.nth(0)).to_contain_text("EP101 German")
-    expect(rows.nth(1)).to_contain_text("EP101 French")
-    expect(page.locator("#batch-saved")).to_contain_text("restored")
+    b.reload()
+    b.wait_ready()
+    b.wait_visible("#tab-batch")
+    rows = "#batch-table tbody tr"
+    b.wait_count(rows, 2)
+    assert "EP101 German" in b.text(rows)
+    assert "EP101 French" in b.js("return document.querySelectorAll(arguments[0])[1]"
+                                  ".textContent;", rows)
+    b.wait_text("#batch-saved", "restored")
 
-    page.click("#batch-start")
-    expect(rows.nth(0)).to_have_attribute("data-status", "completed", timeout=60_000)
-    expect(rows.nth(1)).to_have_attribute("data-status", "completed", timeout=60_000)
-    fr_ms = _number(rows.nth(1).locator("td").nth(5).inner_text())
+    b.click("#batch-start")
+    for i in range(2):
+        b.wait("return document.querySelectorAll(arguments[0])[arguments[1]]"
+               ".dataset.status === 'completed';", rows, i, timeout=60,
+               what=f"batch row {i + 1} completed")
+    fr_ms = _number(b.js("return document.querySelectorAll(arguments[0])[1]"
+                         ".querySelectorAll('td')[5].innerText;", rows))
     assert abs(fr_ms - DUBS["dub_early.flac"] * 1000) < 1.0, fr_ms
-    page.screenshot(path=SHOTS / "06_batch_queue.png")
+    _shot(b, "06_batch_queue")
 
-    # --- health -----------------------------------------------------------------------------
-    page.click("#tab-btn-health")
-    expect(page.locator("#health .hcard")).to_have_count(6)
-    expect(page.locator("#health")).to_contain_text("ffmpeg version")
-    page.screenshot(path=SHOTS / "07_health.png")
+    # --- health: ffmpeg, models, GPU and disk among the cards --------------------------------
+    b.click("#tab-btn-health")
+    b.wait_text("#health", "ffmpeg version")
+    titles = b.js("return [...document.querySelectorAll('#health .hcard h3 > span:first-child')]"
+                  ".map((e) => e.textContent);")
+    for title in ("ffmpeg", "AI models", "GPU", "Disk"):
+        assert title in titles, titles
+    _shot(b, "07_health")

@@ -66,7 +66,8 @@ export async function refreshHealth() {
       ["output", fs.output?.path], ["", disk(fs.output)], ["", fs.output?.note]]),
     card("Jobs", jobs.status, [["workers", `${jobs.busy ?? "?"} busy of ${jobs.workers ?? "?"}`], ["queued here", jobs.queued_here], ["live streams", jobs.subscribers], ["accepting", jobs.accepting ? "yes" : "no"]]),
     card("Recent job errors", h["job-errors"]?.status, [["note", h["job-errors"]?.note],
-      ...(h["job-errors"]?.recent || []).slice(0, 3).map((f) => [`${f.kind} ${f.status}`, `${f.code}: ${f.message}`])]),
+      ...(h["job-errors"]?.recent || []).slice(0, 3).map((f) => [`${f.kind} ${f.status}`, `${f.code}: ${f.message}`]),
+      ...((h["job-errors"]?.recent || []).length ? [] : [["last hour", "none"]])]),
     card("Database", db.status || h.components.database, [["url", db.url], ["latency", db.latency_ms != null ? `${Number(db.latency_ms).toFixed(1)} ms` : null],
       ["analyses", db.analyses ? Object.entries(db.analyses).map(([k, v]) => `${v} ${k}`).join(", ") : null]]),
   );

@@ -5,6 +5,7 @@ import { ms } from "./format.js";
 
 const CONTEXT = 2.0;     // seconds played before the moment
 const LENGTH = 6.0;      // seconds played in all
+const RESUME_TIMEOUT_MS = 4000;
 let current = { master: null, dub: null, offsetAt: () => 0 };
 let ctx = null;
 let playing = [];
@@ -50,7 +51,10 @@ async function playBoth() {
   stop();
   for (const a of [$("audio-master"), $("audio-dub")]) a.pause();
   ctx ||= new AudioContext();
-  await ctx.resume();
+  // resume() never settles when the machine has no audio output (Firefox without a sound
+  // device): give up after a while and say so, instead of waiting for ever
+  const started = Promise.race([ctx.resume().then(() => true, () => false),
+    new Promise((resolve) => { setTimeout(() => resolve(false), RESUME_TIMEOUT_MS); })]);
   const t = Math.max(0, Number($("preview-at").value) || 0);
   const apply = $("preview-apply").checked;
   const off = apply ? (current.offsetAt(t) ?? 0) : 0;
@@ -62,6 +66,11 @@ async function playBoth() {
       excerpt(current.master, a, LENGTH),
       excerpt(current.dub, Math.max(0, dubStart), LENGTH - Math.max(0, -dubStart)),
     ]);
+    if (!(await started) || ctx.state !== "running") {
+      status.textContent = `The browser's audio output did not start (state: ${ctx.state}): ` +
+        "no sound device, or sound is blocked for this page. The players above may still work.";
+      return;
+    }
     const when = ctx.currentTime + 0.15;
     const pan = $("preview-pan").checked;
     const play = (buffer, at, side) => {

@@ -48,8 +48,6 @@ async function renderTimeline() {
   const box = $("timeline");
   const summary = $("timeline-summary");
   if (!shown || shown.kind !== "analysis") return;
-  box.classList.remove("stages");
-  $("timeline-title").textContent = "Offset over the programme";
   let tl = shown.timeline;
   if (!tl && shown.kind === "analysis") {
     try {
@@ -82,32 +80,50 @@ function open() {
   $("result-body").hidden = false;
 }
 
+let ticket = 0;   // the latest request to show something: slower earlier ones are dropped
+
 /** Show a completed (or failed) analysis by id. */
 export async function showAnalysis(id) {
+  const mine = ++ticket;
+  await renderAnalysis(id, mine, null);
+}
+
+/** Render analysis ``id``; ``wf`` (a workflow's view) adds its decision, stages and downloads. */
+async function renderAnalysis(id, mine, wf) {
   let a;
   try {
     a = await api(`analysis/${id}`);
   } catch (err) {
+    if (mine !== ticket) return;
     $("result-empty").hidden = false;
     showError($("result-empty"), err);
     return;
   }
+  if (mine !== ticket) return;
   open();
-  shown = { kind: "analysis", id, analysis: a, result: a.result, timeline: null };
+  shown = { kind: "analysis", id, analysis: a, result: a.result, timeline: null, workflow: wf };
   $("result").dataset.analysisId = id;
+  if (wf) $("result").dataset.workflowId = wf.workflow_id;
+  else delete $("result").dataset.workflowId;
+  renderWorkflow(wf);
+  const repairLinks = wf ? workflowLinks(wf) : [];
   if (!a.result) {
     $("verdict").dataset.verdict = "failed";
     $("verdict").textContent = `${a.status}: ${a.error?.message || a.progress?.message || "no result"}`;
     for (const k of ["r-offset-ms", "r-frames", "r-timecode", "r-confidence"]) $(k).textContent = "–";
+    $("r-reason").textContent = "";
+    $("r-findings").textContent = "";
     renderMethods([]);
     $("timeline").replaceChildren();
-    renderLinks([]);
+    $("timeline-summary").textContent = "";
+    renderLinks(repairLinks);
     return;
   }
   renderFigures();
   renderMethods(a.result.methods);
   const rep = `${API}/reports/${id}`;
   renderLinks([
+    ...repairLinks,
     ["Formatted report (HTML)", `${rep}/formatted?format=html`],
     ["Report as text", `${rep}/formatted?format=text`],
     ["Report as Markdown (download)", `${rep}/formatted?format=markdown&download=true`, `${id}.md`],
@@ -119,35 +135,71 @@ export async function showAnalysis(id) {
   await renderTimeline();
 }
 
-/** Show a finished analyze-and-repair workflow (its data from the status or final event). */
+const FILE_NAMES = {
+  repaired: "Repaired audio", package: "ZIP package (audio, reports, plots, checksums)",
+  formatted: "Repair report (HTML)", report: "Repair report (JSON)", plots: "Plots (ZIP of PNG)",
+};
+const FILE_ORDER = ["repaired", "package", "formatted", "report", "plots"];
+
+/** A workflow's downloads, in FILE_ORDER, as renderLinks items. */
+function workflowLinks(wf) {
+  const files = Object.entries(wf.files || {}).sort(([a], [b]) => FILE_ORDER.indexOf(a) - FILE_ORDER.indexOf(b));
+  const items = files.map(([k, href]) => [FILE_NAMES[k] || k, href, k === "formatted" ? null : true]);
+  items.push(["Workflow status (JSON)", `${API}/workflows/${wf.workflow_id}/status`]);
+  return items;
+}
+
+/** The workflow's part of the result (decision, verification, outcome, stages), or hide it. */
+function renderWorkflow(wf) {
+  const box = $("workflow-info");
+  box.hidden = !wf;
+  if (!wf) return;
+  const d = wf.decision;
+  const decision = d ? `Decision: ${d.action}${d.kind ? ` (${d.kind})` : ""} — ${d.reason}.` : "No decision.";
+  const ver = wf.result?.verification;
+  const residual = ver?.residual_offset_seconds ?? ver?.residual_seconds;
+  const verText = ver ? ` Verification: ${ver.passed === false ? "FAILED" : "passed"}${residual != null ? `, residual ${ms(residual, 3)}` : ""}.` : "";
+  $("wf-decision").textContent = `${decision}${verText} Outcome: ${wf.outcome || wf.status}.`;
+  $("wf-error").textContent = wf.error?.message || "";
+  $("workflow-stages").querySelector("tbody").replaceChildren(...(wf.stages || []).map((st) => el("tr", {},
+    el("td", { text: st.name }),
+    el("td", {}, el("span", { class: `chip ${st.status === "done" ? "completed" : st.status === "failed" ? "failed" : "queued"}`, text: st.status })),
+    el("td", { text: st.message || "" }))));
+}
+
+/** Show a finished analyze-and-repair workflow (its data from the status or final event): its
+ *  analysis in the same view as any analysis, with the decision, stages and repair downloads. */
 export async function showWorkflow(id, data) {
+  const mine = ++ticket;
   let wf = data;
-  if (!wf || !wf.stages) {
-    try { wf = await api(`workflows/${id}/status`); } catch (err) { showError($("result-empty"), err); return; }
+  if (!wf || !wf.stages || !wf.files) {
+    try { wf = await api(`workflows/${id}/status`); } catch (err) {
+      if (mine === ticket) showError($("result-empty"), err);
+      return;
+    }
   }
+  if (mine !== ticket) return;
+  const analysisId = wf.analysis_id || wf.result?.analysis?.analysis_id;
+  if (analysisId) { await renderAnalysis(analysisId, mine, wf); return; }
+  // no analysis recorded (it failed or was cancelled before one): the workflow's own account
   open();
   const head = wf.result?.analysis || {};
-  const result = { ...head, offset_frames: {}, timeline: { drift: head.drift, edits: head.edits } };
-  shown = { kind: "workflow", id, workflow: wf, result, timeline: null };
-  renderFigures();
-  const decision = wf.decision ? `Decision: ${wf.decision.action}${wf.decision.kind ? ` (${wf.decision.kind})` : ""} — ${wf.decision.reason}.` : "";
-  const ver = wf.result?.verification;
-  const verText = ver ? ` Verification: ${ver.passed === false ? "FAILED" : "passed"}${ver.residual_seconds != null ? `, residual ${ms(ver.residual_seconds, 2)}` : ""}.` : "";
-  $("r-reason").textContent = `${head.reason || ""} ${decision}${verText} Outcome: ${wf.outcome || wf.status}.`;
-  if (wf.error) $("r-findings").textContent = wf.error.message;
+  shown = { kind: "workflow", id, workflow: wf, result: { ...head, offset_frames: {} }, timeline: null };
+  delete $("result").dataset.analysisId;
+  $("result").dataset.workflowId = id;
+  renderWorkflow(wf);
+  if (head.verdict) renderFigures();
+  else {
+    $("verdict").dataset.verdict = "failed";
+    $("verdict").textContent = `${wf.status}: ${wf.error?.message || wf.message || "no result"}`;
+    for (const k of ["r-offset-ms", "r-frames", "r-timecode", "r-confidence"]) $(k).textContent = "–";
+    $("r-reason").textContent = "";
+    $("r-findings").textContent = "";
+  }
   renderMethods([]);
-  const names = { repaired: "Repaired audio", package: "ZIP package (audio, reports, plots, checksums)", formatted: "Formatted report", report: "Report (JSON)", plots: "Plots (ZIP of PNG)" };
-  renderLinks(Object.entries(wf.files || {}).map(([k, href]) => [names[k] || k, href, k === "formatted" ? null : true]));
-  if (!Object.keys(wf.files || {}).length) renderLinks([["Workflow status (JSON)", `${API}/workflows/${id}/status`]]);
-  // no interactive timeline for a workflow (its plots are in the package): its stages instead
-  const box = $("timeline");
-  box.classList.add("stages");
-  $("timeline-title").textContent = "Workflow stages";
-  box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, ...["stage", "status", "what happened"].map((h) => el("th", { text: h })))),
-    el("tbody", {}, ...(wf.stages || []).map((st) => el("tr", {}, el("td", { text: st.name }),
-      el("td", {}, el("span", { class: `chip ${st.status === "done" ? "completed" : st.status === "failed" ? "failed" : "queued"}`, text: st.status })),
-      el("td", { text: st.message || "" }))))));
-  $("timeline-summary").textContent = "Plots of the offset before and after the repair are in the package (Plots).";
+  renderLinks(workflowLinks(wf));
+  $("timeline").replaceChildren(el("p", { class: "empty", text: "No analysis was recorded for this workflow, so there is no timeline." }));
+  $("timeline-summary").textContent = "";
   setPair(wf.master_file, wf.dub_file, offsetAtFn());
 }
 
