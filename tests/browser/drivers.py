@@ -222,7 +222,8 @@ class Driver(ABC):
         return int(w), int(h)
 
     def overflowing(self) -> list[str]:
-        """Visible elements sticking out of the viewport's width or their card (layout bugs)."""
+        """Visible elements sticking out of the viewport's width or their card, or whose content
+        sticks out of them (layout bugs); an empty list when the layout holds."""
         return list(self.js("""
             const out = [];
             const W = document.documentElement.clientWidth;
@@ -237,9 +238,14 @@ class Driver(ABC):
                 ? "." + e.className.split(" ").join(".") : "";
               const name = e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + cls;
               const x = (v) => Math.round(v);
+              const st = getComputedStyle(e);
               if (r.right > W + 1) out.push(`${name} ends at x=${x(r.right)} > ${W}`);
+              else if (st.overflowX === "visible" && e.clientWidth > 0
+                       && e.scrollWidth > e.clientWidth + 1 && e.tagName !== "HTML"
+                       && e.tagName !== "BODY")
+                out.push(`${name}: its content is ${e.scrollWidth - e.clientWidth} px wider`);
               else if (c && r.width && (r.right > c.right + 1 || r.left < c.left - 1)
-                       && getComputedStyle(e).position !== "absolute")
+                       && st.position !== "absolute")
                 out.push(`${name} (${x(r.left)}–${x(r.right)}) outside its box ` +
                          `(${x(c.left)}–${x(c.right)})`);
             }
@@ -334,7 +340,9 @@ return true;"""
 class FirefoxDriver(Driver):
     name = "firefox"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, prefs: dict[str, Any] | None = None) -> None:
+        """Start ``firefox-esr --headless --marionette`` on a fresh profile in ``workdir``
+        (``prefs`` added to its user.js) and open a Marionette session on it."""
         with warnings.catch_warnings():  # mozinfo/mozrunner's deprecated stdlib imports
             warnings.simplefilter("ignore", DeprecationWarning)
             from marionette_driver.geckoinstance import DesktopInstance, GeckoInstance
@@ -342,13 +350,16 @@ class FirefoxDriver(Driver):
 
         self._profile = Path(tempfile.mkdtemp(prefix="ff-profile-", dir=workdir))
         port = _free_port()
-        prefs: dict[str, Any] = {**GeckoInstance.required_prefs, **DesktopInstance.desktop_prefs,
-                                 "marionette.port": port, "media.autoplay.default": 0,
-                                 "media.cubeb.force_mock_context": True,
-                                 "browser.sessionstore.resume_from_crash": False,
-                                 "datareporting.policy.dataSubmissionEnabled": False}
+        # Marionette's own test prefs (no network, no first-run pages), and Firefox's mock
+        # audio output: a CI machine has no sound card (Chromium headless fakes one by itself)
+        user: dict[str, Any] = {**GeckoInstance.required_prefs, **DesktopInstance.desktop_prefs,
+                                "marionette.port": port, "media.autoplay.default": 0,
+                                "media.cubeb.force_mock_context": True,
+                                "browser.sessionstore.resume_from_crash": False,
+                                "datareporting.policy.dataSubmissionEnabled": False,
+                                **(prefs or {})}
         (self._profile / "user.js").write_text("".join(
-            f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items()))
+            f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in user.items()))
         self._log = open(workdir / "firefox.log", "w")  # closed in close()
         env = {**os.environ, "MOZ_HEADLESS": "1", "MOZ_CRASHREPORTER_DISABLE": "1"}
         self._proc = subprocess.Popen(

@@ -54,13 +54,19 @@ def server(make_settings: Callable[..., Settings], media_dir: Path,
 
 
 @pytest.fixture(params=BROWSERS)
-def browser(request: pytest.FixtureRequest, server: UvicornProcess,
-            tmp_path: Path) -> Iterator[Driver]:
-    """The dashboard open in a fresh headless browser (1280×800); no uncaught JS error."""
+def browser_name(request: pytest.FixtureRequest) -> str:
+    """Each browser in turn; skipped (before the server starts) when it is not installed."""
     name: str = request.param
     reason = browser_missing(name)
     if reason:
         pytest.skip(reason)
+    return name
+
+
+@pytest.fixture
+def browser(browser_name: str, server: UvicornProcess, tmp_path: Path) -> Iterator[Driver]:
+    """The dashboard open in a fresh headless browser (1280×800); no uncaught JS error."""
+    name = browser_name
     (SHOTS / name).mkdir(parents=True, exist_ok=True)
     with open_browser(name, tmp_path) as driver:
         assert driver.viewport() == (WIDTH, HEIGHT)
