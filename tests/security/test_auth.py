@@ -56,7 +56,8 @@ class TestKeyParsing:
     @pytest.mark.parametrize("entry", ["sha256:abc", "short", "sha256:" + "zz" * 32])
     def test_bad_entries_stop_start_up(self, entry: str) -> None:
         with pytest.raises(ValidationError, match="API_KEYS entry 2"):
-            Settings(_env_file=None, API_KEYS=f"good-key-123,{entry}")  # type: ignore[call-arg]
+            Settings(_env_file=None,  # type: ignore[call-arg]
+                     API_KEYS=f"good-key-123,{entry}")  # type: ignore[arg-type]
 
 
 class TestApiKeys:

@@ -8,6 +8,7 @@ batch, the workflow, the database and the output files.)
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sqlite3
@@ -110,9 +111,12 @@ class TestSigkill:
         assert batch["totals"]["completed"] == 3, batch["totals"]
         for item in batch["items"]:
             assert abs(item["offset_seconds"] - DUBS[Path(item["dub_file"]).name]) < 0.001
+        def finished(analysis_id: str) -> dict[str, Any] | None:
+            body: dict[str, Any] = c.get(f"/api/v1/analysis/{analysis_id}").json()
+            return body if body["status"] in TERMINAL else None
+
         for aid in jobs["short"]:
-            body = _until(lambda a=aid: (b := c.get(f"/api/v1/analysis/{a}").json())[
-                "status"] in TERMINAL and b, 60, aid)
+            body = _until(functools.partial(finished, aid), 60, aid)
             assert body["status"] == "completed", body
         listed = {a["analysis_id"] for a in c.get("/api/v1/analysis",
                                                    params={"limit": 100}).json()["items"]}

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_dashboard_with_api_keys_and_csp(make_settings: Callable[..., Settings],
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
 
-            def answer(dialog: sync_api.Dialog) -> None:
+            def answer(dialog: Any) -> None:
                 prompts.append(dialog.message)
                 dialog.accept(KEY)
 
