@@ -12,14 +12,13 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from functools import partial
 from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.signal import resample_poly
 
 from app.engine.decode import ffmpeg_path
 from app.engine.types import CancelToken
@@ -105,13 +104,16 @@ class Drift:
     """speed_ratio: dub speed relative to the master (> 1 = dub runs fast); ppm: (ratio − 1)·1e6;
     conversion: the named standard conversion it matches, if any; pitch_changed: True when the
     dub is a resampled copy (pitch moved with speed), False when time-stretched (pitch kept),
-    None when it cannot be told; total_seconds: offset change over the analysed programme."""
+    None when it cannot be told; total_seconds: offset change over the analysed programme;
+    fitted_speed_ratio: the windows' own least-squares ratio (speed_ratio is the named
+    conversion's exact ratio where the fit is statistically consistent with it)."""
 
     speed_ratio: float
     ppm: float
     conversion: str | None
     pitch_changed: bool | None
     total_seconds: float
+    fitted_speed_ratio: float | None = None
 
 
 @dataclass
@@ -198,6 +200,8 @@ def warp_signal(x: np.ndarray, ratio: Fraction) -> np.ndarray:
     ``ratio`` (exact polyphase resampling by ratio.numerator / ratio.denominator)."""
     if ratio == 1:
         return x
+    from scipy.signal import resample_poly  # scipy.signal costs ~0.5 s to import: only here
+
     return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
 
 
@@ -569,9 +573,10 @@ def build_timeline(
     if d_mid_unwarped is not None and best.coverage < 0.9:
         stretched = stretch_to_master(d_mid_unwarped, s0, mid_rate)
         if stretched is not None:
-            kept = model(scan(m_mid, stretched, mid_rate, on_window=None), feature_mode=False,
-                         d_mid=stretched, edit_signals=(m_mid, stretched, mid_rate),
-                         pitch_kept=True)
+            y = stretched.signal
+            raws_kept = _corrected(scan(m_mid, y, mid_rate, on_window=None), stretched, s0)
+            kept = model(raws_kept, feature_mode=False, d_mid=y,
+                         edit_signals=(m_mid, y, mid_rate), pitch_kept=True)
             if kept.coverage > best.coverage + 0.1:
                 best = kept
     features = model(raws, feature_mode=True, d_mid=d_mid, edit_signals=edit_signals)
@@ -580,11 +585,28 @@ def build_timeline(
     return best
 
 
-def stretch_to_master(d: np.ndarray, s0: float, rate: float) -> np.ndarray | None:
+@dataclass
+class Stretched:
+    """The dub time-stretched onto the master's timeline (pitch kept). ``signal`` is moved by
+    the stretcher's median shift; ``times`` (s, output) and ``deviation`` (s, input time) give
+    its local shift around that median, measured on 100-ms snippets."""
+
+    signal: np.ndarray
+    times: np.ndarray
+    deviation: np.ndarray
+
+    def deviation_in(self, a: float, b: float) -> float:
+        """Median local deviation (s, input time) over output times ``a .. b`` (0 if none)."""
+        sel = (self.times >= a) & (self.times < b)
+        return float(np.median(self.deviation[sel])) if sel.sum() >= 5 else 0.0
+
+
+def stretch_to_master(d: np.ndarray, s0: float, rate: float) -> Stretched | None:
     """The dub (mono, ``rate`` Hz, speed ``s0`` relative to the master) time-stretched with its
-    pitch kept onto the master's timeline by ffmpeg's ``atempo`` (WSOLA), then moved by the
-    stretcher's own time shift (measured on its input and output, as the median over 100-ms
-    snippets) so that no bias of ours adds to the dub's. None when ffmpeg fails."""
+    pitch kept onto the master's timeline by ffmpeg's ``atempo`` (WSOLA). The stretcher's own
+    time shift is measured on its input and output (100-ms snippets every 0.5 s): the signal
+    is moved by its median, and the local deviations are kept so that windows measured on it
+    can be corrected — no error of ours adds to the dub's. None when ffmpeg fails."""
     tempo = 1.0 / s0  # output time = input time / tempo = input time · s0
     if not 0.5 <= tempo <= 2.0:
         return None
@@ -596,26 +618,27 @@ def stretch_to_master(d: np.ndarray, s0: float, rate: float) -> np.ndarray | Non
     except (OSError, subprocess.SubprocessError):
         return None
     y = np.frombuffer(done.stdout, np.float32).copy()
-    shift = measure_stretch_shift(d, y, tempo, rate)  # output t carries input t·tempo + shift
-    if shift is None:
-        return y
+    times, shifts = stretch_shifts(d, y, tempo, rate, step=0.5)
+    if times.size < 20:
+        return Stretched(y, times, np.zeros(0))
+    shift = float(np.median(shifts))  # output t carries input t·tempo + shift
     lag = int(round(shift / tempo * rate))  # delay the output by shift / tempo to cancel it
     if lag > 0:
-        return np.concatenate([np.zeros(lag, np.float32), y[:-lag]])
-    if lag < 0:
-        return np.concatenate([y[-lag:], np.zeros(-lag, np.float32)])
-    return y
+        y = np.concatenate([np.zeros(lag, np.float32), y[:-lag]])
+    elif lag < 0:
+        y = np.concatenate([y[-lag:], np.zeros(-lag, np.float32)])
+    return Stretched(y, times + lag / rate, shifts - shift)
 
 
-def measure_stretch_shift(x: np.ndarray, y: np.ndarray, tempo: float, rate: float,
-                          snippets: int = 400) -> float | None:
-    """Median shift (s, input time) of stretched ``y`` against its input ``x``: output time t
-    carries input t·tempo + shift. 100-ms snippets spread over the signal, ±60 ms, kept where
-    their normalised correlation is >= 0.9; None with fewer than 20 such snippets."""
+def stretch_shifts(x: np.ndarray, y: np.ndarray, tempo: float, rate: float, *,
+                   step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Local shift of stretched ``y`` against its input ``x``: (output times, shifts), both in
+    seconds, where output time t carries input t·tempo + shift. 100-ms snippets every
+    ``step`` s, searched ±60 ms, kept where their normalised correlation is >= 0.9."""
     w, reach = int(0.1 * rate), int(0.06 * rate)
     n = fft_size(2 * w + 2 * reach)
-    shifts = []
-    for t_out in np.linspace(1.0, max(1.0, y.size / rate - 1.0), snippets):
+    times, shifts = [], []
+    for t_out in np.arange(1.0, y.size / rate - 1.0, step):
         s, c = int(t_out * rate), int(t_out * tempo * rate)
         seg, ref = y[s : s + w], x[max(0, c - reach) : c + w + reach]
         if seg.size < w or c - reach < 0 or ref.size < w + 2 * reach or \
@@ -627,8 +650,35 @@ def measure_stretch_shift(x: np.ndarray, y: np.ndarray, tempo: float, rate: floa
         v = cc / np.sqrt(energy + 1e-12)
         k = int(np.argmax(v))
         if v[k] >= 0.9:
+            times.append(float(t_out))
             shifts.append((k - reach) / rate)
-    return float(np.median(shifts)) if len(shifts) >= 20 else None
+    return np.array(times), np.array(shifts)
+
+
+def measure_stretch_shift(x: np.ndarray, y: np.ndarray, tempo: float, rate: float
+                          ) -> float | None:
+    """Median shift (s, input time) of stretched ``y`` against its input ``x`` (see
+    :func:`stretch_shifts`, snippets every 0.25 s); None with fewer than 20 snippets."""
+    _, shifts = stretch_shifts(x, y, tempo, rate, step=0.25)
+    return float(np.median(shifts)) if shifts.size >= 20 else None
+
+
+def _corrected(raws: list[_Raw], stretched: Stretched, s0: float) -> list[_Raw]:
+    """Windows measured on the stretched dub with our stretcher's local deviation removed:
+    its output at t carries input t·tempo + deviation, i.e. a warped offset larger by
+    ``s0 · deviation``."""
+    if stretched.deviation.size == 0:
+        return raws
+    out = []
+    for r in raws:
+        def fix(m: tuple[float, float] | None) -> tuple[float, float] | None:
+            if m is None:
+                return None
+            dev = stretched.deviation_in(r.t0 + m[0], r.t1 + m[0])  # noqa: B023
+            return m[0] + s0 * dev, m[1]
+
+        out.append(replace(r, gcc=fix(r.gcc), feat=fix(r.feat)))
+    return out
 
 
 def _model(
@@ -699,6 +749,7 @@ def _model(
     intercepts, slope = _fit(t[use], o[use], wt[use], labels[use])
     resid = o - (intercepts[np.clip(labels, 0, None)] + slope * t)
     slope_se = _slope_error(t[use], wt[use], resid[use], labels[use])
+    fitted_ratio = 1.0 / (1.0 + slope)
     named = _snap_slope(slope, slope_se)
     if named is not None:  # a standard conversion is exact: fit the intercepts under it
         slope = named
@@ -747,7 +798,7 @@ def _model(
                 and abs(total) >= THRESHOLDS["drift_min_total_seconds"]
                 and abs(slope) >= THRESHOLDS["drift_min_sigmas"] * slope_se)
     drift = Drift(round(float(ratio), 9), round(float(ppm), 2), name, pitch,
-                  round(float(total), 6))
+                  round(float(total), 6), round(float(fitted_ratio), 9))
     coverage = len(used) / content
     rms = float(np.sqrt(np.mean(resid[use] ** 2)))
     mx = float(np.max(np.abs(resid[use])))

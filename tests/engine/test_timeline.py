@@ -217,3 +217,25 @@ class TestSpeedSearchLong:
                              min_overlap_seconds=60.0)
         assert found.name == name, found
         assert found.warped_offset_seconds == pytest.approx(7.0, abs=0.1)
+
+
+class TestSnapToNamedConversion:
+    """A fitted ratio is reported as a standard conversion's exact ratio only when the windows
+    are statistically consistent with it: a genuine extra clock drift must survive."""
+
+    def test_consistent_fit_snaps(self) -> None:
+        from app.engine.timeline import _snap_slope
+
+        exact = 24 / 25 - 1.0  # 25/24: the offset shrinks 40 ms per second of master
+        assert _snap_slope(exact + 5e-6, slope_se=4e-6) == pytest.approx(exact, abs=1e-15)
+
+    def test_extra_drift_measured_precisely_is_kept(self) -> None:
+        from app.engine.timeline import _snap_slope
+
+        exact = 1001 / 1000 - 1.0  # 1000/1001 plus a 30-ppm clock error, known to 1 ppm
+        assert _snap_slope(exact + 30e-6, slope_se=1e-6) is None
+
+    def test_far_from_any_conversion_is_kept(self) -> None:
+        from app.engine.timeline import _snap_slope
+
+        assert _snap_slope(-300e-6, slope_se=200e-6) is None  # 300 ppm: no named conversion

@@ -56,6 +56,10 @@ class DriftRead(BaseModel):
     total_seconds: float = Field(description="Offset change over the analysed programme (s).",
                                  examples=[-4.0])
     total_frames: float = Field(examples=[-100.0])
+    fitted_speed_ratio: float | None = Field(
+        None, description="The windows' own least-squares speed ratio; speed_ratio is the "
+        "named conversion's exact ratio where the fit is statistically consistent with it "
+        "(within 3 standard errors).", examples=[1.0416701])
 
 
 class EditRead(BaseModel):
