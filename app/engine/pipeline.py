@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -27,8 +27,10 @@ from app.engine.timeline import (
     NAMED_CONVERSIONS,
     SpeedEstimate,
     Timeline,
+    WindowScan,
     build_timeline,
     detect_speed,
+    scan_at_offset,
     warp_features,
     warp_signal,
 )
@@ -261,6 +263,23 @@ def _analyze_tracks(
     flux_m, flux_d = _flux(tm.features), _flux(td.features)
     report("speed", 0.47, "searching standard speed conversions")
     use_ai = opts.ai_model is not None or opts.speech_weighting
+    window = opts.window_seconds or window_seconds_for(shorter)
+    hop = opts.hop_seconds or window
+    early = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
+    scans: dict[int, Future[WindowScan]] = {}  # keyed by id(dub track): its latest early scan
+
+    def scan_early(dub: _Track, dub_flux: np.ndarray, stale: Callable[[], bool] = bool
+                   ) -> Callable[[float], None]:
+        """Once the coarse offset is known, measure the timeline's windows around it while
+        GCC-PHAT refines (two threads instead of one); not when ``stale()`` already says this
+        dub will be replaced (a speed conversion was found)."""
+        def start(coarse: float) -> None:
+            if stale():
+                return
+            scans[id(dub)] = early.submit(
+                scan_at_offset, tm.mid, dub.mid, sr / 2, flux_m, dub_flux, frame_rate,
+                start_offset=coarse, window=window, hop=hop, cancel=report.cancel)
+        return start
 
     def speed_search() -> tuple[SpeedEstimate, float]:
         t = time.perf_counter()
@@ -268,27 +287,36 @@ def _analyze_tracks(
                              min_overlap_seconds=min_overlap)
         return found, time.perf_counter() - t
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speed") as pool:
-        searching = pool.submit(speed_search)
-        # the usual dub runs at the master's speed: measure it at once while the speed search
-        # runs, and measure again only if a conversion is found (AI stages wait: they are slow)
-        results = [] if use_ai else _methods(tm, td, opts, max_off, min_overlap, report, timings)
-        speed, speed_seconds = searching.result()
-    timings["speed"] = round(speed_seconds, 3)
-    delivered = td  # the dub as delivered (the timeline also tries it time-stretched)
-    if speed.name is not None:
-        report("speed", 0.49, f"dub speed {speed.name}: warping the dub to the master's timeline")
-        td = _warp_track(td, NAMED_CONVERSIONS[speed.name], sample_rate=sr)
-        assert td.features is not None
-        flux_d = _flux(td.features)
-        results = []
-    if not results:
-        results = _methods(tm, td, opts, max_off, min_overlap, report, timings)
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="speed") as pool:
+            searching = pool.submit(speed_search)
+            # the usual dub runs at the master's speed: measure it at once while the speed
+            # search runs, and again only if a conversion is found (AI stages wait: slow)
+            def converted() -> bool:
+                return searching.done() and searching.result()[0].name is not None
 
-    first = cons.combine(results)
-    t = time.perf_counter()
-    window = opts.window_seconds or window_seconds_for(shorter)
-    hop = opts.hop_seconds or window
+            results = [] if use_ai else _methods(
+                tm, td, opts, max_off, min_overlap, report, timings,
+                on_coarse=scan_early(td, flux_d, converted))
+            speed, speed_seconds = searching.result()
+        timings["speed"] = round(speed_seconds, 3)
+        delivered = td  # the dub as delivered (the timeline also tries it time-stretched)
+        if speed.name is not None:
+            report("speed", 0.49,
+                   f"dub speed {speed.name}: warping the dub to the master's timeline")
+            td = _warp_track(td, NAMED_CONVERSIONS[speed.name], sample_rate=sr)
+            assert td.features is not None
+            flux_d = _flux(td.features)
+            results = []
+        if not results:
+            results = _methods(tm, td, opts, max_off, min_overlap, report, timings,
+                               on_coarse=scan_early(td, flux_d))
+
+        first = cons.combine(results)
+        t = time.perf_counter()
+        pre = scans[id(td)].result() if id(td) in scans else None
+    finally:  # an early scan never outlives the analysis (cancel stops it at its next window)
+        early.shutdown(wait=True, cancel_futures=True)
     timeline: Timeline | None = None
     if first.offset_seconds is not None:
         assert td.features is not None
@@ -303,7 +331,8 @@ def _analyze_tracks(
             start_offset_seconds=first.offset_seconds, m_full=tm.signal, d_full=td.signal,
             full_rate=float(sr), window_seconds=window,
             hop_seconds=hop, max_offset_seconds=max_off, cancel=report.cancel,
-            on_window=on_window, d_mid_unwarped=delivered.mid if delivered is not td else None)
+            on_window=on_window, d_mid_unwarped=delivered.mid if delivered is not td else None,
+            pre=pre)
     timings["timeline"] = round(time.perf_counter() - t, 3)
     # offsets so far live in the warped domain; at master time 0 the dub's own offset is o / s
     offset = None if first.offset_seconds is None else first.offset_seconds / speed.ratio
@@ -361,9 +390,11 @@ def _analyze_tracks(
 def _methods(
     tm: _Track, td: _Track, opts: AnalysisOptions, max_off: float, min_overlap: float,
     report: _Progress, timings: dict[str, float],
+    on_coarse: Callable[[float], None] | None = None,
 ) -> list[MethodResult]:
     """Every requested method on the master and the (possibly warped) dub: the feature
-    methods, the AI method when asked for, then GCC-PHAT (which also refines their offsets)."""
+    methods, the AI method when asked for, then GCC-PHAT (which also refines their offsets).
+    ``on_coarse(offset)`` receives GCC-PHAT's coarse offset (seconds) before it refines."""
     results: list[MethodResult] = []
     assert tm.features is not None and td.features is not None
     feats_m, feats_d = tm.features, td.features
@@ -386,7 +417,7 @@ def _methods(
         timings["ai"] = round(results[-1].elapsed_seconds, 3)
     if "correlation" in opts.methods:
         t = time.perf_counter()
-        results.append(_correlation(tm, td, opts, max_off, results, report))
+        results.append(_correlation(tm, td, opts, max_off, results, report, on_coarse))
         timings["correlation"] = round(time.perf_counter() - t, 3)
     return results
 
@@ -436,6 +467,7 @@ def _polarity(results: list[MethodResult]) -> bool:
 def _correlation(
     tm: _Track, td: _Track, opts: AnalysisOptions, max_off: float,
     feature_results: list[MethodResult], report: _Progress,
+    on_coarse: Callable[[float], None] | None = None,
 ) -> MethodResult:
     """GCC-PHAT: coarse search at ~2 kHz over ±max_off, then fine refinement at full rate of the
     best candidates (the coarse peaks and the feature methods' offsets)."""
@@ -457,6 +489,8 @@ def _correlation(
                        "confidence": round(peak_confidence(z_best, ratio_best, z_floor=7.0,
                                                            z_full=14.0), 4)}
     report("coarse", 0.7, f"coarse estimate {coarse_offset:+.4f} s")
+    if on_coarse is not None:
+        on_coarse(coarse_offset)
 
     candidates = [(curve.first_lag + p) / rate_c for p in peaks]
     candidates += [r.offset_seconds for r in feature_results

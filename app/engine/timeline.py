@@ -38,6 +38,8 @@ __all__ = [
     "warp_signal",
     "warp_features",
     "build_timeline",
+    "scan_at_offset",
+    "WindowScan",
     "stretch_to_master",
     "measure_stretch_shift",
 ]
@@ -298,31 +300,63 @@ def _feature_offset(
     return pred_frames - search_frames + i + frac, (float(v[i]) - med) / spread
 
 
-def _scan_windows(
-    m_mid: np.ndarray, d_mid: np.ndarray, mid_rate: float, mf: np.ndarray, df: np.ndarray,
-    frame_rate: float, *, start_offset: float, window: float, hop: float, wide: float,
-    cancel: CancelToken | None, on_window: Callable[[int, int], None] | None,
-) -> list[_Raw]:
-    """Track the offset window by window (warped domain): GCC-PHAT ±1 s around the prediction,
-    a wide feature search when that fails, GCC again around what the features found."""
-    w = int(round(window * mid_rate))
-    r = int(round(1.0 * mid_rate))
-    # feature windows are at least 20 s (centred on the window): feature correlation needs
-    # more material than GCC-PHAT to be reliable
+Measured = tuple[tuple[float, float] | None, tuple[float, float] | None]
+
+
+@dataclass
+class WindowScan:
+    """Every window measured around one starting offset (warped domain, seconds): per window
+    (GCC-PHAT ±1 s, features ±1 s) as (offset, z) or None. Measured once, it serves any later
+    tracking whose prediction stays within ``REUSE_SECONDS`` of that offset."""
+
+    start_offset: float
+    window: float
+    hop: float
+    first: list[Measured]
+
+    REUSE_SECONDS = 0.05
+
+    def serves(self, offset: float, window: float, hop: float) -> bool:
+        return (self.window == window and self.hop == hop
+                and abs(self.start_offset - offset) <= self.REUSE_SECONDS)
+
+
+def _feature_geometry(window: float, frame_rate: float, mf: np.ndarray
+                      ) -> tuple[int, Callable[[float], int]]:
+    """(feature window in frames, first frame of the feature window of a window at t0 s):
+    feature windows are at least 20 s, centred on the window (feature correlation needs more
+    material than GCC-PHAT to be reliable)."""
     feat_window = max(window, 20.0)
     wf = int(round(feat_window * frame_rate))
-    duration = m_mid.size / mid_rate
-    starts = np.arange(0.0, max(duration - window, 0.0) + 1e-9, hop)
-    h0 = round(start_offset, 4)
-    p0 = int(round(start_offset * frame_rate))
 
     def feature_start(t0: float) -> int:
         j0 = int(round((t0 + window / 2 - feat_window / 2) * frame_rate))
         return int(np.clip(j0, 0, max(mf.shape[0] - wf, 0)))
 
-    def at_start_offset(k: int) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-        """Window k measured around the starting offset (true for most windows of most
-        programmes): done for all windows at once, on two threads."""
+    return wf, feature_start
+
+
+def _window_starts(m_mid: np.ndarray, mid_rate: float, window: float, hop: float
+                   ) -> np.ndarray:
+    duration = m_mid.size / mid_rate
+    return np.arange(0.0, max(duration - window, 0.0) + 1e-9, hop)
+
+
+def scan_at_offset(
+    m_mid: np.ndarray, d_mid: np.ndarray, mid_rate: float, mf: np.ndarray, df: np.ndarray,
+    frame_rate: float, *, start_offset: float, window: float, hop: float,
+    cancel: CancelToken | None = None, on_window: Callable[[int, int], None] | None = None,
+) -> WindowScan:
+    """Measure every window around ``start_offset`` (true for most windows of most
+    programmes) on two threads; the heavy part of the timeline, which may start as soon as a
+    coarse offset is known."""
+    w, r = int(round(window * mid_rate)), int(round(1.0 * mid_rate))
+    wf, feature_start = _feature_geometry(window, frame_rate, mf)
+    starts = _window_starts(m_mid, mid_rate, window, hop)
+    h0 = round(start_offset, 4)
+    p0 = int(round(start_offset * frame_rate))
+
+    def at_start_offset(k: int) -> Measured:
         if cancel is not None:
             cancel.raise_if_cancelled()
         s = int(round(starts[k] * mid_rate))
@@ -331,12 +365,36 @@ def _scan_windows(
                             int(round(1.0 * frame_rate)))
         return g, (f[0] / frame_rate, f[1]) if f is not None else None
 
-    first: list[tuple[tuple[float, float] | None, tuple[float, float] | None]] = []
+    first: list[Measured] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="windows") as pool:
         for i in range(0, starts.size, 32):
             first.extend(pool.map(at_start_offset, range(i, min(i + 32, starts.size))))
             if on_window is not None:
                 on_window(len(first), starts.size)
+    return WindowScan(h0, window, hop, first)
+
+
+def _scan_windows(
+    m_mid: np.ndarray, d_mid: np.ndarray, mid_rate: float, mf: np.ndarray, df: np.ndarray,
+    frame_rate: float, *, start_offset: float, window: float, hop: float, wide: float,
+    cancel: CancelToken | None, on_window: Callable[[int, int], None] | None,
+    pre: WindowScan | None = None,
+) -> list[_Raw]:
+    """Track the offset window by window (warped domain): GCC-PHAT ±1 s around the prediction,
+    a wide feature search when that fails, GCC again around what the features found.
+    ``pre``: the windows already measured around (nearly) ``start_offset``, if any."""
+    w = int(round(window * mid_rate))
+    r = int(round(1.0 * mid_rate))
+    wf, feature_start = _feature_geometry(window, frame_rate, mf)
+    starts = _window_starts(m_mid, mid_rate, window, hop)
+    if pre is None or not pre.serves(start_offset, window, hop) or len(pre.first) != starts.size:
+        pre = scan_at_offset(m_mid, d_mid, mid_rate, mf, df, frame_rate,
+                             start_offset=start_offset, window=window, hop=hop, cancel=cancel,
+                             on_window=on_window)
+    elif on_window is not None:
+        on_window(starts.size, starts.size)
+    first, h0 = pre.first, pre.start_offset
+    p0 = int(round(h0 * frame_rate))
     pred = start_offset
     recent: list[float] = []
     out: list[_Raw] = []
@@ -354,11 +412,12 @@ def _scan_windows(
             # hypotheses: the robust prediction and the last confident window (which follows
             # an edit at once); the best GCC-PHAT peak wins
             for h in {round(pred, 4), round(recent[-1], 4) if recent else round(pred, 4)}:
-                g = first[k][0] if h == h0 else _gcc_at(m, d_mid, s, h, r, mid_rate)
+                g = (first[k][0] if abs(h - h0) <= WindowScan.REUSE_SECONDS
+                     else _gcc_at(m, d_mid, s, h, r, mid_rate))
                 if g is not None and (gcc is None or g[1] > gcc[1]):
                     gcc = g
             j0 = feature_start(float(t0))
-            if int(round(pred * frame_rate)) == p0:
+            if abs(int(round(pred * frame_rate)) - p0) <= 2:
                 feat = first[k][1]
             else:
                 f = _feature_offset(mf, df, j0, wf, int(round(pred * frame_rate)),
@@ -544,6 +603,7 @@ def build_timeline(
     cancel: CancelToken | None = None,
     on_window: Callable[[int, int], None] | None = None,
     d_mid_unwarped: np.ndarray | None = None,
+    pre: WindowScan | None = None,
 ) -> Timeline:
     """Windowed offsets, fitted model and verdict.
 
@@ -554,6 +614,8 @@ def build_timeline(
     with the full bandwidth. ``d_mid_unwarped``: the dub as delivered (mid rate); when the
     speed differs, it is also time-stretched onto the master's timeline with its pitch kept
     (the other way a conversion is made) and the windows measured again on that.
+    ``pre``: windows already measured (:func:`scan_at_offset`) on these same signals around a
+    coarse offset, reused where the tracking stays near it.
     Reported offsets are converted back to the dub's own timeline.
     """
     s0 = speed.ratio
@@ -562,7 +624,7 @@ def build_timeline(
                    wide=min(max_offset_seconds, 30.0), cancel=cancel)
     model = partial(_model, m_mid=m_mid, mid_rate=mid_rate, s0=s0,
                     window_seconds=window_seconds, hop_seconds=hop_seconds)
-    raws = scan(m_mid, d_mid, mid_rate, on_window=on_window)
+    raws = scan(m_mid, d_mid, mid_rate, on_window=on_window, pre=pre)
     edit_signals = ((m_full, d_full, full_rate) if m_full is not None and d_full is not None
                     and full_rate else (m_mid, d_mid, mid_rate))
     best = model(raws, feature_mode=False, d_mid=d_mid, edit_signals=edit_signals)

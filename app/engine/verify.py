@@ -306,8 +306,9 @@ def repair_dub(
                               progress=_scaled(progress, lo, lo + 0.6 / max_passes, "verify"),
                               cancel=cancel)
             v = residual_of(r, tolerance_seconds=tol)
-            if plan.keep_pitch and not v.passed:
-                # a time-stretched dub has lost its waveform match: judge by features
+            if plan.keep_pitch and (not v.passed or r.support < 0.75):
+                # a time-stretched dub has lost (much of) its waveform match: judge by features
+                # over the whole programme
                 _stage(progress, cancel, "verify", lo + 0.5 / max_passes,
                        "time-stretched: checking windows by spectral flux")
                 windows = feature_windows(master, out, options=opts, cancel=cancel)

@@ -234,9 +234,10 @@ class TestClosedLoopDrift:
 
     def test_time_stretched_dub_keeps_pitch(self, long: tuple) -> None:
         """1000/1001 made with ffmpeg atempo (pitch kept) is stretched back with rubberband.
-        Two stretches scramble the waveform, so the closed loop judges it by spectral-flux
-        windows: every window within a frame over the whole programme; against the
-        un-stretched dub the result is in sync within a frame too."""
+        Two stretches scramble the waveform, so where the waveform re-analysis matches less than
+        3/4 of the windows the closed loop judges it by spectral-flux windows: every window
+        within a frame over the whole programme; against the un-stretched dub the result is in
+        sync within a frame too."""
         master, late, d = long
         ref = tk_write(d / "late.wav", late, SR, codec="pcm_s24le")
         src = d / "atempo.wav"
