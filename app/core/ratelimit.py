@@ -74,11 +74,17 @@ class RateLimitMiddleware:
 
 
 def install_rate_limiting(app: FastAPI, settings: Settings) -> Limiter:
-    """Attach slowapi's limiter (``app.state.limiter``) and the middleware to ``app``."""
+    """Attach slowapi's limiter (``app.state.limiter``) and the middleware to ``app``: counts
+    in memory for one process, in Redis (CELERY_BROKER_URL) when JOB_BACKEND=celery."""
     per_minute = settings.RATE_LIMIT_PER_MINUTE
+    # several API instances (JOB_BACKEND=celery) count together in the broker's Redis; should
+    # Redis fail, each instance falls back to counting on its own rather than refusing work
+    shared = settings.JOB_BACKEND == "celery"
     limiter = Limiter(key_func=client_key, application_limits=[f"{per_minute}/minute"],
-                      headers_enabled=True, strategy="moving-window", storage_uri="memory://",
-                      enabled=settings.ENABLE_RATE_LIMITING)
+                      headers_enabled=True, strategy="moving-window",
+                      storage_uri=settings.CELERY_BROKER_URL if shared else "memory://",
+                      in_memory_fallback_enabled=shared, swallow_errors=shared,
+                      key_prefix="sync-analyzer-ratelimit", enabled=settings.ENABLE_RATE_LIMITING)
     app.state.limiter = limiter
 
     async def exceeded(request: Request, exc: RateLimitExceeded) -> Response:

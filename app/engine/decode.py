@@ -123,9 +123,11 @@ def _command(path: str | Path, *, sample_rate: int, stream: int, channel: int | 
 
 
 def _pump(proc: subprocess.Popen[bytes], dest: np.ndarray, *, skip: int,
-          cancel: CancelToken | None, on_samples: Callable[[int], None]) -> tuple[int, int]:
+          cancel: CancelToken | None, on_samples: Callable[[int, int], None]
+          ) -> tuple[int, int]:
     """Read float32 samples from ``proc``'s stdout: drop the first ``skip``, write the next
-    ones into ``dest``, drop what does not fit. Returns (written, dropped after dest)."""
+    ones into ``dest``, drop what does not fit; ``on_samples(n, written)`` after each read.
+    Returns (written, dropped after dest)."""
     assert proc.stdout is not None
     scratch = np.empty(_READ_CHUNK_BYTES // 4, np.float32)
     written = dropped = overflow = 0
@@ -147,15 +149,21 @@ def _pump(proc: subprocess.Popen[bytes], dest: np.ndarray, *, skip: int,
             overflow += n
         else:
             written += n
-        on_samples(n)
+        on_samples(n, written)
+
+
+HalfDataCallback = Callable[[int, int, np.ndarray], None]
 
 
 def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_rate: int,
                    cancel: CancelToken | None,
-                   on_progress: Callable[[float], None] | None) -> np.ndarray | None:
+                   on_progress: Callable[[float], None] | None,
+                   on_half_data: HalfDataCallback | None = None) -> np.ndarray | None:
     """Two ffmpeg processes decode the two halves of a PCM stream at once, straight into one
     array. Each half runs ``_SPLIT_PAD_SECONDS`` past the join so neither resampler's edge
-    reaches it; the padding is dropped. None when the stream is not as long as probed."""
+    reaches it; the padding is dropped. None when the stream is not as long as probed.
+    ``on_half_data(k, join, data)``: half ``k`` (0, 1) decoded so far (a view), ``join`` the
+    sample where half 1 starts; finally ``(-1, join, x)`` once the whole signal is good."""
     split = int(info.duration_seconds // 2)  # whole seconds: the join is an exact sample
     pad = _SPLIT_PAD_SECONDS
     join = split * sample_rate
@@ -169,6 +177,13 @@ def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_
             done[0] += n
         if on_progress is not None:
             on_progress(min(done[0] / total, 1.0))
+
+    def counter(k: int, dest: np.ndarray) -> Callable[[int, int], None]:
+        def on_samples(n: int, written: int) -> None:
+            count(n)
+            if on_half_data is not None and written:
+                on_half_data(k, join, dest[:written])
+        return on_samples
 
     base = cmd[cmd.index("-i"):]
     head = cmd[: cmd.index("-i")]
@@ -188,7 +203,7 @@ def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_
             _widen_pipe(proc.stdout.fileno())
             try:
                 written, overflow = _pump(proc, dest, skip=skip, cancel=cancel,
-                                          on_samples=count)
+                                          on_samples=counter(k, dest))
                 rc = proc.wait()
             except BaseException as exc:
                 errors.append(exc)
@@ -220,6 +235,8 @@ def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_
         return None
     x = out[: join + second]
     np.nan_to_num(x, copy=False)
+    if on_half_data is not None:
+        on_half_data(-1, join, x)
     return x
 
 
@@ -276,6 +293,7 @@ def decode(
     on_progress: Callable[[float], None] | None = None,
     on_data: Callable[[np.ndarray], None] | None = None,
     parallel: bool = False,
+    on_half_data: HalfDataCallback | None = None,
 ) -> np.ndarray:
     """Decode one audio stream to mono float32 at ``sample_rate`` Hz.
 
@@ -284,7 +302,9 @@ def decode(
     duration) after each chunk and ``on_data`` everything decoded so far (a view, to start
     work on it while decoding goes on); ``cancel`` is checked per chunk. ``parallel`` lets a
     long PCM stream (where seeking is sample-exact) decode as two halves in two ffmpeg
-    processes at once (``on_data`` is then not called). Returns shape (n,) float32.
+    processes at once (``on_data`` is then not called; ``on_half_data`` follows each half, see
+    :func:`_decode_halves`, and is called with ``-1`` at the end only if the halves were
+    used). Returns shape (n,) float32.
     Raises :class:`AudioDecodeError` with ffmpeg's message when the file cannot be decoded.
     """
     info = info or probe(path, stream=stream)
@@ -297,7 +317,7 @@ def decode(
     if (parallel and info.codec.startswith("pcm_") and on_data is None
             and info.duration_seconds >= _SPLIT_MIN_SECONDS):
         halves = _decode_halves(path, cmd, info=info, sample_rate=sample_rate, cancel=cancel,
-                                on_progress=on_progress)
+                                on_progress=on_progress, on_half_data=on_half_data)
         if halves is not None:
             return halves
     expected_samples = max(info.duration_seconds, 1.0) * sample_rate

@@ -110,6 +110,24 @@ class LogMelStream:
             self.blocks.extend(pool.map(block, starts))
         self.next_frame = total
 
+    def join(self, second: LogMelStream, x: np.ndarray, join: int) -> None:
+        """Complete this stream, fed with ``x[:join]``, with ``second``, fed with
+        ``x[join:]`` (``join`` a multiple of the hop): the frames across the join come from
+        the whole ``x``, ``second`` is finished on its half, and its frames follow. The result
+        is the same as one stream over ``x``."""
+        if join % self.hop:
+            raise ParameterError(f"join {join} is not a multiple of the hop {self.hop}")
+        first_of_second = join // self.hop
+        while self.next_frame < first_of_second:
+            if self.cancel is not None:
+                self.cancel.raise_if_cancelled()
+            count = min(_BLOCK_FRAMES, first_of_second - self.next_frame)
+            self.blocks.append(self.frames(x, self.next_frame, count))
+            self.next_frame += count
+        second.update(x[join:], final=True)
+        self.blocks.extend(second.blocks)
+        self.next_frame = first_of_second + second.next_frame
+
     def result(self) -> np.ndarray:
         """The log-mel spectrogram of every frame computed (call ``update(final=True)`` first)."""
         out = np.concatenate(self.blocks) if self.blocks else np.zeros((0, self.fb.shape[1]),

@@ -182,10 +182,25 @@ def analyze_files(
 
         mel = LogMelStream(sample_rate=opts.sample_rate, cancel=cancel)
         if info.codec.startswith("pcm_"):
-            # PCM: two ffmpeg processes decode the halves at once, then features on 2 threads
-            x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
-                       info=info, cancel=cancel, on_progress=progress, parallel=True)
-            mel.compute_all(x)
+            # PCM: two ffmpeg processes decode the halves at once, each half's features
+            # computed while it arrives
+            second = LogMelStream(sample_rate=opts.sample_rate, cancel=cancel)
+            joins: list[int] = []
+            with _Follower(mel.update) as f0, _Follower(second.update) as f1:
+                def on_half(half: int, join: int, data: np.ndarray) -> None:
+                    if half < 0:
+                        joins.append(join)
+                    else:
+                        (f0, f1)[half].feed(data)
+
+                x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,
+                           info=info, cancel=cancel, on_progress=progress, parallel=True,
+                           on_half_data=on_half)
+            if joins:
+                mel.join(second, x, joins[0])
+            else:  # decoded in one go (short, or not as long as probed): features now
+                mel = LogMelStream(sample_rate=opts.sample_rate, cancel=cancel)
+                mel.compute_all(x)
         else:
             with _Follower(mel.update) as follow:  # features computed while ffmpeg decodes
                 x = decode(path, sample_rate=opts.sample_rate, stream=stream, channel=channel,

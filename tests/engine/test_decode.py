@@ -122,12 +122,33 @@ def test_split_decode_is_bit_identical(tmp_path: Path, monkeypatch: pytest.Monke
     dec = importlib.import_module("app.engine.decode")  # the module, not the function
 
     path = tmp_path / "pink.wav"
-    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=31.5:c=pink:r=48000:a=0.3:s=3", "-ac", "2",
+    seconds = 171.5  # each half longer than one block of feature frames (81.92 s)
+    ffmpeg("-f", "lavfi", "-i", f"anoisesrc=d={seconds}:c=pink:r=48000:a=0.3:s=3", "-ac", "2",
            "-c:a", "pcm_s24le", str(path))
     monkeypatch.setattr(dec, "_SPLIT_MIN_SECONDS", 10.0)
     seen: list[float] = []
     whole = decode(path, sample_rate=16000)
     halves = decode(path, sample_rate=16000, parallel=True, on_progress=seen.append)
-    assert halves.size == whole.size == 31.5 * 16000
+    assert halves.size == whole.size == seconds * 16000
     assert np.array_equal(halves, whole)
     assert seen and seen[-1] == pytest.approx(1.0, abs=0.01)
+
+    # log-mel features streamed per half while decoding (the pipeline's way) are exactly
+    # those of the whole signal, the frames across the join included
+    from app.engine.features import LogMelStream
+
+    first, second = LogMelStream(sample_rate=16000), LogMelStream(sample_rate=16000)
+    joins: list[int] = []
+
+    def on_half(half: int, join: int, data: np.ndarray) -> None:
+        if half < 0:
+            joins.append(join)
+        else:
+            (first, second)[half].update(data)
+
+    x = decode(path, sample_rate=16000, parallel=True, on_half_data=on_half)
+    assert joins == [85 * 16000] and first.next_frame > 0 and second.next_frame > 0
+    first.join(second, x, joins[0])
+    reference = LogMelStream(sample_rate=16000)
+    reference.compute_all(whole)
+    assert np.array_equal(first.result(), reference.result())

@@ -270,3 +270,21 @@ class TestWorkerDeath:
             assert abs(done["result"]["offset_seconds"]) < 0.001 and done["attempts"] == 2
             survivor = workers.worker_of(workers.row(aid)["owner"])
             assert survivor is not None and survivor != victim
+
+
+class TestSharedRateLimit:
+    async def test_api_instances_count_one_client_together(self, workers: Cluster) -> None:
+        """RATE_LIMIT_PER_MINUTE holds across API instances: the counts live in Redis."""
+        fresh = f"rate-limit-{time.time_ns()}"  # a client (key) no earlier run has counted
+        settings = workers.settings(ENABLE_RATE_LIMITING=True, RATE_LIMIT_PER_MINUTE=6,
+                                    API_KEYS=fresh)
+        key = {"X-API-Key": fresh}
+        async with running_app(settings) as (_, first), running_app(settings) as (_, second):
+            codes = []
+            for i in range(8):
+                client = (first, second)[i % 2]
+                r = await client.get("/api/v1/analysis?limit=1", headers=key)
+                codes.append(r.status_code)
+            assert codes[:6] == [200] * 6, codes
+            assert codes[6:] == [429, 429], codes
+            assert "Retry-After" in r.headers
