@@ -171,7 +171,10 @@ class FeatureSet:
 
     def __post_init__(self) -> None:
         mel = self.mel
-        floor = np.percentile(mel, 1, axis=0) if mel.shape[0] > 1 else mel.min(axis=0)
+        # the per-band noise floor (1st percentile); past ~17 minutes every 4th frame gives the
+        # same floor within a few hundredths of a dB at a quarter of the cost
+        sample = mel[::4] if mel.shape[0] > 100_000 else mel
+        floor = np.percentile(sample, 1, axis=0) if mel.shape[0] > 1 else mel.min(axis=0)
         clamped = np.maximum(mel, floor[None, :])
         self.activity = clamped.max(axis=1)
         self.mfcc = dct(clamped, type=2, axis=1, norm="ortho")[:, 1:14].astype(np.float32)

@@ -44,7 +44,7 @@ from app.engine.types import (
     SyncResult,
 )
 from app.engine.windows import window_seconds_for
-from app.engine.xcorr import peak_confidence
+from app.engine.xcorr import LagCurve, peak_confidence
 
 __all__ = ["ENGINE_VERSION", "IN_SYNC_TOLERANCE_SECONDS", "analyze_files", "analyze_signals"]
 
@@ -142,14 +142,28 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
-def _prepare(x: np.ndarray, *, sample_rate: int, features: FeatureSet | None = None,
+def _prepare(x: np.ndarray, *, sample_rate: int,
+             features: FeatureSet | Callable[[], FeatureSet] | None = None,
              cancel: CancelToken | None = None) -> _Track:
-    """Derive the half-rate, coarse and feature views of a decoded track. Features come from
-    the half-rate signal (bands up to a quarter of ``sample_rate`` are plenty for them)."""
+    """Derive the half-rate and coarse views of a decoded track and its features (given,
+    computed by ``features()`` while the views are decimated on another thread, or from
+    ``x``)."""
     factor = max(1, sample_rate // _COARSE_RATE)
-    mid = _decimate(x, 2)  # sample_rate >= 4000 (validated), so factor >= 2
-    feats = features or compute_features(x, sample_rate=sample_rate, cancel=cancel)
-    return _Track(x, mid, _decimate(mid, factor // 2), sample_rate / (2 * (factor // 2)), feats)
+
+    def views() -> tuple[np.ndarray, np.ndarray]:
+        mid = _decimate(x, 2)  # sample_rate >= 4000 (validated), so factor >= 2
+        return mid, _decimate(mid, factor // 2)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decimate") as pool:
+        decimated = pool.submit(views)
+        if isinstance(features, FeatureSet):
+            feats = features
+        elif features is not None:
+            feats = features()
+        else:
+            feats = compute_features(x, sample_rate=sample_rate, cancel=cancel)
+        mid, coarse = decimated.result()
+    return _Track(x, mid, coarse, sample_rate / (2 * (factor // 2)), feats)
 
 
 def analyze_files(
@@ -207,8 +221,8 @@ def analyze_files(
                            info=info, cancel=cancel, on_progress=progress,
                            on_data=follow.feed)
             mel.update(x, final=True)
-        feats = FeatureSet(frame_rate=1.0 / (mel.hop / opts.sample_rate), mel=mel.result())
-        return _prepare(x, sample_rate=opts.sample_rate, features=feats)
+        return _prepare(x, sample_rate=opts.sample_rate, features=lambda: FeatureSet(
+            frame_rate=1.0 / (mel.hop / opts.sample_rate), mel=mel.result()))
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
         futures = [pool.submit(load, 0, master, info_m, opts.master_stream, opts.master_channel),
@@ -420,20 +434,26 @@ def _methods(
         ai_stage = AiStage(tm.signal, td.signal, tm.features, td.features, opts, report)
         feats_m, feats_d = ai_stage.features()
         timings["speech_activity"] = round(ai_stage.vad_seconds, 3)
-    for i, name in enumerate(m for m in opts.methods if m in _FEATURE_METHODS):
-        report("methods", 0.5 + 0.05 * i, f"method {name}")
-        results.append(_FEATURE_METHODS[name](feats_m, feats_d,
-                                              max_offset_seconds=max_off,
-                                              min_overlap_seconds=min_overlap))
-        timings[name] = round(results[-1].elapsed_seconds, 3)
-    if ai_stage is not None and opts.ai_model is not None:
-        results.append(ai_stage.detect(max_offset_seconds=max_off,
-                                       min_overlap_seconds=min_overlap))
-        timings["ai"] = round(results[-1].elapsed_seconds, 3)
-    if "correlation" in opts.methods:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coarse") as pool:
         t = time.perf_counter()
-        results.append(_correlation(tm, td, opts, max_off, results, report, on_coarse))
-        timings["correlation"] = round(time.perf_counter() - t, 3)
+        # GCC-PHAT's whole-overlap coarse search needs no other method: it runs meanwhile
+        coarse = pool.submit(correlation.coarse_search, tm.coarse, td.coarse,
+                             max_lag=int(round(max_off * tm.coarse_rate))) \
+            if "correlation" in opts.methods else None
+        for i, name in enumerate(m for m in opts.methods if m in _FEATURE_METHODS):
+            report("methods", 0.5 + 0.05 * i, f"method {name}")
+            results.append(_FEATURE_METHODS[name](feats_m, feats_d,
+                                                  max_offset_seconds=max_off,
+                                                  min_overlap_seconds=min_overlap))
+            timings[name] = round(results[-1].elapsed_seconds, 3)
+        if ai_stage is not None and opts.ai_model is not None:
+            results.append(ai_stage.detect(max_offset_seconds=max_off,
+                                           min_overlap_seconds=min_overlap))
+            timings["ai"] = round(results[-1].elapsed_seconds, 3)
+        if coarse is not None:
+            results.append(_correlation(tm, td, opts, max_off, results, report, on_coarse,
+                                        curve=coarse.result()))
+            timings["correlation"] = round(time.perf_counter() - t, 3)
     return results
 
 
@@ -482,7 +502,7 @@ def _polarity(results: list[MethodResult]) -> bool:
 def _correlation(
     tm: _Track, td: _Track, opts: AnalysisOptions, max_off: float,
     feature_results: list[MethodResult], report: _Progress,
-    on_coarse: Callable[[float], None] | None = None,
+    on_coarse: Callable[[float], None] | None = None, *, curve: LagCurve | None = None,
 ) -> MethodResult:
     """GCC-PHAT: coarse search at ~2 kHz over ±max_off, then fine refinement at full rate of the
     best candidates (the coarse peaks and the feature methods' offsets)."""
@@ -490,8 +510,9 @@ def _correlation(
     sr = opts.sample_rate
     rate_c = tm.coarse_rate
     report("coarse", 0.62, f"coarse GCC-PHAT over ±{max_off:g} s")
-    max_lag_c = int(round(max_off * rate_c))
-    curve = correlation.coarse_search(tm.coarse, td.coarse, max_lag=max_lag_c)
+    if curve is None:
+        curve = correlation.coarse_search(tm.coarse, td.coarse,
+                                          max_lag=int(round(max_off * rate_c)))
     mag = np.abs(curve.values)
     med = float(np.median(mag))
     spread = max(float(np.median(np.abs(mag - med))) * 1.4826, 1e-12)

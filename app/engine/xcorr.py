@@ -83,8 +83,8 @@ def normalised_xcorr(
     circ = sfft.irfft(acc, n)
     lags = np.arange(-max_lag, max_lag + 1)
     raw = circ[lags % n]
-    cm = np.concatenate([[0.0], np.cumsum((m.astype(np.float64) ** 2).sum(axis=1))])
-    cd = np.concatenate([[0.0], np.cumsum((d.astype(np.float64) ** 2).sum(axis=1))])
+    cm = np.concatenate([[0.0], np.cumsum(np.einsum("ij,ij->i", m, m, dtype=np.float64))])
+    cd = np.concatenate([[0.0], np.cumsum(np.einsum("ij,ij->i", d, d, dtype=np.float64))])
     lo = np.maximum(0, -lags)
     hi = np.minimum(tm, td - lags)
     overlap = hi - lo

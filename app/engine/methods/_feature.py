@@ -19,13 +19,22 @@ def local_detrend(x: np.ndarray, *, frames: int) -> np.ndarray:
     if x.ndim == 1:
         x = x[:, None]
     kernel = max(1, int(frames))
-    csum = np.cumsum(np.vstack([np.zeros((1, x.shape[1]), np.float64), x]), axis=0)
+    # float64 running sums (precision), written in place: an hour of 13-band features stays
+    # at a few arrays' worth of memory
+    csum = np.empty((x.shape[0] + 1, x.shape[1]), np.float64)
+    csum[0] = 0.0
+    np.cumsum(x, axis=0, dtype=np.float64, out=csum[1:])
     half = kernel // 2
     idx = np.arange(x.shape[0])
     lo = np.clip(idx - half, 0, x.shape[0])
     hi = np.clip(idx + half + 1, 0, x.shape[0])
-    mean = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
-    return (x - mean).astype(np.float32)
+    mean = csum[hi]
+    mean -= csum[lo]
+    del csum
+    mean /= (hi - lo)[:, None]
+    out = x.astype(np.float32, copy=True)
+    out -= mean
+    return out
 
 
 def detect_on_features(

@@ -27,10 +27,19 @@ __all__ = ["Refinement", "coarse_search", "refine", "whiten"]
 _EPS = 1e-20
 
 
-def whiten(cross: np.ndarray, *, low_bin: int = 1, high_bin: int | None = None) -> np.ndarray:
-    """Phase transform of a cross-spectrum: unit magnitude in [low_bin, high_bin), 0 elsewhere."""
+def whiten(cross: np.ndarray, *, low_bin: int = 1, high_bin: int | None = None,
+           inplace: bool = False) -> np.ndarray:
+    """Phase transform of a cross-spectrum: unit magnitude in [low_bin, high_bin), 0 elsewhere.
+    ``inplace`` overwrites ``cross`` (for hour-long spectra: no extra full-size copies)."""
     mag = np.abs(cross)
-    out = np.where(mag > _EPS, cross / np.maximum(mag, _EPS), 0.0).astype(cross.dtype)
+    if inplace:
+        silent = mag <= _EPS
+        np.maximum(mag, _EPS, out=mag)
+        cross /= mag
+        cross[silent] = 0.0
+        out = cross
+    else:
+        out = np.where(mag > _EPS, cross / np.maximum(mag, _EPS), 0.0).astype(cross.dtype)
     out[:low_bin] = 0.0
     if high_bin is not None:
         out[high_bin:] = 0.0
@@ -43,11 +52,13 @@ def coarse_search(master: np.ndarray, dub: np.ndarray, *, max_lag: int) -> LagCu
     n = fft_size(max(master.size, dub.size) + max_lag + 1)
     fm = sfft.rfft(master.astype(np.float32, copy=False), n, workers=2)
     fd = sfft.rfft(dub.astype(np.float32, copy=False), n, workers=2)
-    fd *= np.conj(fm)
+    np.conjugate(fm, out=fm)
+    fd *= fm
     del fm
-    cross = whiten(fd, low_bin=max(1, n // 400))
+    cross = whiten(fd, low_bin=max(1, n // 400), inplace=True)
     del fd
     circ = sfft.irfft(cross, n, workers=2)
+    del cross
     lags = np.arange(-max_lag, max_lag + 1)
     return LagCurve(first_lag=-max_lag, values=circ[lags % n].astype(np.float64))
 
