@@ -65,15 +65,19 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def pink_noise_wav(path: Path, seconds: float, *, seed: int) -> Path:
+    """``path``: ``seconds`` of seeded pink noise, 48 kHz 16-bit WAV (written once)."""
+    if not path.exists():
+        subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i",
+                        f"anoisesrc=d={seconds}:c=pink:r=48000:a=0.3:s={seed}", "-c:a",
+                        "pcm_s16le", str(path)], check=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def long_media(media_dir: Path) -> Path:
     """A 30-minute 48 kHz file (about 11 s of analysis on 2 cores) for cancellation tests."""
-    path = media_dir / "long.wav"
-    if not path.exists():
-        subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i",
-                        "anoisesrc=d=1800:c=pink:r=48000:a=0.3:s=7", "-c:a", "pcm_s16le",
-                        str(path)], check=True)
-    return path
+    return pink_noise_wav(media_dir / "long.wav", 1800, seed=7)
 
 
 @pytest.fixture

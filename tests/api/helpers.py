@@ -104,6 +104,16 @@ async def wait_status(client: httpx.AsyncClient, analysis_id: str,
         await asyncio.sleep(0.05)
 
 
+def check_sse_sequence(events: list[SseEvent]) -> None:
+    """state first with id n, then ids n+1, n+2 … without a gap, the final event last."""
+    assert events[0].event == "state"
+    start = int(events[0].id or 0)
+    ids = [int(e.id or 0) for e in events[1:]]
+    assert ids == list(range(start + 1, start + 1 + len(ids))), ids
+    assert events[-1].data["final"] is True
+    assert sum(1 for e in events if e.data.get("final")) == 1
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,20 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core.config import Settings
-from tests.api.helpers import SseEvent, read_sse, running_app, wait_status
+from tests.api.helpers import check_sse_sequence, read_sse, running_app, wait_status
 from tests.conftest import DUBS
 
 PAIR = {"master_file": "master.wav", "dub_file": "dub_late.wav"}
-
-
-def _check_sequence(events: list[SseEvent]) -> None:
-    """state first with id n, then ids n+1, n+2 … without a gap, the final event last."""
-    assert events[0].event == "state"
-    start = int(events[0].id or 0)
-    ids = [int(e.id or 0) for e in events[1:]]
-    assert ids == list(range(start + 1, start + 1 + len(ids))), ids
-    assert events[-1].data["final"] is True
-    assert sum(1 for e in events if e.data.get("final")) == 1
 
 
 class TestProgressStream:
@@ -31,7 +21,7 @@ class TestProgressStream:
                        for _ in range(5)]
             results = await asyncio.gather(*readers)
             for events, _ in results:
-                _check_sequence(events)
+                check_sse_sequence(events)
                 assert events[-1].event == "completed"
                 final = events[-1].data
                 assert final["status"] == "completed" and final["analysis_id"] == aid

@@ -7,7 +7,6 @@ ports, and two Celery worker processes (``w1``, ``w2``; one pool process each) c
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from app.core.config import Settings
 from app.testkit.services import CeleryWorker, PostgresServer, RedisServer, missing_servers
+from tests.conftest import pink_noise_wav
 
 #: the broker's visibility timeout of the test workers: a task of a vanished worker is handed to
 #: another worker after this long (production default: 3600 s)
@@ -117,12 +117,7 @@ def workers(cluster: Cluster) -> Cluster:
 @pytest.fixture(scope="session")
 def medium_media(media_dir: Path) -> Path:
     """An 8-minute file: an analysis of it against itself runs a few seconds on one worker."""
-    path = media_dir / "medium.wav"
-    if not path.exists():
-        subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i",
-                        "anoisesrc=d=480:c=pink:r=48000:a=0.3:s=5", "-c:a", "pcm_s16le",
-                        str(path)], check=True)
-    return path
+    return pink_noise_wav(media_dir / "medium.wav", 480, seed=5)
 
 
 @pytest.fixture

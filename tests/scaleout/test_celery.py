@@ -14,21 +14,11 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.api.helpers import SseEvent, read_sse, running_app, wait_status
+from tests.api.helpers import check_sse_sequence, read_sse, running_app, wait_status
 from tests.conftest import DUBS
 from tests.scaleout.conftest import VISIBILITY_TIMEOUT_SECONDS, Cluster
 
 SHORT = {"master_file": "master.wav", "dub_file": "dub_late.wav", "methods": ["correlation"]}
-
-
-def _check_sequence(events: list[SseEvent]) -> None:
-    """state first with id n, then ids n+1, n+2 … without a gap, the final event last."""
-    assert events[0].event == "state"
-    start = int(events[0].id or 0)
-    ids = [int(e.id or 0) for e in events[1:]]
-    assert ids == list(range(start + 1, start + 1 + len(ids))), ids
-    assert events[-1].data["final"] is True
-    assert sum(1 for e in events if e.data.get("final")) == 1
 
 
 class TestAnalysisOnWorkers:
@@ -114,7 +104,7 @@ class TestLiveProgress:
             results = await asyncio.gather(read_sse(first, url), read_sse(second, url),
                                            read_sse(second, url))
             for events, _ in results:
-                _check_sequence(events)
+                check_sse_sequence(events)
                 assert events[-1].event == "completed", [e.event for e in events]
                 assert abs(events[-1].data["result"]["offset_seconds"] - DUBS["dub_late2.wav"]) \
                     < 0.001
