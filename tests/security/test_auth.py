@@ -85,6 +85,22 @@ class TestApiKeys:
         for path in OPEN_PATHS:
             assert (await keyed.get(path)).status_code == 200, path
 
+    async def test_health_details_need_a_key(self, keyed: httpx.AsyncClient) -> None:
+        """Health stays open (load balancers), but without a valid key only the statuses:
+        no paths, broker, instance or system details."""
+        for headers in ({}, {"X-API-Key": "nope-nope-nope"}):
+            r = await keyed.get("/api/v1/health", headers=headers)
+            assert r.status_code == 200
+            body = r.json()
+            assert set(body) == {"status", "components", "service", "details"}, body
+            assert body["components"]["database"] == "ok"
+            assert "/" not in r.text.replace("X-API-Key", "")  # not one path
+        for key in (READER, WRITER):
+            full = (await keyed.get("/api/v1/health", headers={"X-API-Key": key})).json()
+            assert full["filesystem"]["mount"]["path"] and full["system"]["python"]
+        query = (await keyed.get("/api/v1/health", params={"api_key": READER})).json()
+        assert "filesystem" in query
+
     async def test_scopes(self, keyed: httpx.AsyncClient) -> None:
         _error(await keyed.get("/api/v1/analysis", headers={"X-API-Key": "nope-nope-nope"}),
                401, "api_key_invalid")

@@ -120,5 +120,17 @@ class HealthRead(BaseModel):
     system: SystemHealth
 
 
+class HealthStatusRead(BaseModel):
+    """Health without a (valid) API key while API_KEYS is set: the status of the service and
+    of each component only — the details (paths, broker, instance, system) need a key."""
+
+    status: Literal["ok", "degraded", "error"] = Field(
+        description="ok, degraded, or error (then the response is 503).")
+    components: dict[str, Status] = Field(description="Status of each component.")
+    service: str
+    details: str = Field(default="send an API key (X-API-Key) for the components' details",
+                         description="Why the details are left out.")
+
+
 class LiveRead(BaseModel):
     status: Literal["ok"] = "ok"

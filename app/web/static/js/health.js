@@ -1,5 +1,5 @@
 // Health panel: GET /api/v1/health (a 503 still carries the report).
-import { ApiError } from "./api.js";
+import { ApiError, withKey } from "./api.js";
 import { bytes, el } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,7 +36,8 @@ export async function refreshHealth() {
   const badge = $("health-badge");
   let h;
   try {
-    const r = await fetch("/api/v1/health", { headers: { Accept: "application/json" } });
+    // open to everyone; with API keys on, the details come only with a key
+    const r = await fetch(withKey("/api/v1/health"), { headers: { Accept: "application/json" } });
     h = await r.json();
     if (!h || !h.components) throw new ApiError(h?.error?.message || `HTTP ${r.status}`);
   } catch (err) {
@@ -49,6 +50,10 @@ export async function refreshHealth() {
   badge.dataset.status = h.status;
   const bad = Object.entries(h.components).filter(([, s]) => s === "error" || s === "degraded").map(([k]) => k);
   badge.textContent = h.status === "ok" ? "healthy" : `${h.status}: ${bad.join(", ")}`;
+  if (!h.ffmpeg) {  // API keys on and no key stored yet: statuses only
+    $("health").replaceChildren(el("p", { class: "muted", text: `${Object.entries(h.components).map(([k, v]) => `${k}: ${v}`).join(" · ")} — ${h.details || "details need an API key"}` }));
+    return h;
+  }
   const ai = h["ai-models"] || h.ai_models || {};
   const fs = h.filesystem || {};
   const sys = h.system || {};
