@@ -41,6 +41,7 @@ from app.testkit import (  # noqa: E402
     make_programme,
     read_audio,
     real_bed,
+    splice,
     write_audio,
 )
 
@@ -86,20 +87,6 @@ def stretch_shift(late_path: Path, dub_path: Path, ratio: float) -> float:
     return shift
 
 
-def _splice(parts: list[np.ndarray]) -> np.ndarray:
-    n = int(SR * 0.005)
-    ramp = np.linspace(0, 1, n, dtype=np.float32)[:, None]
-    out = []
-    for i, p in enumerate(parts):
-        p = p.copy()
-        if i > 0:
-            p[:n] *= ramp
-        if i < len(parts) - 1:
-            p[-n:] *= ramp[::-1]
-        out.append(p)
-    return np.concatenate(out)
-
-
 def _render(path: Path, truth: Truth, late: np.ndarray, late_path: Path, seed: int) -> None:
     """Write the dub of ``truth`` made from ``late`` (the dub mix, late by truth.a)."""
     if truth.ratio != 1.0 and truth.pitch_changed is False:  # pitch kept: ffmpeg time-stretch
@@ -114,9 +101,9 @@ def _render(path: Path, truth: Truth, late: np.ndarray, late_path: Path, seed: i
         for at, d in truth.edits:
             cut = int((at + truth.a) * SR)
             if d < 0:
-                x = _splice([x[:cut], x[cut + int(-d * SR):]])
+                x = splice([x[:cut], x[cut + int(-d * SR):]], SR)
             else:
-                x = _splice([x[:cut], real_bed(d, SR, seed=seed + 9), x[cut:]])
+                x = splice([x[:cut], real_bed(d, SR, seed=seed + 9), x[cut:]], SR)
     write_audio(path, x, SR, codec="pcm_s24le")
 
 

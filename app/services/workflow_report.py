@@ -44,6 +44,20 @@ def _tmp(path: Path) -> Path:
                           f"{path.suffix}")
 
 
+def _save(fig: Any, path: Path, title: str) -> None:
+    """Title, lay out and write ``fig`` as a PNG under a temporary name, then rename it to
+    ``path`` (a partial file is never offered); the figure is closed either way."""
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    tmp = _tmp(path)
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+
+
 def correlation_curve(master: str | Path, dub: str | Path, *, centre_seconds: float,
                       half_width_seconds: float = 0.05, rate: int = 8000,
                       excerpt_seconds: float = 120.0) -> tuple[np.ndarray, np.ndarray]:
@@ -97,15 +111,7 @@ def plot_correlation(path: Path, curves: list[tuple[str, np.ndarray, np.ndarray]
             ax.set_xlabel("lag (ms, > 0 = dub late)", fontsize=8)
             ax.set_ylabel("GCC-PHAT", fontsize=8)
             ax.tick_params(labelsize=7)
-        fig.suptitle(title, fontsize=10)
-        fig.tight_layout()
-        tmp = _tmp(path)
-        try:
-            fig.savefig(tmp, dpi=110, format="png")
-            os.replace(tmp, path)
-        finally:
-            plt.close(fig)
-            tmp.unlink(missing_ok=True)
+        _save(fig, path, title)
     return path
 
 
@@ -167,15 +173,7 @@ def plot_timeline(path: Path, before: Mapping[str, Any], after: Mapping[str, Any
         for a in axes[:, 0]:
             a.set_xlim(0, max(end, 1.0) / scale)
         axes[-1, 0].set_xlabel(f"master time ({unit})", fontsize=8)
-        fig.suptitle(title, fontsize=10)
-        fig.tight_layout()
-        tmp = _tmp(path)
-        try:
-            fig.savefig(tmp, dpi=110, format="png")
-            os.replace(tmp, path)
-        finally:
-            plt.close(fig)
-            tmp.unlink(missing_ok=True)
+        _save(fig, path, title)
     return path
 
 

@@ -29,6 +29,7 @@ from .transforms import (
     replace_cue,
     resample,
     shuffle_cues,
+    splice,
     take_part,
     to_51,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "codec_delay_samples",
     "compress",
     "crossfade_concat",
+    "splice",
     "delay",
     "dialogue_track",
     "downmix_stereo",

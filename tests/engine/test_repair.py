@@ -34,6 +34,7 @@ from app.testkit import (
     dub_remix,
     make_programme,
     real_bed,
+    splice,
 )
 from app.testkit import (
     write_audio as tk_write,
@@ -263,17 +264,6 @@ class TestClosedLoopDrift:
               f"{v.max_window_residual_seconds * 1e3:.2f} ms over {len(windows)} windows")
 
 
-def _fade(x: np.ndarray, head: bool, tail: bool, ms: float = 5.0) -> np.ndarray:
-    n = int(SR * ms / 1000)
-    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)[:, None]
-    y = x.copy()
-    if head:
-        y[:n] *= ramp
-    if tail:
-        y[-n:] *= ramp[::-1]
-    return y
-
-
 class TestClosedLoopEdits:
     def test_cut_and_insertion_within_one_frame(self, long: tuple) -> None:
         master, late, d = long
@@ -282,7 +272,7 @@ class TestClosedLoopEdits:
         a, b = int((cut_at + BASE) * SR), int((cut_at + cut_len + BASE) * SR)
         c = int((ins_at + BASE) * SR)
         parts = [late[:a], late[b:c], other, late[c:]]
-        dub = np.concatenate([_fade(p, i > 0, i < len(parts) - 1) for i, p in enumerate(parts)])
+        dub = splice(parts, SR)
         src = tk_write(d / "edited.wav", dub, SR, codec="pcm_s24le")
         r = analyze_files(master, src).to_dict()
         assert r["verdict"] == "edited", r["reason"]

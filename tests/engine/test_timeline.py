@@ -18,29 +18,13 @@ from app.testkit import (
     make_programme,
     read_audio,
     real_bed,
+    splice,
     write_audio,
 )
 
 SR = 48000
 DURATION = 120.0
 BASE_OFFSET = 0.3  # the dub is late by this much at the start of the programme
-
-
-def fade(x: np.ndarray, *, head: bool, tail: bool, ms: float = 5.0) -> np.ndarray:
-    n = int(SR * ms / 1000)
-    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)[:, None]
-    y = x.copy()
-    if head:
-        y[:n] *= ramp
-    if tail:
-        y[-n:] *= ramp[::-1]
-    return y
-
-
-def splice(parts: list[np.ndarray]) -> np.ndarray:
-    """Concatenate with 5 ms fades at every join (no overlap, so lengths add up exactly)."""
-    return np.concatenate([fade(p, head=i > 0, tail=i < len(parts) - 1)
-                           for i, p in enumerate(parts)])
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +114,7 @@ class TestEdits:
         a = int((cut_at + BASE_OFFSET) * SR)
         b = int((cut_at + cut_len + BASE_OFFSET) * SR)
         c = int((ins_at + BASE_OFFSET) * SR)
-        dub = splice([late[:a], late[b:c], other, late[c:]])
+        dub = splice([late[:a], late[b:c], other, late[c:]], SR)
         r, tl = analyse(master, write(d, "edited.wav", dub))
         assert r.verdict == "edited", r.reason
         edits = tl["edits"]
@@ -178,7 +162,7 @@ class TestCliTimeline:
         import sys
 
         master, late, d = programme
-        dub = splice([late[: int(60.3 * SR)], late[int(62.3 * SR) :]])  # 2 s cut at 60 s
+        dub = splice([late[: int(60.3 * SR)], late[int(62.3 * SR) :]], SR)  # 2 s cut at 60 s
         path = write(d, "cli_cut.wav", dub)
         out = subprocess.run([sys.executable, "-m", "app", "analyze", str(master), str(path),
                               "--timeline", "--fps", "25", "--quiet"], capture_output=True,
