@@ -23,7 +23,8 @@ from app.api.v1.schemas.analysis import (
     BatchCreate,
     BatchSubmitted,
 )
-from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
+from app.api.v1.schemas.common import MAX_OFFSET
+from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.timeline import TimelineRead
 from app.db.models import AnalysisRow, JobStatus
 from app.services.analysis import links_of, view_of
@@ -38,8 +39,6 @@ AnalysisId = Annotated[str, Path(description="analysis_YYYYMMDD_HHMMSS_<8 hex>",
                                  max_length=64)]
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
-    return {c: ERROR_RESPONSES[c] for c in codes}
 
 
 def _submitted(row: AnalysisRow) -> AnalysisSubmitted:

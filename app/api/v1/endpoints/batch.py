@@ -14,7 +14,8 @@ from starlette.datastructures import UploadFile
 
 from app.api.deps import BatchServiceDep
 from app.api.v1.schemas.batch import BatchList, BatchResultsRead, BatchStatusRead, BatchSummary
-from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
+from app.api.v1.schemas.common import MAX_OFFSET
+from app.api.v1.schemas.common import error_responses as _errors
 from app.core.errors import AppError, BadRequestError, FileTooLargeError
 from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS
 
@@ -31,8 +32,6 @@ _EXAMPLE_CSV = ("master_file,dub_file,episode_name,methods,window_size,confidenc
                 "correlation|onset,10,0.5,false\n")
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: ERROR_RESPONSES[c] for c in codes}
 
 
 async def _read_csv(request: Request) -> tuple[bytes, str | None]:

@@ -5,7 +5,7 @@ and download files. Every path must resolve, symlinks included, inside MOUNT_PAT
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import FileResponse, StreamingResponse
@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.deps import FileServiceDep
 from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
+from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.files import DirectoryListing, ProbeRead, UploadDeleted, UploadRead
 from app.core.errors import AppError, BadRequestError
 from app.services.files import FILE_ID_PATTERN, ProxyStream
@@ -31,8 +32,6 @@ PathQuery = Annotated[str, Query(min_length=1, max_length=4096,
 _RANGE = re.compile(r"(\d*)-(\d*)")
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: ERROR_RESPONSES[c] for c in codes}
 
 
 class _ProcessStreamResponse(StreamingResponse):

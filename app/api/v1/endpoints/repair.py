@@ -13,9 +13,9 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import RepairServiceDep
-from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.downloads import attachment
+from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.repair import AnalysisRepairCreate, PerChannelRepairCreate, RepairRead
-from app.services.workflows import MEDIA_TYPES
 
 __all__ = ["router"]
 
@@ -25,8 +25,6 @@ RepairId = Annotated[str, Path(description="repair_YYYYMMDD_HHMMSS_<8 hex>", max
                                examples=["repair_20250101_120000_1a2b3c4d"])]
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
-    return {c: ERROR_RESPONSES[c] for c in codes}
 
 
 @router.post(
@@ -93,6 +91,4 @@ def get_repair(repair_id: RepairId, service: RepairServiceDep) -> RepairRead:
 def download_repair(repair_id: RepairId, name: Annotated[str, Path(max_length=255)],
                     service: RepairServiceDep) -> FileResponse:
     path = service.file(repair_id, name)
-    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix,
-                                                         "application/octet-stream"),
-                        filename=path.name)
+    return attachment(path)

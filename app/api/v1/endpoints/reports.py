@@ -4,12 +4,13 @@ means the dub is late."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import ReportServiceDep
-from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
+from app.api.v1.schemas.common import MAX_OFFSET
+from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.reports import ReportList, ReportRead, ReportSummary
 from app.db.models import JobStatus
 
@@ -31,8 +32,6 @@ _MEDIA = {"text": "text/plain; charset=utf-8", "markdown": "text/markdown; chars
 _EXT = {"text": "txt", "markdown": "md", "html": "html"}
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: ERROR_RESPONSES[c] for c in codes}
 
 
 def _page(service: ReportServiceDep, *, master: str | None, dub: str | None,

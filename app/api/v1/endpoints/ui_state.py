@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from app.api.deps import UiStateServiceDep
-from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.ui_state import BatchQueueRead, BatchQueueWrite
 
 __all__ = ["router"]
@@ -15,8 +13,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/ui/state", tags=["ui-state"])
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: ERROR_RESPONSES[c] for c in codes}
 
 
 @router.get(

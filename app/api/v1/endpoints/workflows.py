@@ -14,7 +14,9 @@ from fastapi.responses import FileResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import SettingsDep, WorkflowServiceDep
-from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
+from app.api.v1.downloads import attachment
+from app.api.v1.schemas.common import MAX_OFFSET
+from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.workflows import (
     FileType,
     WorkflowCreate,
@@ -24,7 +26,7 @@ from app.api.v1.schemas.workflows import (
     WorkflowSubmitted,
 )
 from app.db.models import JobStatus
-from app.services.workflows import MEDIA_TYPES, links_of
+from app.services.workflows import links_of
 
 __all__ = ["router"]
 
@@ -34,8 +36,6 @@ WorkflowId = Annotated[str, Path(description="workflow_YYYYMMDD_HHMMSS_<8 hex>",
                                  examples=["workflow_20250101_120000_1a2b3c4d"])]
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
-    return {c: ERROR_RESPONSES[c] for c in codes}
 
 
 @router.post(
@@ -130,9 +130,7 @@ async def workflow_stream(workflow_id: WorkflowId, service: WorkflowServiceDep,
 def download(workflow_id: WorkflowId, file_type: FileType,
              service: WorkflowServiceDep) -> FileResponse:
     path = service.file(workflow_id, file_type)
-    return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix,
-                                                         "application/octet-stream"),
-                        filename=path.name)
+    return attachment(path)
 
 
 @router.delete(

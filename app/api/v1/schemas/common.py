@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ErrorDetail", "ErrorResponse", "ERROR_RESPONSES", "MAX_OFFSET"]
+__all__ = ["ErrorDetail", "ErrorResponse", "ERROR_RESPONSES", "MAX_OFFSET", "error_responses"]
 
 #: largest page offset of the list endpoints (beyond, the database cannot bind the number)
 MAX_OFFSET = 2**31 - 1
@@ -49,3 +49,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: _r("Too many requests (ENABLE_RATE_LIMITING)."),
     503: _r("The job queue is full or the service is shutting down."),
 }
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error responses of an endpoint (FastAPI's ``responses=``)."""
+    return {c: ERROR_RESPONSES[c] for c in codes}
