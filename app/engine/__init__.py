@@ -5,6 +5,7 @@ Sign convention: ``offset_seconds > 0`` means the dub is late.
 """
 
 from app.engine.decode import decode, probe, probe_raw
+from app.engine.memory import tune_allocator
 from app.engine.pipeline import ENGINE_VERSION, analyze_files, analyze_signals
 from app.engine.threads import limit_blas_threads
 from app.engine.types import (
@@ -24,6 +25,7 @@ from app.engine.types import (
 )
 
 limit_blas_threads()  # see app.engine.threads: BLAS's own pool only spins on 2 cores
+tune_allocator()  # see app.engine.memory: block temporaries reused, not re-faulted
 
 __all__ = [
     "ENGINE_VERSION",

@@ -27,6 +27,7 @@ from app.engine.types import (
     CancelToken,
     ToolNotFoundError,
 )
+from app.engine.wavraw import RawPcm, find_pcm
 
 __all__ = ["ffmpeg_path", "ffprobe_path", "probe", "probe_raw", "decode"]
 
@@ -105,21 +106,36 @@ _SPLIT_PAD_SECONDS = 2
 
 
 def _command(path: str | Path, *, sample_rate: int, stream: int, channel: int | None,
-             start: float | None = None, length: float | None = None) -> list[str]:
-    """ffmpeg command decoding ``stream`` to mono float32 at ``sample_rate`` on stdout,
-    optionally from ``start`` for ``length`` seconds (input options: exact for PCM)."""
+             raw: RawPcm | None = None, layout: str | None = None, start_frame: int = 0,
+             frames: int | None = None) -> list[str]:
+    """ffmpeg command decoding ``stream`` to mono float32 at ``sample_rate`` on stdout. With
+    ``raw`` (a WAV's PCM, see :mod:`app.engine.wavraw`) the samples are read through the raw
+    PCM demuxer, optionally ``frames`` sample frames (at the file's rate) from
+    ``start_frame`` on, sample-exact."""
     # swr down-mixes before it resamples, so a 5.1 master costs one channel of resampling
     afilter = f"pan=mono|c0=c{channel}," if channel is not None else ""
     afilter += f"aresample=osr={sample_rate}:ochl=mono:resampler=swr:filter_size=16"
     afilter += ",asetnsamples=n=65536:p=0"  # large writes: far fewer pipe wake-ups
-    seek = (["-ss", f"{start:.6f}"] if start else []) + (
-        ["-t", f"{length:.6f}"] if length is not None else [])
+    source = [] if raw is None else raw.input_args(start_frame=start_frame, layout=layout,
+                                                    frames=frames)
     return [
-        ffmpeg_path(), "-nostdin", "-v", "error", *seek, "-i", str(path),
+        ffmpeg_path(), "-nostdin", "-v", "error", *source, "-i", str(path),
         "-map", f"0:a:{stream}", "-vn", "-sn", "-dn",
         "-af", afilter, "-ac", "1", "-ar", str(sample_rate),
         "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
+
+
+def _raw_pcm(path: str | Path, info: AudioInfo) -> RawPcm | None:
+    """The WAV's sample layout when ffprobe and our header parser agree on it exactly (codec,
+    channels, rate), else None (then ffmpeg's WAV demuxer reads the file)."""
+    if not info.codec.startswith("pcm_") or "wav" not in info.container.split(","):
+        return None
+    raw = find_pcm(path)
+    if raw is None or (raw.codec, raw.channels, raw.sample_rate) != (
+            info.codec, info.channels, info.sample_rate):
+        return None
+    return raw
 
 
 def _pump(proc: subprocess.Popen[bytes], dest: np.ndarray, *, skip: int,
@@ -155,8 +171,26 @@ def _pump(proc: subprocess.Popen[bytes], dest: np.ndarray, *, skip: int,
 HalfDataCallback = Callable[[int, int, np.ndarray], None]
 
 
-def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_rate: int,
-                   cancel: CancelToken | None,
+def _half_commands(path: str | Path, *, info: AudioInfo, raw: RawPcm | None, sample_rate: int,
+                   stream: int, channel: int | None, split: int, pad: int) -> list[list[str]]:
+    """ffmpeg commands for the halves: [0, split + pad) and [split - pad, end) seconds."""
+    def command(start: int, length: int | None) -> list[str]:
+        if raw is not None:  # sample-exact byte offsets
+            return _command(path, sample_rate=sample_rate, stream=stream, channel=channel,
+                            raw=raw, layout=info.channel_layout,
+                            start_frame=start * raw.sample_rate,
+                            frames=None if length is None else length * raw.sample_rate)
+        cmd = _command(path, sample_rate=sample_rate, stream=stream, channel=channel)
+        at = cmd.index("-i")  # input options: -ss is sample-exact for PCM
+        seek = (["-ss", str(start)] if start else []) + \
+            (["-t", str(length)] if length is not None else [])
+        return cmd[:at] + seek + cmd[at:]
+
+    return [command(0, split + pad), command(split - pad, None)]
+
+
+def _decode_halves(halves: list[list[str]], path: str | Path, *, info: AudioInfo,
+                   split: int, pad: int, sample_rate: int, cancel: CancelToken | None,
                    on_progress: Callable[[float], None] | None,
                    on_half_data: HalfDataCallback | None = None) -> np.ndarray | None:
     """Two ffmpeg processes decode the two halves of a PCM stream at once, straight into one
@@ -164,8 +198,6 @@ def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_
     reaches it; the padding is dropped. None when the stream is not as long as probed.
     ``on_half_data(k, join, data)``: half ``k`` (0, 1) decoded so far (a view), ``join`` the
     sample where half 1 starts; finally ``(-1, join, x)`` once the whole signal is good."""
-    split = int(info.duration_seconds // 2)  # whole seconds: the join is an exact sample
-    pad = _SPLIT_PAD_SECONDS
     join = split * sample_rate
     out = np.empty(int((info.duration_seconds + 2) * sample_rate), np.float32)
     total = max(info.duration_seconds * sample_rate, 1.0)
@@ -185,17 +217,12 @@ def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_
                 on_half_data(k, join, dest[:written])
         return on_samples
 
-    base = cmd[cmd.index("-i"):]
-    head = cmd[: cmd.index("-i")]
-    halves = [
-        (head + ["-t", f"{split + pad}"] + base, out[:join], 0),
-        (head + ["-ss", f"{split - pad}"] + base, out[join:], pad * sample_rate),
-    ]
+    jobs = [(halves[0], out[:join], 0), (halves[1], out[join:], pad * sample_rate)]
     results: list[tuple[int, int, int, str]] = [(0, 0, 0, "")] * 2
     errors: list[BaseException] = []
 
     def run(k: int) -> None:
-        argv, dest, skip = halves[k]
+        argv, dest, skip = jobs[k]
         with tempfile.TemporaryFile() as err_file:
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err_file,
                                     bufsize=_READ_CHUNK_BYTES)
@@ -234,10 +261,17 @@ def _decode_halves(path: str | Path, cmd: list[str], *, info: AudioInfo, sample_
         # the probed duration was off (should not happen for PCM): the caller decodes in one go
         return None
     x = out[: join + second]
-    np.nan_to_num(x, copy=False)
+    _make_finite(x)
     if on_half_data is not None:
         on_half_data(-1, join, x)
     return x
+
+
+def _make_finite(x: np.ndarray) -> None:
+    """Replace NaN/±inf samples (a corrupt float stream) in place. A sum is finite when every
+    sample is, so clean audio costs one fast pass (``nan_to_num`` alone makes four)."""
+    if not np.isfinite(np.sum(x)):
+        np.nan_to_num(x, copy=False)
 
 
 def _reader(proc: subprocess.Popen[bytes]) -> io.BufferedReader:
@@ -313,13 +347,20 @@ def decode(
             f"channel {channel} requested but {Path(path).name} has {info.channels} channels",
             path=str(path),
         )
-    cmd = _command(path, sample_rate=sample_rate, stream=stream, channel=channel)
+    raw = _raw_pcm(path, info) if stream == 0 else None
     if (parallel and info.codec.startswith("pcm_") and on_data is None
             and info.duration_seconds >= _SPLIT_MIN_SECONDS):
-        halves = _decode_halves(path, cmd, info=info, sample_rate=sample_rate, cancel=cancel,
-                                on_progress=on_progress, on_half_data=on_half_data)
+        split = int(info.duration_seconds // 2)  # whole seconds: the join is an exact sample
+        pad = _SPLIT_PAD_SECONDS
+        halves = _decode_halves(
+            _half_commands(path, info=info, raw=raw, sample_rate=sample_rate, stream=stream,
+                           channel=channel, split=split, pad=pad),
+            path, info=info, split=split, pad=pad, sample_rate=sample_rate, cancel=cancel,
+            on_progress=on_progress, on_half_data=on_half_data)
         if halves is not None:
             return halves
+    cmd = _command(path, sample_rate=sample_rate, stream=stream, channel=channel, raw=raw,
+                   layout=info.channel_layout)
     expected_samples = max(info.duration_seconds, 1.0) * sample_rate
     buf = np.empty(int(expected_samples * 1.02) + sample_rate, dtype=np.float32)
     filled_bytes = 0
@@ -365,5 +406,5 @@ def decode(
                                stderr=stderr)
     _check_complete(path, info, filled / sample_rate, stderr)
     out = buf[:filled]
-    np.nan_to_num(out, copy=False)
+    _make_finite(out)
     return out
