@@ -48,10 +48,11 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1:
         x = x[:, None]
-    mean = x.mean(axis=0, keepdims=True)
-    std = x.std(axis=0, keepdims=True)
+    out = x - x.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+    std = np.sqrt(np.einsum("ij,ij->j", out, out, dtype=np.float64) / max(out.shape[0], 1))
     std[std < 1e-9] = 1.0
-    return (x - mean) / std
+    out /= std.astype(np.float32)  # in place: one array per call, not three
+    return out
 
 
 def normalised_xcorr(

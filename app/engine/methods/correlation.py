@@ -140,8 +140,11 @@ def refine(
         scale = np.sqrt(em * ed)
         live = scale > 1e-9 * block
         if live.any():
-            cross = np.conj(fm[live]) * fd[live]
-            acc += (cross / scale[live, None]).sum(axis=0)
+            # sum over the batch of conj(Fm) Fd / scale as one matrix-vector product, in place
+            weights = np.where(live, 1.0 / np.maximum(scale, 1e-300), 0.0).astype(np.complex64)
+            np.conjugate(fm, out=fm)
+            fm *= fd
+            acc += weights @ fm
             used += int(live.sum())
         if on_block is not None:
             on_block(min(first + batch, starts.size), starts.size)
