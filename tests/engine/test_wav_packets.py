@@ -1,5 +1,5 @@
-"""WAV samples read through ffmpeg's raw PCM demuxer: exactly what the WAV demuxer gives, for
-every PCM layout, RF64, trailing chunks and the split decode; anything unusual falls back."""
+"""PCM WAVs read in large packets: exactly the samples of ffmpeg's default 4-KiB packets, for
+every PCM layout, RF64, BWF, trailing chunks and the split decode."""
 
 import importlib
 import struct
@@ -11,7 +11,6 @@ import pytest
 
 from app.engine import decode, probe
 from app.engine.memory import tune_allocator
-from app.engine.wavraw import RawPcm, _parse, find_pcm
 
 dec = importlib.import_module("app.engine.decode")  # the module, not the function
 
@@ -27,9 +26,10 @@ def pink(path: Path, seconds: float, *, rate: int = 48000, layout: str = "stereo
     return path
 
 
-def via_wav_demuxer(path: Path, monkeypatch: pytest.MonkeyPatch, **kw: object) -> np.ndarray:
+def small_packets(path: Path, monkeypatch: pytest.MonkeyPatch, **kw: object) -> np.ndarray:
+    """``decode`` with ffmpeg's default WAV packets."""
     with monkeypatch.context() as m:
-        m.setattr(dec, "_raw_pcm", lambda *_: None)
+        m.setattr(dec, "_input_options", lambda *_: [])
         return decode(path, **kw)  # type: ignore[arg-type]
 
 
@@ -46,40 +46,47 @@ def via_wav_demuxer(path: Path, monkeypatch: pytest.MonkeyPatch, **kw: object) -
         ("pcm_s16le", "stereo", 48000, ("-write_bext", "1")),  # BWF: a bext chunk first
     ],
 )
-def test_raw_path_is_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: str,
-                                   layout: str, rate: int, extra: tuple[str, ...]) -> None:
+def test_large_packets_are_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         codec: str, layout: str, rate: int,
+                                         extra: tuple[str, ...]) -> None:
     path = pink(tmp_path / "a.wav", 7.3, rate=rate, layout=layout, codec=codec, extra=extra)
     info = probe(path)
-    raw = find_pcm(path)
-    assert raw is not None and dec._raw_pcm(path, info) == raw
-    assert (raw.codec, raw.channels, raw.sample_rate) == (codec, info.channels, rate)
-    assert raw.frames == round(7.3 * rate)
+    assert info.codec == codec
+    assert dec._input_options(info) == ["-max_size", str(dec.WAV_PACKET_BYTES)]
     for channel in (None, info.channels - 1):
         fast = decode(path, sample_rate=16000, channel=channel)
-        slow = via_wav_demuxer(path, monkeypatch, sample_rate=16000, channel=channel)
+        slow = small_packets(path, monkeypatch, sample_rate=16000, channel=channel)
         assert fast.size == slow.size == round(7.3 * 16000)
         assert np.array_equal(fast, slow)
 
 
+def test_only_pcm_wavs_get_large_packets(tmp_path: Path) -> None:
+    """Other containers and compressed audio in a WAV keep ffmpeg's own packets (the option
+    exists only in the WAV demuxer)."""
+    flac = pink(tmp_path / "a.flac", 1.0, codec="flac")
+    adpcm = pink(tmp_path / "b.wav", 1.0, codec="adpcm_ms")
+    for path in (flac, adpcm):
+        assert dec._input_options(probe(path)) == []
+        assert decode(path, sample_rate=16000).size == pytest.approx(16000, abs=600)
+
+
 def test_trailing_chunks_are_not_audio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Broadcast WAVs often carry LIST/iXML/axml chunks after the samples: the raw demuxer
+    """Broadcast WAVs often carry LIST/iXML/axml chunks after the samples: large packets
     must stop at the data chunk's end (sample-exact), not decode the metadata as noise."""
     path = pink(tmp_path / "a.wav", 5.0, codec="pcm_s16le")
     meta = b"<BWFXML>" + bytes(range(256)) * 16 + b"</BWFXML>!"  # odd length: padded
     blob = bytearray(path.read_bytes()) + b"iXML" + struct.pack("<I", len(meta)) + meta + b"\0"
     struct.pack_into("<I", blob, 4, len(blob) - 8)
     path.write_bytes(bytes(blob))
-    raw = find_pcm(path)
-    assert raw is not None and raw.frames == 5 * 48000
     fast = decode(path, sample_rate=48000)
-    slow = via_wav_demuxer(path, monkeypatch, sample_rate=48000)
+    slow = small_packets(path, monkeypatch, sample_rate=48000)
     assert fast.size == slow.size == 5 * 48000
     assert np.array_equal(fast, slow)
 
 
-def test_split_halves_through_raw_demuxer(tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """The two halves read from byte offsets join exactly like one WAV-demuxer decode."""
+def test_split_halves_in_large_packets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two halves, each in large packets and seeking to a whole second, join exactly like
+    one decode in ffmpeg's default packets."""
     path = pink(tmp_path / "a.wav", 31.5, layout="5.1")
     monkeypatch.setattr(dec, "_SPLIT_MIN_SECONDS", 10.0)
     used: list[list[str]] = []
@@ -91,8 +98,8 @@ def test_split_halves_through_raw_demuxer(tmp_path: Path,
 
     monkeypatch.setattr(dec, "_decode_halves", spy)
     fast = decode(path, sample_rate=16000, parallel=True)
-    assert all("-skip_initial_bytes" in cmd for cmd in used) and len(used) == 2
-    slow = via_wav_demuxer(path, monkeypatch, sample_rate=16000)
+    assert len(used) == 2 and all("-max_size" in cmd for cmd in used)
+    slow = small_packets(path, monkeypatch, sample_rate=16000)
     assert fast.size == slow.size == 31.5 * 16000
     assert np.array_equal(fast, slow)
 
@@ -100,63 +107,15 @@ def test_split_halves_through_raw_demuxer(tmp_path: Path,
 def test_nan_and_inf_samples_become_finite(tmp_path: Path) -> None:
     """A float WAV with NaN/±inf samples (a corrupt render) decodes to finite samples."""
     path = pink(tmp_path / "a.wav", 3.0, codec="pcm_f32le", layout="mono")
-    raw = find_pcm(path)
-    assert raw is not None
     blob = bytearray(path.read_bytes())
+    data = blob.index(b"data") + 8
     bad = np.array([np.nan, np.inf, -np.inf], np.float32).tobytes()
     for k, at in enumerate((1000, 70000, 140000)):
-        pos = raw.data_offset + at * 4
+        pos = data + at * 4
         blob[pos : pos + 4] = bad[4 * k : 4 * k + 4]
     path.write_bytes(bytes(blob))
     x = decode(path, sample_rate=48000)
     assert x.size == 3 * 48000 and np.isfinite(x).all()
-
-
-def _riff(*chunks: bytes, magic: bytes = b"RIFF") -> bytes:
-    body = b"WAVE" + b"".join(chunks)
-    return magic + struct.pack("<I", len(body)) + body
-
-
-def _chunk(cid: bytes, body: bytes) -> bytes:
-    return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
-
-
-def _fmt(tag: int = 1, channels: int = 2, rate: int = 48000, bits: int = 16) -> bytes:
-    align = channels * bits // 8
-    return _chunk(b"fmt ", struct.pack("<HHIIHH", tag, channels, rate, rate * align, align,
-                                       bits))
-
-
-class TestHeaderParsing:
-    def test_plain_pcm(self) -> None:
-        head = _riff(_chunk(b"JUNK", b"x" * 27), _fmt(), _chunk(b"data", b"\0" * 4000))
-        raw = _parse(head, len(head))
-        assert raw == RawPcm("s16le", 2, 48000, 4, 12 + 8 + 28 + 24 + 8, 1000)
-        args = raw.input_args(start_frame=10, frames=480)
-        assert args[args.index("-skip_initial_bytes") + 1] == str(raw.data_offset + 40)
-        assert args[args.index("-t") + 1] == "0.010000"
-
-    @pytest.mark.parametrize(
-        "head",
-        [
-            _riff(_fmt(tag=2), _chunk(b"data", b"\0" * 16)),  # ADPCM: the WAV demuxer's job
-            _riff(_fmt(bits=12), _chunk(b"data", b"\0" * 16)),  # no raw format for it
-            _riff(_fmt(), _chunk(b"data", b"")),  # streamed: size unset
-            _riff(_chunk(b"data", b"\0" * 16), _fmt()),  # samples before their format
-            _riff(_fmt(), _chunk(b"data", b"\0" * 16), magic=b"RIFX"),  # big-endian
-            _riff(_fmt(), _chunk(b"LIST", b"\0" * 16)),  # no data chunk
-            b"OggS" + b"\0" * 60,
-        ],
-    )
-    def test_falls_back(self, head: bytes) -> None:
-        assert _parse(head, len(head)) is None
-
-    def test_rf64_size_from_ds64(self) -> None:
-        ds64 = _chunk(b"ds64", struct.pack("<QQQI", 0, 6 * 10**9, 10**9, 0))
-        data = b"data" + struct.pack("<I", 0xFFFFFFFF)
-        head = b"RF64" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + ds64 + _fmt(bits=24) + data
-        raw = _parse(head, 6 * 10**9 + len(head))
-        assert raw is not None and raw.frames == 10**9 and raw.fmt == "s24le"
 
 
 def test_allocator_tuning(monkeypatch: pytest.MonkeyPatch) -> None:
