@@ -20,6 +20,7 @@ import numpy as np
 from app.engine import consensus as cons
 from app.engine.decode import decode, probe
 from app.engine.features import FeatureSet, LogMelStream, compute_features
+from app.engine.halfrate import HalfRate, coarse_view
 from app.engine.methods import correlation, mfcc, onset, spectral
 from app.engine.methods._feature import local_detrend
 from app.engine.timecode import frames_and_timecodes
@@ -60,11 +61,11 @@ _CLEAR_Z, _CLEAR_RATIO = 14.0, 2.0  # a coarse peak this prominent is refined wi
 
 @dataclass
 class _Track:
-    """One decoded track: ``signal`` at the analysis rate, ``mid`` at half of it (windowed
-    consistency check), ``coarse`` at about 2 kHz (coarse search)."""
+    """One decoded track: ``signal`` at the analysis rate, ``mid`` at half of it (the
+    timeline's windows; decimated on demand), ``coarse`` at about 2 kHz (coarse search)."""
 
     signal: np.ndarray
-    mid: np.ndarray
+    mid: HalfRate
     coarse: np.ndarray
     coarse_rate: float
     features: FeatureSet
@@ -131,40 +132,23 @@ class _Progress:
                                         window, windows, self.estimate))
 
 
-def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
-    """Block-mean decimation by ``factor`` (a cheap low-pass; enough for the coarse search)."""
-    if factor <= 1:
-        return x
-    n = x.size // factor
-    out = np.array(x[0 : n * factor : factor], dtype=np.float32)  # strided sums: ~15x faster
-    for k in range(1, factor):  # than a reshape-mean over a short axis
-        out += x[k : n * factor : factor]
-    out *= np.float32(1.0 / factor)
-    return out
-
-
 def _prepare(x: np.ndarray, *, sample_rate: int,
              features: FeatureSet | Callable[[], FeatureSet] | None = None,
              cancel: CancelToken | None = None) -> _Track:
-    """Derive the half-rate and coarse views of a decoded track and its features (given,
-    computed by ``features()`` while the views are decimated on another thread, or from
-    ``x``)."""
-    factor = max(1, sample_rate // _COARSE_RATE)
-
-    def views() -> tuple[np.ndarray, np.ndarray]:
-        mid = _decimate(x, 2)  # sample_rate >= 4000 (validated), so factor >= 2
-        return mid, _decimate(mid, factor // 2)
-
+    """The track's coarse view (decimated on another thread) and its features (given,
+    computed by ``features()`` meanwhile, or from ``x``); the half-rate view is decimated on
+    demand."""
+    factor = max(1, sample_rate // _COARSE_RATE)  # sample_rate >= 4000 (validated): >= 2
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decimate") as pool:
-        decimated = pool.submit(views)
+        decimated = pool.submit(coarse_view, x, factor // 2)
         if isinstance(features, FeatureSet):
             feats = features
         elif features is not None:
             feats = features()
         else:
             feats = compute_features(x, sample_rate=sample_rate, cancel=cancel)
-        mid, coarse = decimated.result()
-    return _Track(x, mid, coarse, sample_rate / (2 * (factor // 2)), feats)
+        coarse = decimated.result()
+    return _Track(x, HalfRate(x), coarse, sample_rate / (2 * (factor // 2)), feats)
 
 
 def analyze_files(

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from app.engine.decode import ffmpeg_path
+from app.engine.halfrate import Signal, as_array
 from app.engine.types import CancelToken
 from app.engine.windows import gcc_window, has_content
 from app.engine.xcorr import fft_size, normalised_xcorr, parabolic_offset
@@ -336,14 +337,14 @@ def _feature_geometry(window: float, frame_rate: float, mf: np.ndarray
     return wf, feature_start
 
 
-def _window_starts(m_mid: np.ndarray, mid_rate: float, window: float, hop: float
+def _window_starts(m_mid: Signal, mid_rate: float, window: float, hop: float
                    ) -> np.ndarray:
     duration = m_mid.size / mid_rate
     return np.arange(0.0, max(duration - window, 0.0) + 1e-9, hop)
 
 
 def scan_at_offset(
-    m_mid: np.ndarray, d_mid: np.ndarray, mid_rate: float, mf: np.ndarray, df: np.ndarray,
+    m_mid: Signal, d_mid: Signal, mid_rate: float, mf: np.ndarray, df: np.ndarray,
     frame_rate: float, *, start_offset: float, window: float, hop: float,
     cancel: CancelToken | None = None, on_window: Callable[[int, int], None] | None = None,
 ) -> WindowScan:
@@ -375,7 +376,7 @@ def scan_at_offset(
 
 
 def _scan_windows(
-    m_mid: np.ndarray, d_mid: np.ndarray, mid_rate: float, mf: np.ndarray, df: np.ndarray,
+    m_mid: Signal, d_mid: Signal, mid_rate: float, mf: np.ndarray, df: np.ndarray,
     frame_rate: float, *, start_offset: float, window: float, hop: float, wide: float,
     cancel: CancelToken | None, on_window: Callable[[int, int], None] | None,
     pre: WindowScan | None = None,
@@ -447,7 +448,7 @@ def _scan_windows(
 
 
 def _gcc_at(
-    m: np.ndarray, d_mid: np.ndarray, s: int, offset: float, search: int, rate: float
+    m: np.ndarray, d_mid: Signal, s: int, offset: float, search: int, rate: float
 ) -> tuple[float, float] | None:
     """GCC-PHAT of master window ``m`` (starting at sample ``s``) against the dub around
     ``offset`` seconds ± ``search`` samples: (offset in seconds, z-score), or None off the end."""
@@ -585,8 +586,8 @@ def _snap_slope(slope: float, slope_se: float) -> float | None:
 
 
 def build_timeline(
-    m_mid: np.ndarray,
-    d_mid: np.ndarray,
+    m_mid: Signal,
+    d_mid: Signal,
     *,
     mid_rate: float,
     master_flux: np.ndarray,
@@ -602,7 +603,7 @@ def build_timeline(
     max_offset_seconds: float,
     cancel: CancelToken | None = None,
     on_window: Callable[[int, int], None] | None = None,
-    d_mid_unwarped: np.ndarray | None = None,
+    d_mid_unwarped: Signal | None = None,
     pre: WindowScan | None = None,
 ) -> Timeline:
     """Windowed offsets, fitted model and verdict.
@@ -633,7 +634,7 @@ def build_timeline(
     # the waveform (GCC-PHAT) model is more precise; another wins only when it explains
     # clearly more of the programme: the time-stretched dub (pitch kept), else the features
     if d_mid_unwarped is not None and best.coverage < 0.9:
-        stretched = stretch_to_master(d_mid_unwarped, s0, mid_rate)
+        stretched = stretch_to_master(as_array(d_mid_unwarped), s0, mid_rate)
         if stretched is not None:
             y = stretched.signal
             raws_kept = _corrected(scan(m_mid, y, mid_rate, on_window=None), stretched, s0)
@@ -744,9 +745,9 @@ def _corrected(raws: list[_Raw], stretched: Stretched, s0: float) -> list[_Raw]:
 
 
 def _model(
-    raws: list[_Raw], *, feature_mode: bool, m_mid: np.ndarray, d_mid: np.ndarray,
+    raws: list[_Raw], *, feature_mode: bool, m_mid: Signal, d_mid: Signal,
     mid_rate: float, s0: float, window_seconds: float, hop_seconds: float,
-    edit_signals: tuple[np.ndarray, np.ndarray, float], pitch_kept: bool = False,
+    edit_signals: tuple[Signal, Signal, float], pitch_kept: bool = False,
 ) -> Timeline:
     """Fit the offset model to the windows measured by GCC-PHAT, or by features when
     ``feature_mode``; offsets converted from the warped domain back to the dub's timeline.
@@ -894,7 +895,7 @@ def _model(
 
 
 def _locate_edits(
-    segments: list[Segment], m_mid: np.ndarray, d_mid: np.ndarray, rate: float, s0: float,
+    segments: list[Segment], m_mid: Signal, d_mid: Signal, rate: float, s0: float,
     window: float,
 ) -> list[Edit]:
     """Place each jump between consecutive segments.
@@ -942,7 +943,7 @@ def _segment_offset(seg: Segment, t: float) -> float:
     return seg.offset_start_seconds + slope * (t - seg.master_start_seconds)
 
 
-def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: np.ndarray, d_mid: np.ndarray,
+def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: Signal, d_mid: Signal,
                   rate: float, s0: float, length: float) -> np.ndarray:
     """z-score of the GCC-PHAT peak of windows centred at ``centres`` (``length`` s) when it
     lies within 2 ms of the segment's offset; 0 otherwise."""
@@ -960,7 +961,7 @@ def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: np.ndarray, d_mid: n
     return out
 
 
-def _coherence(m: np.ndarray, d: np.ndarray, lag: float, s: int, n: int, rate: float
+def _coherence(m: Signal, d: Signal, lag: float, s: int, n: int, rate: float
                ) -> float:
     """Phase coherence (mean cosine of the whitened cross-spectrum, 40 Hz to 0.45·rate) of
     master samples ``s .. s+n`` with the dub ``lag`` samples (fractional) later: ~0 ± 1/√bins
@@ -977,7 +978,7 @@ def _coherence(m: np.ndarray, d: np.ndarray, lag: float, s: int, n: int, rate: f
 
 
 def _refine_split(
-    t0: float, removed: float, left: Segment, right: Segment, m: np.ndarray, d: np.ndarray,
+    t0: float, removed: float, left: Segment, right: Segment, m: Signal, d: Signal,
     rate: float, s0: float, *, length: float = 0.25, step: float = 0.05, reach: float = 2.0,
 ) -> tuple[float, float] | None:
     """Sharpen an edit found with 2-s windows: 0.25-s windows every 50 ms within ±``reach``
