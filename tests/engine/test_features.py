@@ -18,8 +18,8 @@ def reference(mel: np.ndarray) -> dict[str, np.ndarray]:
         "activity": clamped.max(axis=1),
         "mfcc": dct(clamped, type=2, axis=1, norm="ortho")[:, 1:14],
         "onset": pos.mean(axis=1),
-        "flux": np.stack([pos[:, a:b].mean(axis=1) for a, b in zip(edges[:-1], edges[1:])],
-                         axis=1),
+        "flux": np.stack([pos[:, a:b].mean(axis=1)
+                          for a, b in zip(edges[:-1], edges[1:], strict=True)], axis=1),
     }
 
 
