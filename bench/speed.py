@@ -105,6 +105,19 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
+def _peak_rss_bytes(pid: int) -> int:
+    """The high-water mark of ``pid``'s resident set since its exec (VmHWM; 0 once gone).
+    Not ``wait4``'s ``ru_maxrss``: that keeps the RSS of the parent it was forked from."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 def _child_pids(parent: int) -> list[int]:
     """Processes whose parent is ``parent`` (the ffmpeg decoders of the analysis)."""
     found = []
@@ -127,9 +140,9 @@ def time_long_pair(pair: dict[str, object], python: str = sys.executable) -> dic
 
     Peak memory: the larger of the process tree's summed RSS (the analysis and its ffmpeg
     decoders, sampled every 50 ms, new decoders looked for every 250 ms) and the analysis
-    process's own exact peak RSS (from the kernel at its exit, so a short peak between
-    samples is not missed). The sampler reads /proc directly: psutil's tree walk every 20 ms
-    took ~8 % of a core from the analysis it measured."""
+    process's own high-water mark (the kernel's VmHWM, read at every sample: a short peak
+    between samples is not missed). The sampler reads /proc directly: psutil's tree walk
+    every 20 ms took ~8 % of a core from the analysis it measured."""
     master, dub = str(pair["master"]), str(pair["dub"])
     for p in (master, dub):
         _decode_seconds(p)  # warm the page cache
@@ -141,21 +154,18 @@ def time_long_pair(pair: dict[str, object], python: str = sys.executable) -> dic
         t0 = time.perf_counter()
         # Files, not pipes: a large JSON answer must never block the child on a full pipe.
         proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, cwd=root)
-        tree_peak = polls = 0
+        tree_peak = own_peak = polls = 0
         children: list[int] = []
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
+        while proc.poll() is None:
             if polls % 5 == 0:  # the decoders live for seconds: look for new ones every 250 ms
                 children = _child_pids(proc.pid)
             polls += 1
             tree_peak = max(tree_peak,
                             _rss_bytes(proc.pid) + sum(_rss_bytes(c) for c in children))
+            own_peak = max(own_peak, _peak_rss_bytes(proc.pid))
             time.sleep(0.05)
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        peak = max(tree_peak, usage.ru_maxrss * 1024)  # ru_maxrss: KiB on Linux
+        peak = max(tree_peak, own_peak)
         out_f.seek(0)
         err_f.seek(0)
         out, err = out_f.read(), err_f.read()
