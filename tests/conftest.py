@@ -76,8 +76,9 @@ def pink_noise_wav(path: Path, seconds: float, *, seed: int) -> Path:
 
 @pytest.fixture(scope="session")
 def long_media(media_dir: Path) -> Path:
-    """A 30-minute 48 kHz file (about 11 s of analysis on 2 cores) for cancellation tests."""
-    return pink_noise_wav(media_dir / "long.wav", 1800, seed=7)
+    """A 60-minute 48 kHz mono file (about 6 s of analysis on 2 cores, decoding alone over
+    1 s) for tests that need an analysis still running seconds after it started."""
+    return pink_noise_wav(media_dir / "long.wav", 3600, seed=7)
 
 
 @pytest.fixture

@@ -90,13 +90,15 @@ async def read_sse(client: httpx.AsyncClient, url: str, *, timeout: float = 60.0
 
 async def wait_status(client: httpx.AsyncClient, analysis_id: str,
                       statuses: set[str] | None = None, *, timeout: float = 60.0,
-                      stage: str | None = None) -> dict[str, Any]:
-    """Poll GET /{id} until its status is in ``statuses`` (default: terminal)."""
+                      stage: str | set[str] | None = None) -> dict[str, Any]:
+    """Poll GET /{id} until its status is in ``statuses`` (default: terminal) and, when
+    given, its progress stage is ``stage`` (or one of them)."""
     wanted = statuses or TERMINAL
+    stages = {stage} if isinstance(stage, str) else stage
     deadline = time.monotonic() + timeout
     while True:
         body = (await client.get(f"/api/v1/analysis/{analysis_id}")).json()
-        if body["status"] in wanted and (stage is None or body["progress"]["stage"] == stage):
+        if body["status"] in wanted and (stages is None or body["progress"]["stage"] in stages):
             return body
         if time.monotonic() > deadline:
             raise AssertionError(f"{analysis_id} still {body['status']} after {timeout} s: "
