@@ -36,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.testkit.services import stop_process  # noqa: E402
 from bench.service_load import DUBS, make_media  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,12 +85,8 @@ class Server:
         self.proc.wait(30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        if self.proc is not None:
+            stop_process(self.proc, grace=30)
 
 
 def _free_port() -> int:

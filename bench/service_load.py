@@ -33,6 +33,10 @@ import numpy as np
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.testkit.services import stop_process  # noqa: E402
+
 SR = 48_000
 #: dub file name → true offset in seconds (> 0 = dub late)
 DUBS = {"dub_a.wav": 0.2345, "dub_b.wav": -0.8765, "dub_c.wav": 1.5, "dub_d.wav": 0.04}
@@ -319,11 +323,7 @@ def main() -> int:
             summary["cpu_count"] = os.cpu_count()
             summary["max_workers"] = args.workers
         finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_process(server, grace=30)
             log.close()
 
     if args.json:

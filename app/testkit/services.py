@@ -23,10 +23,22 @@ from pathlib import Path
 import psutil
 
 __all__ = ["RedisServer", "PostgresServer", "CeleryWorker", "free_port", "missing_servers",
-           "REPO_ROOT"]
+           "stop_process", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, grace: float = 10.0) -> None:
+    """SIGTERM ``proc`` and wait ``grace`` seconds for it to end, then SIGKILL it; nothing
+    when it has already ended."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def free_port() -> int:
@@ -79,13 +91,7 @@ class RedisServer:
         _wait_port(self.port, self.proc, "redis-server", self.log)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

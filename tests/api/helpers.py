@@ -21,6 +21,7 @@ import psutil
 from fastapi import FastAPI
 
 from app.core.config import Settings
+from app.testkit.services import stop_process
 from main import create_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -186,13 +187,7 @@ class UvicornProcess:
 
     def stop(self) -> None:
         """SIGTERM: a graceful shutdown."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, grace=30)
         self._log_file.close()
 
 

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.testkit.services import stop_process
+
 __all__ = ["Driver", "ChromiumDriver", "FirefoxDriver", "BROWSERS", "browser_missing",
            "open_browser"]
 
@@ -421,13 +423,7 @@ class FirefoxDriver(Driver):
         return [str(e) for e in self.js("return window.__testErrors || [];")]
 
     def _stop_process(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+        stop_process(self._proc)
         self._log.close()
         shutil.rmtree(self._profile, ignore_errors=True)
 
