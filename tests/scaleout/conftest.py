@@ -16,7 +16,6 @@ from sqlalchemy import create_engine, text
 
 from app.core.config import Settings
 from app.testkit.services import CeleryWorker, PostgresServer, RedisServer, missing_servers
-from tests.conftest import pink_noise_wav
 
 #: the broker's visibility timeout of the test workers: a task of a vanished worker is handed to
 #: another worker after this long (production default: 3600 s)
@@ -112,12 +111,6 @@ def workers(cluster: Cluster) -> Cluster:
     """The cluster with both workers running (restarted when a test killed one)."""
     cluster.start_workers()
     return cluster
-
-
-@pytest.fixture(scope="session")
-def medium_media(media_dir: Path) -> Path:
-    """An 8-minute file: an analysis of it against itself runs a few seconds on one worker."""
-    return pink_noise_wav(media_dir / "medium.wav", 480, seed=5)
 
 
 @pytest.fixture

@@ -211,10 +211,10 @@ class TestWorkerDeath:
         return str(worker)
 
     async def test_sigkill_mid_analysis_completes_on_the_other_worker(
-            self, workers: Cluster, medium_media: Path) -> None:
+            self, workers: Cluster, long_media: Path) -> None:
         async with running_app(workers.settings()) as (_, client):
             aid = (await client.post("/api/v1/analysis/sync", json={
-                "master_file": medium_media.name, "dub_file": medium_media.name})
+                "master_file": long_media.name, "dub_file": long_media.name})
                    ).json()["analysis_id"]
             victim = await self._running_on(workers, client, aid)
             workers.workers[victim].kill()
@@ -226,13 +226,13 @@ class TestWorkerDeath:
             assert survivor is not None and survivor != victim
 
     async def test_pool_process_killed_task_handed_back_at_once(
-            self, workers: Cluster, medium_media: Path) -> None:
+            self, workers: Cluster, long_media: Path) -> None:
         """Only the pool process running the analysis dies (say, the OOM killer): its worker
         rejects the task back to the queue (``task_reject_on_worker_lost``) and the analysis
         is re-run; the worker itself lives on."""
         async with running_app(workers.settings()) as (_, client):
             aid = (await client.post("/api/v1/analysis/sync", json={
-                "master_file": medium_media.name, "dub_file": medium_media.name})
+                "master_file": long_media.name, "dub_file": long_media.name})
                    ).json()["analysis_id"]
             victim = await self._running_on(workers, client, aid)
             pool_pid = int(str(workers.row(aid)["owner"]).split(":")[1])
@@ -245,14 +245,14 @@ class TestWorkerDeath:
             assert workers.row(aid)["owner"].split(":")[1] != str(pool_pid)
 
     async def test_redelivered_task_reclaims_the_dead_workers_analysis(
-            self, workers: Cluster, medium_media: Path) -> None:
+            self, workers: Cluster, long_media: Path) -> None:
         """No API instance recovers anything here (its maintenance is minutes apart): the
         broker hands the unacknowledged task to the other worker after the visibility
         timeout, and that worker re-claims the analysis whose owner is dead."""
         settings = workers.settings(HEARTBEAT_SECONDS=60, INSTANCE_STALE_SECONDS=600)
         async with running_app(settings) as (_, client):
             aid = (await client.post("/api/v1/analysis/sync", json={
-                "master_file": medium_media.name, "dub_file": medium_media.name})
+                "master_file": long_media.name, "dub_file": long_media.name})
                    ).json()["analysis_id"]
             victim = await self._running_on(workers, client, aid)
             killed_at = time.monotonic()
