@@ -39,8 +39,6 @@ AnalysisId = Annotated[str, Path(description="analysis_YYYYMMDD_HHMMSS_<8 hex>",
                                  max_length=64)]
 
 
-
-
 def _submitted(row: AnalysisRow) -> AnalysisSubmitted:
     return AnalysisSubmitted(analysis_id=row.id, status=JobStatus(row.status),
                              created_at=row.created_at, links=links_of(row.id))  # type: ignore[arg-type]

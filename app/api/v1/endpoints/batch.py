@@ -32,8 +32,6 @@ _EXAMPLE_CSV = ("master_file,dub_file,episode_name,methods,window_size,confidenc
                 "correlation|onset,10,0.5,false\n")
 
 
-
-
 async def _read_csv(request: Request) -> tuple[bytes, str | None]:
     """The CSV of the request: multipart field ``file``, or the raw body (text/csv)."""
     limit = CSV_MAX_BYTES

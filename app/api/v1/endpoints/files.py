@@ -32,8 +32,6 @@ PathQuery = Annotated[str, Query(min_length=1, max_length=4096,
 _RANGE = re.compile(r"(\d*)-(\d*)")
 
 
-
-
 class _ProcessStreamResponse(StreamingResponse):
     """Streams a running ffmpeg's output; ffmpeg is ended however the response ends (the
     client went away, an error, or the end of the stream)."""

@@ -25,8 +25,6 @@ RepairId = Annotated[str, Path(description="repair_YYYYMMDD_HHMMSS_<8 hex>", max
                                examples=["repair_20250101_120000_1a2b3c4d"])]
 
 
-
-
 @router.post(
     "/per-channel", status_code=status.HTTP_201_CREATED, response_model=RepairRead,
     summary="Shift each channel by its own offset",

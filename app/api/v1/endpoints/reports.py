@@ -32,8 +32,6 @@ _MEDIA = {"text": "text/plain; charset=utf-8", "markdown": "text/markdown; chars
 _EXT = {"text": "txt", "markdown": "md", "html": "html"}
 
 
-
-
 def _page(service: ReportServiceDep, *, master: str | None, dub: str | None,
           statuses: list[JobStatus] | None, batch_id: str | None, limit: int,
           offset: int) -> ReportList:

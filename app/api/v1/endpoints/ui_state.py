@@ -13,8 +13,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/ui/state", tags=["ui-state"])
 
 
-
-
 @router.get(
     "/batch-queue", response_model=BatchQueueRead, summary="The dashboard's batch queue",
     description="The stored queue ({items: [], version: 0} when nothing was saved).",

@@ -36,8 +36,6 @@ WorkflowId = Annotated[str, Path(description="workflow_YYYYMMDD_HHMMSS_<8 hex>",
                                  examples=["workflow_20250101_120000_1a2b3c4d"])]
 
 
-
-
 @router.post(
     "/analyze-and-repair", status_code=status.HTTP_202_ACCEPTED,
     response_model=WorkflowSubmitted, summary="Analyse a pair and repair the dub",
