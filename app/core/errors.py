@@ -135,7 +135,7 @@ def engine_error_response(exc: EngineError) -> tuple[int, str, str, Any]:
     if isinstance(exc, ToolNotFoundError):
         return 503, "ffmpeg_unavailable", str(exc), None
     if isinstance(exc, AudioDecodeError):
-        return 422, "audio_decode_error", str(exc), {"path": exc.path, "stderr": exc.stderr}
+        return 422, exc.code, str(exc), {"path": exc.path, "stderr": exc.stderr}
     return 500, "engine_error", str(exc), None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,10 +26,46 @@ from app.engine.types import (
     AudioDecodeError,
     AudioInfo,
     CancelToken,
+    FormatNotAllowedError,
     ToolNotFoundError,
 )
 
-__all__ = ["ffmpeg_path", "ffprobe_path", "probe", "probe_raw", "decode"]
+__all__ = ["ffmpeg_path", "ffprobe_path", "probe", "probe_raw", "decode", "input_args",
+           "MEDIA_DEMUXERS"]
+
+#: The only demuxers ffmpeg/ffprobe may use on a user's file: real media containers and
+#: elementary audio streams, each of which reads nothing but its own file. Playlist and
+#: reference formats (hls, dash, concat/ffconcat, image2 patterns, tee, ffmetadata, lavfi, …)
+#: open further files or URLs named inside the file, a way out of the configured roots: they
+#: are refused at probe time (:class:`FormatNotAllowedError`). ``mov`` follows no external data
+#: references by default (``enable_drefs`` off).
+MEDIA_DEMUXERS: tuple[str, ...] = (
+    "wav", "w64", "aiff", "caf", "au", "flac", "wv", "ape", "tta", "mp3", "aac", "loas", "ac3",
+    "eac3", "dts", "dtshd", "truehd", "mlp", "amr", "ogg", "mov", "mp4", "m4a", "3gp", "3g2",
+    "mj2", "matroska", "webm", "mxf", "mpegts", "mpeg", "avi", "gxf", "asf", "s337m",
+)
+_FORMAT_WHITELIST = ",".join(MEDIA_DEMUXERS)
+_NOT_ON_WHITELIST = re.compile(r"\[(\w+) @ [^]]*\] Format not on whitelist")
+
+
+def input_args(path: str | Path) -> list[str]:
+    """ffmpeg/ffprobe arguments that open ``path`` as a local media file and nothing else: the
+    demuxer whitelist, the ``file`` protocol only, and an explicit ``file:`` URL (so a name
+    such as ``concat:a|b`` or ``subfile,,…`` is never read as a protocol)."""
+    return ["-format_whitelist", _FORMAT_WHITELIST, "-protocol_whitelist", "file",
+            "-i", f"file:{Path(path).absolute()}"]
+
+
+def _refused_format(stderr: str, path: str | Path) -> FormatNotAllowedError | None:
+    """The error for a file whose demuxer is not a media container (None for other faults)."""
+    m = _NOT_ON_WHITELIST.search(stderr)
+    if m is None:
+        return None
+    name = Path(path).name
+    return FormatNotAllowedError(
+        f"{name} is a {m.group(1)} file (a playlist or reference format that points at other "
+        "files), not a media file; only real media containers are read "
+        f"({', '.join(MEDIA_DEMUXERS)})", path=str(path))
 
 _READ_CHUNK_BYTES = 1 << 20
 
@@ -63,10 +100,13 @@ def probe_raw(path: str | Path) -> dict:
     p = _check_file(path)
     cmd = [
         ffprobe_path(), "-v", "error", "-print_format", "json",
-        "-show_format", "-show_streams", str(p),
+        "-show_format", "-show_streams", *input_args(p),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
+        refused = _refused_format(proc.stderr, p)
+        if refused is not None:
+            raise refused
         raise AudioDecodeError(f"ffprobe cannot read {p.name}", path=str(p), stderr=proc.stderr)
     try:
         return json.loads(proc.stdout or "{}")
@@ -129,7 +169,7 @@ def _command(path: str | Path, *, info: AudioInfo, sample_rate: int, stream: int
     seek = (["-ss", str(start)] if start else []) + (
         ["-t", str(length)] if length is not None else [])
     return [
-        ffmpeg_path(), "-nostdin", "-v", "error", *_input_options(info), *seek, "-i", str(path),
+        ffmpeg_path(), "-nostdin", "-v", "error", *_input_options(info), *seek, *input_args(path),
         "-map", f"0:a:{stream}", "-vn", "-sn", "-dn",
         "-af", afilter, "-ac", "1", "-ar", str(sample_rate),
         "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
@@ -244,8 +284,8 @@ def _decode_halves(halves: list[list[str]], path: str | Path, *, info: AudioInfo
         raise errors[0]
     for _, _, rc, stderr in results:
         if rc != 0:
-            raise AudioDecodeError(f"ffmpeg cannot decode {Path(path).name}", path=str(path),
-                                   stderr=stderr)
+            raise _refused_format(stderr, path) or AudioDecodeError(
+                f"ffmpeg cannot decode {Path(path).name}", path=str(path), stderr=stderr)
     (first, _, _, _), (second, extra, _, stderr) = results
     if first < join or extra:
         # the probed duration was off (should not happen for PCM): the caller decodes in one go
@@ -286,18 +326,21 @@ def _float(value: object) -> float | None:
         return None
 
 
-#: codecs/containers whose duration ffprobe estimates from the bitrate (not a reliable length)
-_ESTIMATED_DURATION = frozenset({"mp3", "mp2", "aac", "adts", "ac3", "eac3", "dts"})
+#: elementary-stream demuxers (no index): ffprobe estimates their duration from the bitrate
+#: and the file size, so a truncated file simply declares less; no completeness check there.
+#: Inside a container with an index (MP4/MOV, Matroska, MXF, WAV…) the duration is declared
+#: by the container, whatever the codec (AAC, AC-3, E-AC-3 included), and is checked.
+_ESTIMATED_DURATION = frozenset({"mp3", "mp2", "aac", "adts", "loas", "ac3", "eac3", "dts",
+                                 "dtshd", "truehd", "mlp", "amr"})
 
 
 def _check_complete(path: str | Path, info: AudioInfo, decoded_seconds: float,
                     stderr: str) -> None:
     """Raise AudioDecodeError when far less audio decoded than the file declares (a truncated
-    or corrupt file: ffmpeg stops early without failing). Skipped where the declared duration
-    is only an estimate."""
+    or corrupt file: ffmpeg stops early without failing): short by more than max(1 s, 5 %).
+    Skipped for elementary streams, whose declared duration is only an estimate."""
     declared = info.duration_seconds
-    if not declared or info.codec in _ESTIMATED_DURATION or \
-            info.container in _ESTIMATED_DURATION:
+    if not declared or set(info.container.split(",")) <= _ESTIMATED_DURATION:
         return
     if decoded_seconds < declared - max(1.0, 0.05 * declared):
         raise AudioDecodeError(
@@ -387,8 +430,8 @@ def decode(
         stderr = err_file.read()[-8000:].decode("utf-8", "replace")
     filled = filled_bytes // 4
     if rc != 0:
-        raise AudioDecodeError(f"ffmpeg cannot decode {Path(path).name}", path=str(path),
-                               stderr=stderr)
+        raise _refused_format(stderr, path) or AudioDecodeError(
+            f"ffmpeg cannot decode {Path(path).name}", path=str(path), stderr=stderr)
     if filled == 0:
         raise AudioDecodeError(f"no audio decoded from {Path(path).name}", path=str(path),
                                stderr=stderr)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 
-from app.engine.decode import ffmpeg_path, probe_raw
+from app.engine.decode import ffmpeg_path, input_args, probe_raw
 from app.engine.timeline import NAMED_CONVERSIONS
 from app.engine.types import AnalysisCancelled, AudioDecodeError, CancelToken, ParameterError
 
@@ -151,7 +151,7 @@ def read_audio(path: str | Path, *, stream: int = 0, fmt: AudioFormat | None = N
     if fmt.channels < 1 or fmt.sample_rate < 1:
         raise AudioDecodeError(f"{Path(path).name}: no channels or sample rate", path=str(path))
     dtype, pcm = _dtype_for(fmt)
-    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:a:{stream}",
+    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", *input_args(path), "-map", f"0:a:{stream}",
            "-vn", "-sn", "-dn", "-f", pcm, "-acodec", f"pcm_{pcm}", "pipe:1"]
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
@@ -241,6 +241,8 @@ def write_audio(path: str | Path, x: np.ndarray, *, sample_rate: int, spec: Outp
     once ffmpeg succeeded. Raises :class:`AudioDecodeError` with ffmpeg's message."""
     path = Path(path)
     x2 = x[:, None] if x.ndim == 1 else x
+    if x2.shape[0] == 0:
+        raise ParameterError(f"the repair would leave no audio in {path.name}: nothing to write")
     channels = x2.shape[1]
     pcm = "f64le" if x2.dtype == np.float64 else "f32le"
     cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-f", pcm, "-ar", str(sample_rate),
@@ -299,6 +301,11 @@ def shift_channels(x: np.ndarray, samples: Sequence[int]) -> np.ndarray:
     are kept sample for sample otherwise; shorter ones are padded at the tail to the longest."""
     if len(samples) != x.shape[1]:
         raise ParameterError(f"{len(samples)} offsets for {x.shape[1]} channels")
+    for c, k in enumerate(samples):
+        if k >= x.shape[0]:
+            raise ParameterError(
+                f"channel {c}: removing {k} samples from the head would leave no audio (the "
+                f"dub has {x.shape[0]} samples per channel); check the offset and its sign")
     lengths = [x.shape[0] - k for k in samples]
     n = max(0, max(lengths))
     out = np.zeros((n, x.shape[1]), dtype=x.dtype)

@@ -18,6 +18,7 @@ __all__ = [
     "EngineError",
     "ParameterError",
     "AudioDecodeError",
+    "FormatNotAllowedError",
     "AnalysisCancelled",
     "CancelToken",
     "ProgressEvent",
@@ -46,11 +47,21 @@ class ParameterError(EngineError, ValueError):
 class AudioDecodeError(EngineError):
     """ffmpeg/ffprobe could not read a file; carries ffmpeg's own message."""
 
+    #: machine-readable error code the API answers with (HTTP 422)
+    code = "audio_decode_error"
+
     def __init__(self, message: str, *, path: str | None = None, stderr: str = "") -> None:
         self.path = path
         self.stderr = stderr.strip()[-2000:]
         full = message if not self.stderr else f"{message}: {self.stderr.splitlines()[-1]}"
         super().__init__(full)
+
+
+class FormatNotAllowedError(AudioDecodeError):
+    """The file is not a media container ffmpeg may read: a playlist or reference format (HLS,
+    DASH, concat, image sequences…) that would make ffmpeg open other files or URLs."""
+
+    code = "format_not_allowed"
 
 
 class ToolNotFoundError(AudioDecodeError):

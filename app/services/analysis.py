@@ -430,7 +430,7 @@ class AnalysisService:
             raise  # the machine's fault, not the file's: 503 ffmpeg_unavailable
         except AudioDecodeError as exc:
             raise UnprocessableError(
-                f"{field} {file.given!r}: {exc}", code="audio_decode_error",
+                f"{field} {file.given!r}: {exc}", code=exc.code,
                 details={"field": field, "path": file.given, "stderr": exc.stderr}) from exc
 
     def _check_capacity(self, adding: int) -> None:

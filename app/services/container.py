@@ -77,6 +77,7 @@ class Services:
         try:
             self.workflows.stop(timeout=timeout)
             self.analyses.stop(timeout=timeout)
+            self.repairs.close()
         finally:
             self.bus.close()
             self.db.dispose()

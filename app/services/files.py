@@ -49,7 +49,7 @@ from app.db.models import utcnow
 from app.db.models_files import UploadRow
 from app.db.repository_files import UploadRepository
 from app.engine import AudioDecodeError, AudioInfo, probe
-from app.engine.decode import ffmpeg_path
+from app.engine.decode import ffmpeg_path, input_args
 from app.services.analysis import _new_id
 from app.services.media_info import probe_media
 from app.services.paths import ResolvedFile, resolve_inside_roots, resolve_media_path
@@ -308,7 +308,7 @@ class FileService:
         try:
             summary = probe_media(file.path, deep=deep)
         except AudioDecodeError as exc:
-            raise UnprocessableError(f"path {raw!r}: {exc}", code="audio_decode_error",
+            raise UnprocessableError(f"path {raw!r}: {exc}", code=exc.code,
                                      details={"path": raw, "stderr": exc.stderr}) from exc
         summary["size_bytes"] = file.size
         return summary
@@ -414,7 +414,7 @@ class FileService:
             summary = probe_media(path, deep=True)
         except AudioDecodeError as exc:
             raise UnprocessableError(f"ffprobe cannot read the upload: {exc}",
-                                     code="audio_decode_error",
+                                     code=exc.code,
                                      details={"stderr": exc.stderr}) from exc
         if not summary["audio_streams"]:
             raise UnprocessableError("the upload holds no audio stream (ffprobe found "
@@ -465,7 +465,7 @@ class FileService:
         try:
             info: AudioInfo = probe(file.path, stream=stream)
         except AudioDecodeError as exc:
-            raise UnprocessableError(f"path {raw!r}: {exc}", code="audio_decode_error",
+            raise UnprocessableError(f"path {raw!r}: {exc}", code=exc.code,
                                      details={"path": raw, "stderr": exc.stderr}) from exc
         args, media_type, ext, max_channels = PROXY_FORMATS[fmt]
         if info.duration_seconds and start >= info.duration_seconds:
@@ -486,7 +486,7 @@ class FileService:
         cmd = [ffmpeg_path(), "-nostdin", "-v", "error"]
         if start > 0:
             cmd += ["-ss", f"{start:.6f}"]
-        cmd += ["-i", str(file.path), "-map", f"0:a:{stream}", "-vn", "-sn", "-dn"]
+        cmd += [*input_args(file.path), "-map", f"0:a:{stream}", "-vn", "-sn", "-dn"]
         if duration is not None:
             cmd += ["-t", f"{duration:.6f}"]
         if channel is not None:

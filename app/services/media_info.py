@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from app.engine.decode import ffmpeg_path, probe_raw
+from app.engine.decode import ffmpeg_path, input_args, probe_raw
 
 __all__ = ["summarize", "probe_media", "eac3_atmos", "find_smpte337", "DOLBY_E_DATA_TYPE"]
 
@@ -296,7 +296,7 @@ def find_smpte337(samples: np.ndarray) -> list[dict[str, Any]]:
 def _ffmpeg_head(path: Path, maps: list[str], fmt: list[str], *, seconds: float,
                  filter_complex: str | None = None, limit: int = 64 << 20) -> bytes | None:
     """The first ``seconds`` of the mapped audio as raw bytes (None when ffmpeg fails)."""
-    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-t", f"{seconds:g}", "-i", str(path)]
+    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-t", f"{seconds:g}", *input_args(path)]
     if filter_complex:
         cmd += ["-filter_complex", filter_complex]
     cmd += [*maps, "-vn", "-sn", "-dn", *fmt, "pipe:1"]

@@ -1,13 +1,17 @@
 """Repairs on request: per-channel offsets, or the repair an analysis result calls for.
 
-A repair runs in the request's worker thread (at most MAX_WORKERS at once; more wait) and is
-recorded as ``OUTPUT_DIR/repairs/<repair_id>/repair.json`` beside its files, so it can be read
-and downloaded after a restart. Nothing is written outside OUTPUT_DIR; every file is written
+A repair never runs on the request path: it runs in the repair pool (MAX_WORKERS threads of
+its own, so the API's threads stay free for every other request) and at most
+REPAIR_MAX_PENDING repairs are admitted at once (running + waiting); beyond that the request is
+refused at once with 503 and ``Retry-After``. A repair is recorded as
+``OUTPUT_DIR/repairs/<repair_id>/repair.json`` beside its files, so it can be read and
+downloaded after a restart. Nothing is written outside OUTPUT_DIR; every file is written
 under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -15,7 +19,8 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +28,12 @@ from typing import Any
 
 from app.api.v1.schemas.repair import AnalysisRepairCreate, PerChannelRepairCreate
 from app.core.config import API_PREFIX, Settings
-from app.core.errors import ConflictError, NotFoundError, UnprocessableError
+from app.core.errors import (
+    ConflictError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnprocessableError,
+)
 from app.db.models import JobStatus
 from app.engine import AnalysisOptions, ParameterError
 from app.engine.channels import analyze_channels, channel_sources
@@ -68,8 +78,46 @@ class RepairService:
         self.settings = settings
         self.analyses = analyses
         self.root = settings.output_root / "repairs"
-        self._slots = threading.BoundedSemaphore(settings.MAX_WORKERS)
+        self._pool = ThreadPoolExecutor(max_workers=settings.MAX_WORKERS,
+                                        thread_name_prefix="repair")
+        self._admitted = 0
+        self._admit_lock = threading.Lock()
+        self.max_pending = settings.REPAIR_MAX_PENDING or 2 * settings.MAX_WORKERS
         self._roots = [settings.mount_root, settings.upload_root]
+
+    # --- admission ----------------------------------------------------------------------------
+    async def run(self, fn: Callable[[Any], dict[str, Any]], req: Any) -> dict[str, Any]:
+        """Run ``fn(req)`` (``per_channel`` or ``from_analysis``) in the repair pool and await
+        it; refused with 503 + ``Retry-After`` when ``max_pending`` repairs are already
+        admitted. A repair whose client went away still finishes (and is recorded)."""
+        with self._admit_lock:
+            if self._admitted >= self.max_pending:
+                raise ServiceUnavailableError(
+                    f"{self._admitted} repairs are running or waiting (REPAIR_MAX_PENDING="
+                    f"{self.max_pending}); retry in a few seconds",
+                    code="repair_queue_full", headers={"Retry-After": "5"},
+                    details={"admitted": self._admitted, "max_pending": self.max_pending})
+            self._admitted += 1
+        try:
+            future: Future[dict[str, Any]] = self._pool.submit(fn, req)
+        except BaseException:
+            self._release()
+            raise
+        future.add_done_callback(lambda _f: self._release())
+        return await asyncio.wrap_future(future)
+
+    def _release(self) -> None:
+        with self._admit_lock:
+            self._admitted -= 1
+
+    @property
+    def admitted(self) -> int:
+        """Repairs running or waiting in the pool now."""
+        return self._admitted
+
+    def close(self, *, wait: bool = False) -> None:
+        """Stop taking repairs; ``wait`` for the running ones."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     # --- helpers --------------------------------------------------------------------------
     def _resolve(self, raw: str, field: str) -> Path:
@@ -126,50 +174,49 @@ class RepairService:
                 "channels", code="invalid_parameter",
                 details={"channels": n, "offsets": len(req.offsets_seconds)})
         opts = self._options(req.max_offset_seconds)
-        with self._slots:
-            repair_id, folder = self._new()
-            t0 = datetime.now(UTC)
-            with _removed_on_error(folder):
-                analysis = None
-                if req.offsets_seconds is None:
-                    assert master is not None
-                    measured = analyze_channels(master, dub, options=opts,
-                                                reference=req.reference)
-                    offsets = measured.repair_offsets()
-                    analysis = measured.to_dict()
-                    for c in analysis["channels"]:
-                        c.pop("timeline", None)
-                else:
-                    offsets = list(req.offsets_seconds)
-                first = sources[0].path
-                stem = _slug(req.output_name or f"{Path(first).stem}_repaired")
-                outcome = repair_channels(
-                    dub, folder / stem, offsets_seconds=offsets, master=master, options=opts,
-                    match_master_duration=req.match_master_duration,
-                    output_format=req.output_format, output_codec=req.output_codec,
-                    output_bitrate=req.output_bitrate, verify=req.verify)
-            outcomes = outcome if isinstance(outcome, list) else [outcome]
-            labels = [s.label for s in sources]
-            rate = sources[0].info.sample_rate
-            channels = [{"index": i, "label": labels[i], "offset_seconds": o,
-                         "offset_samples": int(round(o * rate)),
-                         "source": "request" if req.offsets_seconds is not None else
-                         ("inferred" if analysis and analysis["channels"][i]["inferred"]
-                          else "measured")}
-                        for i, o in enumerate(offsets)]
-            record = {
-                "repair_id": repair_id, "kind": "per_channel", "created_at": t0.isoformat(),
-                "elapsed_seconds": round((datetime.now(UTC) - t0).total_seconds(), 3),
-                "request": {**req.model_dump(), "dub_path": [str(p) for p in dub]
-                            if isinstance(dub, list) else str(dub),
-                            "master_path": str(master) if master else None},
-                "channels": channels, "analysis": analysis, "plan": None,
-                "outputs": [self._output(repair_id, o.path) for o in outcomes],
-                "verification": outcomes[0].channel_verification,
-                "links": self._links(repair_id)}
-            _logger.info("repair %s: %d channel(s) shifted %s", repair_id, n,
-                         [c["offset_samples"] for c in channels])
-            return self._save(folder, record)
+        repair_id, folder = self._new()
+        t0 = datetime.now(UTC)
+        with _removed_on_error(folder):
+            analysis = None
+            if req.offsets_seconds is None:
+                assert master is not None
+                measured = analyze_channels(master, dub, options=opts,
+                                            reference=req.reference)
+                offsets = measured.repair_offsets()
+                analysis = measured.to_dict()
+                for c in analysis["channels"]:
+                    c.pop("timeline", None)
+            else:
+                offsets = list(req.offsets_seconds)
+            first = sources[0].path
+            stem = _slug(req.output_name or f"{Path(first).stem}_repaired")
+            outcome = repair_channels(
+                dub, folder / stem, offsets_seconds=offsets, master=master, options=opts,
+                match_master_duration=req.match_master_duration,
+                output_format=req.output_format, output_codec=req.output_codec,
+                output_bitrate=req.output_bitrate, verify=req.verify)
+        outcomes = outcome if isinstance(outcome, list) else [outcome]
+        labels = [s.label for s in sources]
+        rate = sources[0].info.sample_rate
+        channels = [{"index": i, "label": labels[i], "offset_seconds": o,
+                     "offset_samples": int(round(o * rate)),
+                     "source": "request" if req.offsets_seconds is not None else
+                     ("inferred" if analysis and analysis["channels"][i]["inferred"]
+                      else "measured")}
+                    for i, o in enumerate(offsets)]
+        record = {
+            "repair_id": repair_id, "kind": "per_channel", "created_at": t0.isoformat(),
+            "elapsed_seconds": round((datetime.now(UTC) - t0).total_seconds(), 3),
+            "request": {**req.model_dump(), "dub_path": [str(p) for p in dub]
+                        if isinstance(dub, list) else str(dub),
+                        "master_path": str(master) if master else None},
+            "channels": channels, "analysis": analysis, "plan": None,
+            "outputs": [self._output(repair_id, o.path) for o in outcomes],
+            "verification": outcomes[0].channel_verification,
+            "links": self._links(repair_id)}
+        _logger.info("repair %s: %d channel(s) shifted %s", repair_id, n,
+                     [c["offset_samples"] for c in channels])
+        return self._save(folder, record)
 
     # --- from an analysis -------------------------------------------------------------------
     def from_analysis(self, req: AnalysisRepairCreate) -> dict[str, Any]:
@@ -191,29 +238,28 @@ class RepairService:
         opts = replace(self._options(request.get("max_offset_seconds")),
                        master_stream=int(request.get("master_stream", 0)),
                        dub_stream=int(request.get("dub_stream", 0)))
-        with self._slots:
-            repair_id, folder = self._new()
-            t0 = datetime.now(UTC)
-            with _removed_on_error(folder):
-                stem = _slug(req.output_name or f"{dub.stem}_repaired")
-                outcome: RepairOutcome = repair_dub(
-                    master, dub, folder / stem, plan=plan, options=opts,
-                    match_master_duration=req.match_master_duration,
-                    output_format=req.output_format, output_codec=req.output_codec,
-                    output_bitrate=req.output_bitrate, verify=req.verify)
-            v = outcome.verification
-            record = {
-                "repair_id": repair_id, "kind": plan.kind, "created_at": t0.isoformat(),
-                "elapsed_seconds": round((datetime.now(UTC) - t0).total_seconds(), 3),
-                "request": {**req.model_dump(), "master_path": str(master),
-                            "dub_path": str(dub)},
-                "channels": None, "analysis": None, "plan": outcome.plan,
-                "notes": outcome.notes,
-                "outputs": [self._output(repair_id, outcome.path)],
-                "verification": v.to_dict() if v else None,
-                "passes": [p.to_dict() for p in outcome.verifications],
-                "links": self._links(repair_id)}
-            return self._save(folder, record)
+        repair_id, folder = self._new()
+        t0 = datetime.now(UTC)
+        with _removed_on_error(folder):
+            stem = _slug(req.output_name or f"{dub.stem}_repaired")
+            outcome: RepairOutcome = repair_dub(
+                master, dub, folder / stem, plan=plan, options=opts,
+                match_master_duration=req.match_master_duration,
+                output_format=req.output_format, output_codec=req.output_codec,
+                output_bitrate=req.output_bitrate, verify=req.verify)
+        v = outcome.verification
+        record = {
+            "repair_id": repair_id, "kind": plan.kind, "created_at": t0.isoformat(),
+            "elapsed_seconds": round((datetime.now(UTC) - t0).total_seconds(), 3),
+            "request": {**req.model_dump(), "master_path": str(master),
+                        "dub_path": str(dub)},
+            "channels": None, "analysis": None, "plan": outcome.plan,
+            "notes": outcome.notes,
+            "outputs": [self._output(repair_id, outcome.path)],
+            "verification": v.to_dict() if v else None,
+            "passes": [p.to_dict() for p in outcome.verifications],
+            "links": self._links(repair_id)}
+        return self._save(folder, record)
 
     # --- reads --------------------------------------------------------------------------------
     def _links(self, repair_id: str) -> dict[str, str]:

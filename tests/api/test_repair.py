@@ -142,6 +142,13 @@ class TestPerChannel:
             assert r.status_code == 422 and "must be mono" in r.json()["error"]["message"]
             r = await client.get("/api/v1/repair/repair_20250101_000000_00000000")
             assert r.status_code == 404 and r.json()["error"]["code"] == "repair_not_found"
+            # a 10 ms file shifted by 1 s would be left with no audio: refused, not an empty WAV
+            _write(root / "tiny.wav", np.full(480, 0.1, np.float32), None)
+            r = await client.post("/api/v1/repair/per-channel", json={
+                "dub_file": "tiny.wav", "offsets_seconds": [1.0]})
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["code"] == "invalid_parameter"
+            assert "would leave no audio" in r.json()["error"]["message"]
             out = make_settings(MOUNT_PATH=root).output_root / "repairs"
             assert not out.exists() or not any(out.iterdir())  # nothing left behind
 
@@ -172,3 +179,44 @@ class TestFromAnalysis:
             r = await client.post("/api/v1/repair/from-analysis", json={
                 "analysis_id": "analysis_20250101_000000_00000000"})
             assert r.status_code == 404
+
+
+class TestRepairsOffTheRequestPath:
+    async def test_api_stays_fast_under_60_concurrent_repairs(
+            self, make_settings: Callable[..., Settings], mount51: tuple) -> None:
+        """60 repairs at once: the first REPAIR_MAX_PENDING run in the repair pool, the rest get
+        503 + Retry-After at once; GET /analysis/{id}, /health and /files answer quickly all
+        the while (they used to wait ~20 s for threads that repairs held)."""
+        import asyncio
+        import time
+
+        root, _ = mount51
+        settings = make_settings(MOUNT_PATH=root, MAX_WORKERS=2, REPAIR_MAX_PENDING=4)
+        async with running_app(settings) as (_, client):
+            r = await client.post("/api/v1/analysis/sync", json={
+                "master_file": "master51.wav", "dub_file": "master51.wav",
+                "methods": ["correlation"]})
+            aid = r.json()["analysis_id"]
+            await wait_status(client, aid)
+            # health runs ffmpeg -version and reads the system once, then caches: warm it, so
+            # that what is timed below is waiting for a thread, not that first check
+            assert (await client.get("/api/v1/health")).status_code == 200
+            body = {"dub_file": "dub51.wav", "master_file": "master51.wav"}  # measured: slow
+            repairs = [asyncio.create_task(client.post("/api/v1/repair/per-channel", json=body))
+                       for _ in range(60)]
+            await asyncio.sleep(0.3)
+            worst = 0.0
+            for _ in range(10):
+                for url in (f"/api/v1/analysis/{aid}", "/api/v1/health", "/api/v1/files"):
+                    t0 = time.perf_counter()
+                    got = await client.get(url)
+                    worst = max(worst, time.perf_counter() - t0)
+                    assert got.status_code == 200, (url, got.text)
+                await asyncio.sleep(0.05)
+            done = await asyncio.gather(*repairs)
+        codes = sorted(d.status_code for d in done)
+        assert codes.count(201) == 4 and codes.count(503) == 56, codes
+        busy = next(d for d in done if d.status_code == 503)
+        assert busy.headers["Retry-After"] == "5"
+        assert busy.json()["error"]["code"] == "repair_queue_full"
+        assert worst < 1.0, f"slowest GET during the repairs took {worst:.2f} s"

@@ -82,6 +82,12 @@ class TestBadFiles:
         _ffmpeg("-i", str(master), "-c:a", "flac", str(tmp_path / "whole.flac"))
         whole = (tmp_path / "whole.flac").read_bytes()
         (up / "cut.flac").write_bytes(whole[: len(whole) // 2])  # header says 30 s
+        # AAC in MP4 (index at the front) and AC-3 in Matroska: the container declares 30 s
+        for name, codec in (("cut.m4a", ["-c:a", "aac", "-b:a", "96k", "-movflags",
+                                         "+faststart"]), ("cut.mkv", ["-c:a", "ac3"])):
+            _ffmpeg("-i", str(master), *codec, str(tmp_path / name))
+            data = (tmp_path / name).read_bytes()
+            (up / name).write_bytes(data[: len(data) // 3])
         _ffmpeg("-f", "lavfi", "-i", "testsrc=d=2:s=64x48:r=5", "-c:v", "mpeg4",
                 str(up / "video_only.mp4"))
         async with running_app(settings) as (_, client):
@@ -101,6 +107,13 @@ class TestBadFiles:
             assert failed["error"]["code"] == "audio_decode_error"
             assert "cut.flac is truncated or corrupt" in failed["error"]["message"]
             assert "declares 30.000 s" in failed["error"]["message"]
+            for name in ("cut.m4a", "cut.mkv"):
+                r = await client.post("/api/v1/analysis/sync",
+                                      json={**GOOD, "dub_file": name})
+                assert r.status_code == 202, r.text
+                failed = await wait_status(client, r.json()["analysis_id"])
+                assert failed["status"] == "failed", (name, failed.get("result"))
+                assert f"{name} is truncated or corrupt" in failed["error"]["message"]
             await _still_serving(client)
             h = await _health(client)  # a bad file is not the service's fault
             assert h["status"] == "ok" and h["job-errors"]["status"] == "ok"

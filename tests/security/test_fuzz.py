@@ -20,7 +20,13 @@ from hypothesis import HealthCheck, Phase, assume, settings
 
 from app.core.config import Settings
 from tests.api.helpers import UvicornProcess, running_app
-from tests.security.fuzzing import FUZZ_CHECKS, api_schema, fuzz_settings
+from tests.security.fuzzing import (
+    FUZZ_CHECKS,
+    api_schema,
+    fuzz_settings,
+    hostile_media,
+    install_hostile_hooks,
+)
 
 #: examples per operation (bench/fuzz.py raises it) and whether they are derandomized
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "6"))
@@ -32,7 +38,8 @@ MAX_URL_BYTES = 32_000
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory, media_dir: Path
                 ) -> Iterator[UvicornProcess]:
     root = tmp_path_factory.mktemp("fuzz")
-    server = UvicornProcess(fuzz_settings(root, media_dir), cwd=root, log=root / "uvicorn.log")
+    server = UvicornProcess(fuzz_settings(root, hostile_media(root, media_dir)), cwd=root,
+                            log=root / "uvicorn.log")
     try:
         server.wait_ready()
         yield server
@@ -43,6 +50,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory, media_dir: Path
 #: the schema the app builds (the same code and defaults as the live server's; loaded at import:
 #: schemathesis' from_fixture does not work with pytest 9)
 schema = schemathesis.openapi.from_dict(api_schema())
+install_hostile_hooks(schema)  # file fields name reference formats and hostile names
 
 
 @schema.parametrize()

@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 from fastapi.responses import FileResponse
-from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import RepairServiceDep
 from app.api.v1.downloads import attachment
@@ -34,9 +33,11 @@ RepairId = Annotated[str, Path(description="repair_YYYYMMDD_HHMMSS_<8 hex>", max
                 "samples from the head, negative ones pad silence; sample-accurate and "
                 "bit-exact otherwise, keeping sample rate, channels, layout and bit depth (PCM "
                 "in, PCM out unless `output_codec` asks otherwise). With a master, every "
-                "repaired channel is measured again and its residual reported. Runs while the "
-                "request waits (at most MAX_WORKERS at once).",
-    responses=_errors(400, 403, 404, 413, 422),
+                "repaired channel is measured again and its residual reported. Runs in the "
+                "repair pool (MAX_WORKERS at once) while the request waits; when "
+                "REPAIR_MAX_PENDING repairs are already running or waiting, 503 "
+                "`repair_queue_full` with `Retry-After`.",
+    responses=_errors(400, 403, 404, 413, 422, 503),
     openapi_extra={"x-curl-example":
                    "curl -s -X POST {base}/api/v1/repair/per-channel -H 'Content-Type: "
                    "application/json' -d '{\"dub_file\": \"show/ep101_de_51.wav\", "
@@ -45,7 +46,7 @@ RepairId = Annotated[str, Path(description="repair_YYYYMMDD_HHMMSS_<8 hex>", max
 )
 async def repair_per_channel(body: PerChannelRepairCreate, service: RepairServiceDep,
                              response: Response) -> RepairRead:
-    record = await run_in_threadpool(service.per_channel, body)
+    record = await service.run(service.per_channel, body)
     response.headers["Location"] = record["links"]["self"]
     return RepairRead.model_validate(record)
 
@@ -57,15 +58,17 @@ async def repair_per_channel(body: PerChannelRepairCreate, service: RepairServic
                 "drift is undone by exact rational resampling (pitch restored) or time "
                 "stretching (pitch kept); edits get silence where the dub lacks material and "
                 "lose what it added, with 5 ms crossfades. The repaired file is analysed "
-                "again; a constant residual above 1 ms is shifted out and verified once more.",
-    responses=_errors(403, 404, 409, 422),
+                "again; a constant residual above 1 ms is shifted out and verified once more. "
+                "503 `repair_queue_full` with `Retry-After` when REPAIR_MAX_PENDING repairs "
+                "are already running or waiting.",
+    responses=_errors(403, 404, 409, 422, 503),
     openapi_extra={"x-curl-example":
                    "curl -s -X POST {base}/api/v1/repair/from-analysis -H 'Content-Type: "
                    "application/json' -d '{\"analysis_id\": \"'$ID'\"}'"},
 )
 async def repair_from_analysis(body: AnalysisRepairCreate, service: RepairServiceDep,
                                response: Response) -> RepairRead:
-    record = await run_in_threadpool(service.from_analysis, body)
+    record = await service.run(service.from_analysis, body)
     response.headers["Location"] = record["links"]["self"]
     return RepairRead.model_validate(record)
 
