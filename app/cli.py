@@ -23,8 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--methods", nargs="+", default=list(METHOD_NAMES), choices=METHOD_NAMES,
                    help="detection methods (default: all)")
     a.add_argument("--sample-rate", type=int, default=16000, help="analysis rate in Hz")
-    a.add_argument("--max-offset", type=float, default=120.0,
-                   help="search offsets within ±this many seconds (≤ 600)")
+    a.add_argument("--max-offset", type=float, default=None,
+                   help="limit the search to offsets within ±this many seconds (≤ 600); "
+                        "default: the dub is found wherever it lies, then measured within "
+                        "±120 s of that place")
     a.add_argument("--master-stream", type=int, default=0, help="audio stream index (0 = first)")
     a.add_argument("--dub-stream", type=int, default=0)
     a.add_argument("--master-channel", type=int, default=None, help="channel (default: downmix)")
@@ -99,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     options = AnalysisOptions(
         methods=tuple(args.methods), sample_rate=args.sample_rate,
-        max_offset_seconds=args.max_offset, master_stream=args.master_stream,
+        max_offset_seconds=args.max_offset or 120.0, search_whole=args.max_offset is None,
+        master_stream=args.master_stream,
         dub_stream=args.dub_stream, master_channel=args.master_channel,
         dub_channel=args.dub_channel, confidence_threshold=args.confidence_threshold,
         window_seconds=args.window, hop_seconds=args.hop,

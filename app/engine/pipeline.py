@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from app.engine import consensus as cons
+from app.engine.coverage import coverage_findings, coverage_of
 from app.engine.decode import decode, probe
 from app.engine.features import FeatureSet, LogMelStream, compute_features
 from app.engine.halfrate import HalfRate, coarse_view
+from app.engine.locate import Placement, locate
 from app.engine.methods import correlation, mfcc, onset, spectral
 from app.engine.methods._feature import local_detrend
 from app.engine.timecode import frames_and_timecodes
@@ -120,6 +122,8 @@ class _Progress:
         self.callback = callback
         self.cancel = cancel
         self.estimate: dict[str, float] | None = None
+        #: seconds added to estimates while a located stretch is analysed (its own offsets)
+        self.offset_shift = 0.0
 
     def __call__(
         self, stage: str, fraction: float, message: str, *, window: int | None = None,
@@ -128,8 +132,12 @@ class _Progress:
         if self.cancel is not None:
             self.cancel.raise_if_cancelled()
         if self.callback is not None:
+            estimate = self.estimate
+            if estimate is not None and self.offset_shift and "offset_seconds" in estimate:
+                estimate = {**estimate, "offset_seconds": round(
+                    estimate["offset_seconds"] + self.offset_shift, 5)}
             self.callback(ProgressEvent(stage, round(min(max(fraction, 0.0), 1.0), 4), message,
-                                        window, windows, self.estimate))
+                                        window, windows, estimate))
 
 
 def _prepare(x: np.ndarray, *, sample_rate: int,
@@ -262,9 +270,79 @@ def analyze_signals(
     return result
 
 
+@dataclass(frozen=True)
+class _Stretch:
+    """The stretch a located analysis runs on: it starts ``master_seconds`` into the master and
+    ``dub_seconds`` into the dub; the whole tracks have ``master_samples``/``dub_samples``."""
+
+    master_seconds: float
+    dub_seconds: float
+    master_samples: int
+    dub_samples: int
+    placement: Placement
+
+    @property
+    def offset(self) -> float:
+        """Seconds to add to the stretch's offsets (dub late > 0) for the whole tracks'."""
+        return self.dub_seconds - self.master_seconds
+
+
+#: a placement is analysed as a stretch when it lies beyond this share of the local search
+#: window, or when the overlap is under this share of the longer track
+_FAR_SHARE, _SMALL_SHARE = 0.75, 0.5
+
+
+def _crop(track: _Track, start: int, end: int, *, sample_rate: int,
+          cancel: CancelToken | None) -> _Track:
+    if start <= 0 and end >= track.signal.size:
+        return track
+    return _prepare(track.signal[start:end], sample_rate=sample_rate, cancel=cancel)
+
+
+def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
+             opts: AnalysisOptions, report: _Progress, flux_m: np.ndarray,
+             flux_d: np.ndarray, frame_rate: float, max_off: float,
+             min_overlap: float) -> SyncResult | Placement | None:
+    """Search every lag; when the dub lies far away or covers a small part (or the master a
+    small part of the dub), analyse the overlapping stretch ± ``max_off`` and return that
+    result on the whole tracks' axes. Otherwise the placement (or None) for the record."""
+    t = time.perf_counter()
+    placed = locate(flux_m, flux_d, frame_rate=frame_rate,
+                    min_overlap_seconds=min(min_overlap, 5.0))
+    elapsed = time.perf_counter() - t
+    if placed is None or not placed.significant:
+        return placed
+    sr = opts.sample_rate
+    n_m, n_d = tm.signal.size, td.signal.size
+    far = abs(placed.offset_seconds) > _FAR_SHARE * max_off
+    small = placed.overlap_seconds < _SMALL_SHARE * max(n_m, n_d) / sr
+    report.estimate = {"offset_seconds": round(placed.offset_seconds, 3), "confidence": 0.0}
+    a = max(0.0, -placed.offset_seconds)
+    report("locate", 0.46, f"dub found at master {a:.2f}–{a + placed.overlap_seconds:.2f} s "
+           f"(coarse offset {placed.offset_seconds:+.2f} s, z {placed.z:.1f})")
+    if not (far or small):
+        return placed
+    pad = max_off
+    k = placed.offset_seconds
+    m0 = max(0.0, -k) - pad
+    m1 = min(n_m / sr, n_d / sr - k) + pad
+    ms, me = max(0, int(m0 * sr)), min(n_m, int(np.ceil(m1 * sr)))
+    ds, de = max(0, int((m0 + k) * sr)), min(n_d, int(np.ceil((m1 + k) * sr)))
+    hop = max(1, int(round(sr / frame_rate)))
+    ms, ds = ms - ms % hop, ds - ds % hop  # the stretches keep the feature frame grid
+    stretch = _Stretch(ms / sr, ds / sr, n_m, n_d, placed)
+    sub_m = _crop(tm, ms, me, sample_rate=sr, cancel=report.cancel)
+    sub_d = _crop(td, ds, de, sample_rate=sr, cancel=report.cancel)
+    report.offset_shift = stretch.offset
+    report.estimate = {"offset_seconds": round(k - stretch.offset, 3), "confidence": 0.0}
+    result = _analyze_tracks(sub_m, sub_d, info_m, info_d, opts, report, stretch=stretch)
+    result.timings["locate"] = round(elapsed, 3)
+    return result
+
+
 def _analyze_tracks(
     tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo, opts: AnalysisOptions,
-    report: _Progress,
+    report: _Progress, stretch: _Stretch | None = None,
 ) -> SyncResult:
     timings: dict[str, float] = {}
     sr = opts.sample_rate
@@ -275,6 +353,13 @@ def _analyze_tracks(
     frame_rate = tm.features.frame_rate
 
     flux_m, flux_d = _flux(tm.features), _flux(td.features)
+    placement: Placement | None = stretch.placement if stretch is not None else None
+    if opts.search_whole and stretch is None:
+        found = _located(tm, td, info_m, info_d, opts, report, flux_m, flux_d, frame_rate,
+                         opts.max_offset_seconds, min_overlap)
+        if isinstance(found, SyncResult):
+            return found
+        placement = found
     report("speed", 0.47, "searching standard speed conversions")
     use_ai = opts.ai_model is not None or opts.speech_weighting
     window = opts.window_seconds or window_seconds_for(shorter)
@@ -348,6 +433,20 @@ def _analyze_tracks(
             on_window=on_window, d_mid_unwarped=delivered.mid if delivered is not td else None,
             pre=pre)
     timings["timeline"] = round(time.perf_counter() - t, 3)
+    n_m, n_d = tm.signal.size, td.signal.size
+    if stretch is not None:  # back on the whole tracks' axes
+        shift = stretch.offset
+        n_m, n_d = stretch.master_samples, stretch.dub_samples
+        if first.offset_seconds is not None:
+            first = replace(first, offset_seconds=first.offset_seconds + shift)
+        results = [r if r.offset_seconds is None else replace(
+            r, offset_seconds=r.offset_seconds + shift, search_range_seconds=(
+                r.search_range_seconds[0] + shift, r.search_range_seconds[1] + shift))
+            for r in results]
+        if timeline is not None:
+            timeline = timeline.shifted(master_seconds=stretch.master_seconds,
+                                        offset_seconds=shift)
+        report.offset_shift = 0.0
     # offsets so far live in the warped domain; at master time 0 the dub's own offset is o / s
     offset = None if first.offset_seconds is None else first.offset_seconds / speed.ratio
     coverage = timeline.coverage if timeline is not None else 0.0
@@ -373,6 +472,12 @@ def _analyze_tracks(
         findings.append("polarity inverted: the dub's waveform is the negative of the master's")
     if speed.name is not None:
         findings.append(f"dub speed differs by the standard conversion {speed.name}")
+    coverage_record = None
+    if offset is not None and reliable:
+        end = timeline.segments[-1].offset_end_seconds if timeline and timeline.segments \
+            else offset
+        coverage_record = coverage_of(n_m / sr, n_d / sr, offset, end, timeline)
+        findings.extend(coverage_findings(coverage_record))
     frames, codes = frames_and_timecodes(offset) if offset is not None else ({}, {})
     report.estimate = ({"offset_seconds": offset, "confidence": round(confidence, 4)}
                        if offset is not None else None)
@@ -392,12 +497,20 @@ def _analyze_tracks(
         methods=results,
         master=info_m,
         dub=info_d,
-        overlap_seconds=_overlap(tm.signal.size, td.signal.size, first.offset_seconds, sr),
+        overlap_seconds=_overlap(n_m, n_d, first.offset_seconds, sr),
         findings=findings,
         timings=timings,
         options={k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
         engine_version=ENGINE_VERSION,
         timeline=timeline.to_dict() if timeline is not None else None,
+        coverage=coverage_record,
+        placement=None if placement is None else {
+            **placement.to_dict(), "method": "band-flux correlation over every lag",
+            "stretch": None if stretch is None else {
+                "master_start_seconds": round(stretch.master_seconds, 3),
+                "dub_start_seconds": round(stretch.dub_seconds, 3),
+                "master_seconds": round(tm.signal.size / sr, 3),
+                "dub_seconds": round(td.signal.size / sr, 3)}},
     )
 
 

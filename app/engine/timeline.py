@@ -168,6 +168,43 @@ class Timeline:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def shifted(self, *, master_seconds: float, offset_seconds: float) -> Timeline:
+        """This timeline of a stretch that starts ``master_seconds`` into the master, with
+        offsets that lack ``offset_seconds``, expressed on the whole programme: master times
+        + ``master_seconds``, offsets + ``offset_seconds``; the verdict between in_sync and
+        constant_offset and the reasons that name times or offsets are told again."""
+        def t(x: float) -> float:
+            return round(x + master_seconds, 6)
+
+        def o(x: float) -> float:
+            return round(x + offset_seconds, 9)
+
+        windows = [replace(w, start_seconds=t(w.start_seconds), end_seconds=t(w.end_seconds),
+                           offset_seconds=None if w.offset_seconds is None
+                           else o(w.offset_seconds)) for w in self.windows]
+        segments = [replace(g, master_start_seconds=t(g.master_start_seconds),
+                            master_end_seconds=t(g.master_end_seconds),
+                            offset_start_seconds=o(g.offset_start_seconds),
+                            offset_end_seconds=o(g.offset_end_seconds)) for g in self.segments]
+        edits = [replace(e, master_time_seconds=t(e.master_time_seconds),
+                         offset_before_seconds=o(e.offset_before_seconds),
+                         offset_after_seconds=o(e.offset_after_seconds)) for e in self.edits]
+        start = None if self.offset_at_start_seconds is None else \
+            o(self.offset_at_start_seconds)
+        verdict, reason = self.verdict, self.reason
+        if verdict in ("in_sync", "constant_offset") and start is not None:
+            if abs(start) <= THRESHOLDS["in_sync_seconds"]:
+                verdict, reason = "in_sync", "constant offset within 1 ms of zero"
+            else:
+                verdict = "constant_offset"
+                reason = f"constant offset {start:+.6f} s across {self.coverage:.0%} of the windows"
+        elif verdict == "edited":
+            reason = f"{len(edits)} edit(s): " + ", ".join(
+                f"{e.duration_seconds:.3f} s {e.kind} at {e.master_time_seconds:.2f} s"
+                for e in edits)
+        return replace(self, verdict=verdict, reason=reason, offset_at_start_seconds=start,
+                       windows=windows, segments=segments, edits=edits)
+
     def offset_at(self, t: float) -> float | None:
         """Model offset (s) at master time ``t`` (s)."""
         if not self.segments:

@@ -127,7 +127,9 @@ class AnalysisOptions:
     ai_model: embedding model of the ``ai`` method (see ``app.engine.ai``); None = no ai method.
     ai_cache_dir / ai_use_gpu / ai_batch_size: model cache folder, CUDA when present, windows
     per forward pass. speech_weighting: down-weight dialogue (Silero VAD) in the feature
-    methods and the ai method.
+    methods and the ai method. search_whole: first find the dub wherever it lies in the master
+    (and the master in the dub) over every lag, then analyse that stretch with the local
+    search of ±``max_offset_seconds``; False = the local search alone (an explicit limit).
     """
 
     methods: tuple[str, ...] = METHOD_NAMES
@@ -145,6 +147,7 @@ class AnalysisOptions:
     ai_use_gpu: bool = False
     ai_batch_size: int = 8
     speech_weighting: bool = False
+    search_whole: bool = True
 
     def validate(self) -> AnalysisOptions:
         """Return self, or raise :class:`ParameterError` naming the bad value."""
@@ -239,6 +242,10 @@ class SyncResult:
     offset_frames / timecodes: per frame rate (keys like "25", "29.97").
     support: fraction of the windows with sound that follow the fitted offset model.
     timeline: :class:`app.engine.timeline.Timeline` as a dict (windows, segments, drift, edits).
+    coverage: which part of the master the dub covers and which it lacks (head, tail, inside),
+    and what the dub holds beyond the master (see :mod:`app.engine.coverage`).
+    placement: the whole-programme search (:mod:`app.engine.locate`): where the dub was found,
+    the statistic and its threshold, and the stretch analysed.
     """
 
     offset_seconds: float | None
@@ -261,6 +268,8 @@ class SyncResult:
     options: dict[str, Any] = field(default_factory=dict)
     engine_version: str = ""
     timeline: dict[str, Any] | None = None
+    coverage: dict[str, Any] | None = None
+    placement: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

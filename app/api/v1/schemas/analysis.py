@@ -65,8 +65,13 @@ class AnalysisOptionsIn(BaseModel):
                                       "answer. Default: DEFAULT_CONFIDENCE_THRESHOLD.",
         examples=[0.5])
     max_offset_seconds: float | None = Field(
-        None, gt=0, le=600, description="Search offsets within ±this many seconds (≤ 600). "
-                                        "Default: DEFAULT_MAX_OFFSET_SECONDS.", examples=[120.0])
+        None, gt=0, le=600, description="Limit the search to offsets within ±this many "
+                                        "seconds (≤ 600). Left out (the default), the dub is "
+                                        "found wherever it lies in the master, and the "
+                                        "master in the dub (reels, promos, clips, a longer "
+                                        "dub), then measured within "
+                                        "±DEFAULT_MAX_OFFSET_SECONDS of that place.",
+        examples=[120.0])
     master_stream: int = Field(0, ge=0, le=255, description="Audio stream of the master "
                                                            "(0 = its first audio stream).")
     dub_stream: int = Field(0, ge=0, le=255, description="Audio stream of the dub.")
@@ -253,6 +258,17 @@ class SyncResultRead(BaseModel):
     timeline: dict[str, Any] | None = Field(
         None, description="The offset along the programme: windows, segments, drift (speed "
                           "ratio), edits, with the thresholds used.")
+    coverage: dict[str, Any] | None = Field(
+        None, description="Which part of the master the dub covers (master_start/end in "
+                          "seconds and timecode, covered_fraction, complete) and which it "
+                          "lacks (missing: head, tail, inside, each with start/end/duration "
+                          "and timecodes), and what the dub holds beyond the master "
+                          "(dub_extra). Present when the offset is reliable.")
+    placement: dict[str, Any] | None = Field(
+        None, description="The whole-programme search: the coarse offset found over every "
+                          "lag, its statistic z against the threshold z_threshold "
+                          "(significant when cleared), the peak ratio, and the stretch of "
+                          "master and dub then analysed (null when the whole tracks were).")
 
 
 class _AnalysisBase(BaseModel):

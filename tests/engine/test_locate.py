@@ -1,0 +1,129 @@
+"""The dub found wherever it lies in the master (and the master in the dub): promos, clips,
+reels, excerpts from inside, a dub with extra head and tail; coverage told in seconds and
+timecode; unrelated material and a tone never placed.
+
+The programme is Debian's recordings (music and effects bed) with espeak-ng dialogue; the dub
+is the same bed re-mixed (EQ, compression, ducking) under dialogue in another language, cut
+and encoded as AAC, so no dub shares the master's waveform sample for sample.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.engine import analyze_files
+from app.engine.decode import decode
+from app.engine.features import compute_features
+from app.engine.locate import locate
+from app.engine.types import AnalysisOptions
+from app.testkit.audio_io import write_audio
+from app.testkit.cases import dub_remix
+from app.testkit.programme import make_programme
+from app.testkit.realbed import find_sources
+from app.testkit.speech import dialogue_track
+
+SR = 48000
+MASTER_SECONDS = 420.0
+
+
+@pytest.fixture(scope="module")
+def material(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("locate")
+    sources = find_sources()  # the unrelated programme draws on other recordings
+    prog = make_programme(MASTER_SECONDS, SR, seed=4, language="en", bed="real",
+                          sources=sources.part(0))
+    write_audio(root / "master.wav", prog.mix(2), SR, codec="pcm_s24le")
+    dub = dub_remix(prog, dialogue_track(MASTER_SECONDS, SR, language="de", seed=44), seed=8)
+
+    def cut(a: float, b: float, name: str) -> None:
+        write_audio(root / name, dub[int(a * SR):int(b * SR)], SR, codec="aac",
+                    bitrate="128k")
+
+    cut(200.0, 230.0, "promo_200.m4a")      # a 30-s promo: offset -200 s
+    cut(333.5, 339.5, "clip_333.5.m4a")     # a 6-s clip: -333.5 s
+    cut(150.0, 210.0, "excerpt_150.m4a")    # 60 s from inside: -150 s
+    cut(130.0, 400.0, "reel_130.m4a")       # a 4.5-minute reel: -130 s
+    other = make_programme(90.0, SR, seed=91, language="fr", bed="real",
+                           sources=sources.part(1)).mix(2)
+    longer = np.concatenate([other[: int(45 * SR)], dub, other[int(45 * SR):]])
+    write_audio(root / "longer_45.wav", longer, SR, codec="pcm_s24le")  # +45 s, 45 s tail
+    write_audio(root / "unrelated_30.m4a", other[int(20 * SR):int(50 * SR)], SR, codec="aac",
+                bitrate="128k")
+    t = np.arange(int(30 * SR)) / SR
+    tone = (0.1 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    write_audio(root / "tone.wav", np.stack([tone, tone], axis=1), SR, codec="pcm_s24le")
+    return root
+
+
+CASES = [("promo_200.m4a", -200.0, 200.0, 230.0), ("clip_333.5.m4a", -333.5, 333.5, 339.5),
+         ("excerpt_150.m4a", -150.0, 150.0, 210.0), ("reel_130.m4a", -130.0, 130.0, 400.0)]
+
+
+@pytest.mark.parametrize(("name", "truth", "start", "end"), CASES)
+def test_excerpts_are_found_and_their_coverage_told(material: Path, name: str, truth: float,
+                                                    start: float, end: float) -> None:
+    r = analyze_files(material / "master.wav", material / name)
+    assert r.verdict == "constant_offset", r.reason
+    assert r.offset_seconds is not None and abs(r.offset_seconds - truth) < 0.001
+    assert r.confidence >= 0.5
+    cov = r.coverage
+    assert cov is not None and not cov["complete"]
+    assert abs(cov["master_start_seconds"] - start) < 0.1
+    assert abs(cov["master_end_seconds"] - end) < 0.1
+    parts = {m["part"]: m for m in cov["missing"]}
+    assert abs(parts["head"]["duration_seconds"] - start) < 0.1
+    assert abs(parts["tail"]["start_seconds"] - end) < 0.1
+    assert any("programme missing at the head" in f for f in r.findings)
+    assert r.placement is not None and r.placement["significant"]
+    assert r.placement["z"] >= r.placement["z_threshold"]
+    assert r.placement["stretch"] is not None  # analysed on the located stretch only
+
+
+def test_a_dub_longer_than_the_master(material: Path) -> None:
+    r = analyze_files(material / "master.wav", material / "longer_45.wav")
+    assert r.verdict == "constant_offset", r.reason
+    assert r.offset_seconds is not None and abs(r.offset_seconds - 45.0) < 0.001
+    cov = r.coverage
+    assert cov is not None and cov["complete"]
+    extra = {x["part"]: x for x in cov["dub_extra"]}
+    assert abs(extra["head"]["duration_seconds"] - 45.0) < 0.1
+    assert abs(extra["tail"]["duration_seconds"] - 45.0) < 0.1
+
+
+def test_the_master_found_inside_a_longer_dub_both_ways(material: Path) -> None:
+    """Swapped roles: the 60-s excerpt as the master, the whole programme as the dub."""
+    r = analyze_files(material / "excerpt_150.m4a", material / "master.wav")
+    assert r.offset_seconds is not None and abs(r.offset_seconds - 150.0) < 0.001, r.reason
+    assert r.verdict == "constant_offset"
+    assert r.coverage is not None and r.coverage["complete"]
+
+
+@pytest.mark.parametrize("name", ["unrelated_30.m4a", "tone.wav"])
+def test_unrelated_material_and_a_tone_are_never_placed(material: Path, name: str) -> None:
+    r = analyze_files(material / "master.wav", material / name)
+    assert r.verdict == "no_reliable_match", (r.offset_seconds, r.reason)
+    assert not r.reliable and r.coverage is None
+
+
+def test_an_explicit_limit_keeps_the_local_search(material: Path) -> None:
+    """search_whole=False (the API sets it when max_offset_seconds is given): today's local
+    search of ±max_offset_seconds alone, so a promo 200 s away is not found."""
+    r = analyze_files(material / "master.wav", material / "promo_200.m4a",
+                      options=AnalysisOptions(search_whole=False, max_offset_seconds=60))
+    assert r.verdict == "no_reliable_match" and r.placement is None
+
+
+def test_locate_statistic_separates_matches_from_chance(material: Path) -> None:
+    sr = 16000
+    fm = compute_features(decode(material / "master.wav", sample_rate=sr), sample_rate=sr)
+    for name, truth, *_ in CASES:
+        fd = compute_features(decode(material / name, sample_rate=sr), sample_rate=sr)
+        p = locate(fm.flux, fd.flux, frame_rate=fm.frame_rate)
+        assert p is not None and p.significant, (name, p)
+        assert abs(p.offset_seconds - truth) <= 0.011
+    fd = compute_features(decode(material / "tone.wav", sample_rate=sr), sample_rate=sr)
+    p = locate(fm.flux, fd.flux, frame_rate=fm.frame_rate)
+    assert p is not None and not p.significant, p
