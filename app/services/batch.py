@@ -31,6 +31,7 @@ from app.db.repository_batch import BatchRepository
 from app.engine import EngineError
 from app.services.analysis import AnalysisService, new_batch_id, view_of
 from app.services.batch_csv import CsvError, RowError, parse_batch_csv
+from app.services.text_safety import csv_cell
 
 __all__ = ["BatchService", "BatchUpload", "CSV_MAX_BYTES", "RESULT_COLUMNS"]
 
@@ -474,9 +475,8 @@ def _cell(column: str, value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if column in _TEXT_COLUMNS and isinstance(value, str) and value[:1] in ("=", "+", "-", "@",
-                                                                             "\t", "\r"):
-        return "'" + value
+    if column in _TEXT_COLUMNS and isinstance(value, str):
+        return csv_cell(value)
     return value
 
 

@@ -25,6 +25,7 @@ from app.engine.timecode import seconds_to_timecode
 from app.services.analysis import AnalysisService
 from app.services.health import tool_version
 from app.services.media_info import probe_media
+from app.services.text_safety import md_text, one_line
 
 __all__ = ["ReportService", "build_report", "render", "REPORT_VERSION", "RATE_KEYS",
            "VERDICT_LABELS"]
@@ -341,39 +342,40 @@ def _document(report: dict[str, Any]) -> tuple[str, list[_Section]]:
 
 
 def _text(title: str, sections: list[_Section]) -> str:
+    title = one_line(title)  # user text never starts a line of its own
     out = [title, "=" * len(title), ""]
     for s in sections:
         out += [s.title, "-" * len(s.title)]
-        out += s.paragraphs
+        out += [one_line(p) for p in s.paragraphs]
         width = max((len(k) for k, _ in s.pairs), default=0)
-        out += [f"{k.ljust(width)} : {v}" for k, v in s.pairs]
+        out += [f"{k.ljust(width)} : {one_line(v)}" for k, v in s.pairs]
         if s.table:
             headers, rows = s.table
-            widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+            cells = [[one_line(c) for c in row] for row in rows]
+            widths = [max(len(str(x)) for x in col) for col in zip(headers, *cells, strict=True)]
             out.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-            out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-                    for row in rows]
+            out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+                    for row in cells]
         out.append("")
     return "\n".join(out)
 
 
-def _md_cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
-
-
 def _markdown(title: str, sections: list[_Section]) -> str:
-    out = [f"# {_md_cell(title)}", ""]
+    """Every text goes through md_text: user text (labels, paths, messages) is never
+    markup."""
+    out = [f"# {md_text(title)}", ""]
     for s in sections:
-        out += [f"## {s.title}", ""]
-        out += [f"{p}\n" for p in s.paragraphs]
+        out += [f"## {md_text(s.title)}", ""]
+        out += [f"{md_text(p)}\n" for p in s.paragraphs]
         if s.pairs:
             out += ["| | |", "|---|---|"]
-            out += [f"| **{_md_cell(k)}** | {_md_cell(v)} |" for k, v in s.pairs]
+            out += [f"| **{md_text(k)}** | {md_text(v)} |" for k, v in s.pairs]
             out.append("")
         if s.table:
             headers, rows = s.table
-            out += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-            out += ["| " + " | ".join(_md_cell(str(c)) for c in row) + " |" for row in rows]
+            out += ["| " + " | ".join(md_text(h) for h in headers) + " |",
+                    "|" + "---|" * len(headers)]
+            out += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
             out.append("")
     return "\n".join(out)
 

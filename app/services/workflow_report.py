@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import matplotlib
 
@@ -26,6 +27,7 @@ import numpy as np  # noqa: E402
 from app.engine.decode import decode  # noqa: E402
 from app.engine.repair import sha256_file  # noqa: E402
 from app.engine.timecode import frames_and_timecodes  # noqa: E402
+from app.services.text_safety import md_text  # noqa: E402
 
 __all__ = [
     "correlation_curve",
@@ -210,18 +212,20 @@ def _rows(report: Mapping[str, Any], fps: float) -> list[tuple[str, str]]:
 
 
 def render_markdown(report: Mapping[str, Any], *, fps: float = 25.0) -> str:
-    """The report for people, as Markdown (plots referenced as ``plots/<name>.png``)."""
+    """The report for people, as Markdown (plots referenced as ``plots/<name>.png``). Every
+    text goes through md_text: user text (episode name, paths, messages) is never markup."""
     title = report.get("episode_name") or Path(str(report.get("dub_file"))).name
-    lines = [f"# Sync report: {title}", "",
-             f"Workflow `{report.get('workflow_id')}`, {report.get('generated_at')}, engine "
-             f"{report.get('engine_version')}. Offsets > 0 mean the dub is late.", "",
-             "| | |", "|---|---|"]
-    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in _rows(report, fps)]
+    lines = [f"# Sync report: {md_text(title)}", "",
+             f"Workflow {md_text(report.get('workflow_id'))}, "
+             f"{md_text(report.get('generated_at'))}, engine "
+             f"{md_text(report.get('engine_version'))}. Offsets > 0 mean the dub is late.",
+             "", "| | |", "|---|---|"]
+    lines += [f"| {md_text(k)} | {md_text(v)} |" for k, v in _rows(report, fps)]
     edits = ((report.get("analysis") or {}).get("timeline") or {}).get("edits") or []
     if edits:
         lines += ["", "## Edits", "", "| master time | kind | duration | uncertainty |",
                   "|---|---|---|---|"]
-        lines += [f"| {e['master_time_seconds']:.3f} s | {e['kind']} | "
+        lines += [f"| {e['master_time_seconds']:.3f} s | {md_text(e['kind'])} | "
                   f"{e['duration_seconds']:.3f} s | ± {e['uncertainty_seconds']:.3f} s |"
                   for e in edits]
     ch = report.get("channels")
@@ -232,14 +236,15 @@ def render_markdown(report: Mapping[str, Any], *, fps: float = 25.0) -> str:
                                          or [])}
         for c in ch["channels"]:
             r = resid.get(c["index"], {})
-            lines.append(f"| {c['index']} | {c['label']} | {c['status']} | "
+            lines.append(f"| {c['index']} | {md_text(c['label'])} | {md_text(c['status'])} | "
                          f"{_ms(c['offset_seconds'])} | {c['confidence']:.2f} | "
                          f"{_ms(c['repair_offset_seconds'])}"
                          f"{' (inferred)' if c['inferred'] else ''} | "
                          f"{_ms(r.get('residual_offset_seconds'))} |")
     plots = report.get("plots") or []
     if plots:
-        lines += ["", "## Plots", ""] + [f"![{p}](plots/{p})" for p in plots]
+        lines += ["", "## Plots", ""] + [f"![{md_text(p)}](plots/{quote(str(p))})"
+                                         for p in plots]
     return "\n".join(lines) + "\n"
 
 
