@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +26,16 @@ from app.engine.halfrate import HalfRate, coarse_view
 from app.engine.locate import Placement, locate
 from app.engine.methods import correlation, mfcc, onset, spectral
 from app.engine.methods._feature import local_detrend
-from app.engine.timecode import frames_and_timecodes
+from app.engine.piecewise import CHUNK_SECONDS, Piece, pieces_of, place_chunks
+from app.engine.timecode import frames_and_timecodes, seconds_to_timecode
 from app.engine.timeline import (
     NAMED_CONVERSIONS,
+    Drift,
+    Edit,
+    Segment,
     SpeedEstimate,
     Timeline,
+    TimelineWindow,
     WindowScan,
     build_timeline,
     detect_speed,
@@ -37,6 +43,7 @@ from app.engine.timeline import (
     warp_features,
     warp_signal,
 )
+from app.engine.timeline import _locate_edits as locate_edits
 from app.engine.types import (
     AnalysisOptions,
     AudioInfo,
@@ -287,6 +294,9 @@ class _Stretch:
         return self.dub_seconds - self.master_seconds
 
 
+#: the placement of a piece's stretch (found chunk by chunk, not by one search)
+_NO_PLACEMENT = Placement(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
+
 #: a placement is analysed as a stretch when it lies beyond this share of the local search
 #: window, or when the overlap is under this share of the longer track
 _FAR_SHARE, _SMALL_SHARE = 0.75, 0.5
@@ -335,12 +345,132 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     sub_d = _crop(td, ds, de, sample_rate=sr, cancel=report.cancel)
     report.offset_shift = stretch.offset
     report.estimate = {"offset_seconds": round(k - stretch.offset, 3), "confidence": 0.0}
-    result = _analyze_tracks(sub_m, sub_d, info_m, info_d, opts, report, stretch=stretch)
+    result = _analyze_once(sub_m, sub_d, info_m, info_d, opts, report, stretch=stretch)
     result.timings["locate"] = round(elapsed, 3)
     return result
 
 
 def _analyze_tracks(
+    tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo, opts: AnalysisOptions,
+    report: _Progress,
+) -> SyncResult:
+    """The analysis of two prepared tracks: one offset model over the located stretch, or,
+    when none explains the dub, the dub as pieces of the master (ad breaks, long edits)."""
+    result = _analyze_once(tm, td, info_m, info_d, opts, report)
+    if opts.search_whole and result.verdict == "no_reliable_match":
+        pieces = _piecewise(tm, td, info_m, info_d, opts, report, result)
+        if pieces is not None:
+            return pieces
+    return result
+
+
+def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
+               opts: AnalysisOptions, report: _Progress, single: SyncResult
+               ) -> SyncResult | None:
+    """The dub placed chunk by chunk (:mod:`app.engine.piecewise`); each piece measured
+    exactly on its own stretch, the jumps between pieces located as edits. None when fewer
+    than two pieces hold."""
+    assert tm.features is not None and td.features is not None
+    t = time.perf_counter()
+    sr = opts.sample_rate
+    report("piecewise", 0.9, "no single offset line: placing the dub chunk by chunk")
+    chunks = place_chunks(_flux(tm.features), _flux(td.features),
+                          frame_rate=tm.features.frame_rate)
+    found = pieces_of(chunks)
+    if len(found) < 2:
+        return None
+    n_m, n_d = tm.signal.size, td.signal.size
+    hop = max(1, int(round(sr / tm.features.frame_rate)))
+    sub_opts = replace(opts, search_whole=False, max_offset_seconds=min(
+        opts.max_offset_seconds, 5.0))
+    measured: list[tuple[Piece, SyncResult, Timeline]] = []
+    for i, piece in enumerate(found):
+        report("piecewise", 0.9 + 0.08 * i / len(found),
+               f"piece {i + 1}/{len(found)}: dub {piece.dub_start_seconds:.1f}–"
+               f"{piece.dub_end_seconds:.1f} s at {piece.offset_seconds:+.2f} s")
+        ds = int(piece.dub_start_seconds * sr)
+        de = min(n_d, int(piece.dub_end_seconds * sr))
+        ms = int(piece.master_start_seconds * sr)
+        me = min(n_m, int(piece.master_end_seconds * sr))
+        ms, ds = max(0, ms - ms % hop), max(0, ds - ds % hop)
+        if me - ms < 2 * sr or de - ds < 2 * sr:
+            continue
+        stretch = _Stretch(ms / sr, ds / sr, n_m, n_d, _NO_PLACEMENT)
+        sub = _analyze_once(_crop(tm, ms, me, sample_rate=sr, cancel=report.cancel),
+                            _crop(td, ds, de, sample_rate=sr, cancel=report.cancel),
+                            info_m, info_d, sub_opts, report, stretch=stretch)
+        if sub.verdict == "no_reliable_match" or sub.timeline is None:
+            continue
+        measured.append((piece, sub, timeline_from_dict(sub.timeline)))
+    if len(measured) < 2:
+        return None
+    window = measured[0][2].window_seconds
+    segments = [g for _, _, tl in measured for g in tl.segments]
+    edits = [e for _, _, tl in measured for e in tl.edits]
+    findings: list[str] = []
+    for (lp, _, left), (rp, _, right) in zip(measured, measured[1:], strict=False):
+        if not left.segments or not right.segments:
+            continue
+        located = locate_edits([left.segments[-1], right.segments[0]], tm.mid, td.mid,
+                               sr / 2, 1.0, window)
+        for e in located:
+            gap = [c for c in chunks if lp.dub_end_seconds <= c.dub_start_seconds
+                   and c.dub_start_seconds + CHUNK_SECONDS <= rp.dub_start_seconds]
+            if e.kind == "inserted" and gap and all(c.offset_seconds is None for c in gap):
+                findings.append(
+                    f"{e.duration_seconds:.3f} s of material not in the master inserted at "
+                    f"master {seconds_to_timecode(e.master_time_seconds, 25.0)} "
+                    f"({e.master_time_seconds:.3f} s): a break or new material")
+        edits.extend(located)
+    edits.sort(key=lambda e: e.master_time_seconds)
+    windows = [w for _, _, tl in measured for w in tl.windows]
+    used = [w for w in windows if w.status == "ok"]
+    content = [w for w in windows if w.status not in ("silence", "outside")]
+    coverage = len(used) / max(len(content), 1)
+    confidences = [sub.confidence for _, sub, _ in measured]
+    reason = f"{len(edits)} edit(s): " + ", ".join(
+        f"{e.duration_seconds:.3f} s {e.kind} at {e.master_time_seconds:.2f} s" for e in edits)
+    start = segments[0].offset_start_seconds
+    timeline = Timeline("edited", reason, "piecewise", start, round(coverage, 4),
+                        max((tl.residual_rms_seconds or 0.0) for _, _, tl in measured),
+                        max((tl.residual_max_seconds or 0.0) for _, _, tl in measured),
+                        window, measured[0][2].hop_seconds, windows, segments, edits, None)
+    confidence = float(np.mean(confidences)) * cons.support_factor(coverage)
+    if confidence < opts.confidence_threshold:
+        return None
+    end = segments[-1].offset_end_seconds
+    cov = coverage_of(n_m / sr, n_d / sr, start, end, timeline)
+    all_findings = [*findings, *coverage_findings(cov)]
+    frames, codes = frames_and_timecodes(start)
+    report.estimate = {"offset_seconds": start, "confidence": round(confidence, 4)}
+    base = measured[0][1]
+    timings = dict(single.timings)
+    timings["piecewise"] = round(time.perf_counter() - t, 3)
+    report("done", 1.0, "verdict: edited")
+    return replace(
+        base, offset_seconds=start, confidence=round(confidence, 4), reliable=True,
+        verdict="edited", reason=(f"{reason}; {len(measured)} pieces measured on their own; "
+                                  f"confidence {confidence:.2f} >= {opts.confidence_threshold}"),
+        offset_samples=int(round(start * info_d.sample_rate)), offset_frames=frames,
+        timecodes=codes, support=round(coverage, 4),
+        findings=[*base.findings[:0], *all_findings], timings=timings,
+        options=single.options, timeline=timeline.to_dict(), coverage=cov,
+        placement=single.placement, overlap_seconds=round(sum(
+            p.dub_end_seconds - p.dub_start_seconds for p, _, _ in measured), 3))
+
+
+def timeline_from_dict(d: dict[str, Any]) -> Timeline:
+    """A :class:`Timeline` back from its ``to_dict()``."""
+    drift = d.get("drift")
+    return Timeline(d["verdict"], d["reason"], d["model"], d["offset_at_start_seconds"],
+                    d["coverage"], d["residual_rms_seconds"], d["residual_max_seconds"],
+                    d["window_seconds"], d["hop_seconds"],
+                    [TimelineWindow(**w) for w in d["windows"]],
+                    [Segment(**g) for g in d["segments"]], [Edit(**e) for e in d["edits"]],
+                    None if drift is None else Drift(**drift), dict(d["thresholds"]))
+
+
+def _analyze_once(
     tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo, opts: AnalysisOptions,
     report: _Progress, stretch: _Stretch | None = None,
 ) -> SyncResult:

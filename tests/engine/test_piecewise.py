@@ -1,0 +1,79 @@
+"""A broadcast version with commercial breaks: the dub as pieces of the master.
+
+The master is Debian's recordings with espeak-ng dialogue; the dub is the bed re-mixed under
+German dialogue, with a 0.25 s head, two breaks of unrelated programme (60 s and 90 s)
+inserted, and encoded as AAC. Each piece's offset to the millisecond, each break an insertion
+of unrelated material at its place, nothing missing from the programme.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.engine import analyze_files
+from app.engine.decode import decode
+from app.engine.features import compute_features
+from app.engine.piecewise import pieces_of, place_chunks
+from app.engine.pipeline import _flux
+from app.testkit.audio_io import write_audio
+from app.testkit.cases import dub_remix
+from app.testkit.programme import make_programme
+from app.testkit.realbed import find_sources
+from app.testkit.speech import dialogue_track
+
+SR = 48000
+MASTER = 300.0
+HEAD = 0.25
+BREAKS = [(90.0, 60.0), (200.0, 90.0)]  # (master time, duration) of each inserted break
+OFFSETS = [HEAD, HEAD + 60.0, HEAD + 150.0]  # each piece's offset (dub late)
+
+
+@pytest.fixture(scope="module")
+def broadcast(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("breaks")
+    sources = find_sources()
+    prog = make_programme(MASTER, SR, seed=6, language="en", bed="real",
+                          sources=sources.part(0))
+    write_audio(root / "master.wav", prog.mix(2), SR, codec="pcm_s24le")
+    dub = dub_remix(prog, dialogue_track(MASTER, SR, language="de", seed=66), seed=9)
+    ads = make_programme(150.0, SR, seed=67, language="es", bed="real",
+                         sources=sources.part(1)).mix(2)
+    parts, prev, used = [np.zeros((int(HEAD * SR), 2), np.float32)], 0.0, 0.0
+    for at, dur in BREAKS:
+        parts += [dub[int(prev * SR):int(at * SR)], ads[int(used * SR):int((used + dur) * SR)]]
+        prev, used = at, used + dur
+    parts.append(dub[int(prev * SR):])
+    write_audio(root / "broadcast.m4a", np.concatenate(parts), SR, codec="aac",
+                bitrate="128k")
+    return root
+
+
+def test_chunks_fall_into_the_pieces(broadcast: Path) -> None:
+    sr = 16000
+    fm = compute_features(decode(broadcast / "master.wav", sample_rate=sr), sample_rate=sr)
+    fd = compute_features(decode(broadcast / "broadcast.m4a", sample_rate=sr), sample_rate=sr)
+    pieces = pieces_of(place_chunks(_flux(fm), _flux(fd), frame_rate=fm.frame_rate))
+    assert [round(p.offset_seconds, 2) for p in pieces] == [round(o, 2) for o in OFFSETS]
+
+
+def test_breaks_are_insertions_of_unrelated_material(broadcast: Path) -> None:
+    r = analyze_files(broadcast / "master.wav", broadcast / "broadcast.m4a")
+    assert r.verdict == "edited", r.reason
+    assert r.offset_seconds is not None and abs(r.offset_seconds - HEAD) < 0.001
+    tl = r.timeline
+    assert tl is not None and tl["model"] == "piecewise"
+    edits = tl["edits"]
+    assert [e["kind"] for e in edits] == ["inserted", "inserted"], edits
+    for e, (at, dur) in zip(edits, BREAKS, strict=True):
+        assert abs(e["duration_seconds"] - dur) < 0.001
+        assert abs(e["master_time_seconds"] - at) <= max(0.1, e["uncertainty_seconds"])
+        assert e["uncertainty_seconds"] <= 0.5
+    for seg in tl["segments"]:
+        assert min(abs(seg["offset_start_seconds"] - o) for o in OFFSETS) < 0.001
+    assert sum("not in the master inserted" in f for f in r.findings) == 2, r.findings
+    cov = r.coverage
+    assert cov is not None and cov["complete"] and abs(cov["inserted_seconds"] - 150.0) < 0.01
+    assert r.confidence >= 0.5 and r.reliable
