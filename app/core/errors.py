@@ -7,8 +7,13 @@ mapped to the same JSON shape at the API edge, so every client parses one error 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,6 +39,9 @@ __all__ = [
     "is_disk_full",
     "job_error",
     "install_error_handlers",
+    "paths_as_given",
+    "public_text",
+    "root_labels",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -122,21 +130,98 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def _json(status: int, code: str, message: str, details: Any = None,
           headers: dict[str, str] | None = None) -> JSONResponse:
+    if status == 413:  # the rest of the body is not wanted: close, or uvicorn reads it all
+        headers = {**(headers or {}), "Connection": "close"}
     return JSONResponse(jsonable_encoder(error_body(code, message, details)), status_code=status,
                         headers=headers)
 
 
-def engine_error_response(exc: EngineError) -> tuple[int, str, str, Any]:
-    """(status, code, message, details) for an engine error raised while handling a request."""
+# --- what error bodies may say --------------------------------------------------------------
+# An answer (and a stored job error) names a file as the user gave it: never its resolved
+# absolute path, where a symlink leads, the roots' absolute paths or the server's PID. The
+# server log keeps the details.
+
+#: the PID and thread id in the temporary names of files being written (``.x.partial-PID-TID``)
+_TEMP_SUFFIX = re.compile(r"\.partial-\d+-\d+")
+_GIVEN_ATTR = "given_paths"
+
+
+def root_labels(settings: Any) -> dict[str, str]:
+    """{absolute root: its setting's name} of MOUNT_PATH, UPLOAD_DIR and OUTPUT_DIR, for
+    :func:`public_text` (``settings``: an :class:`app.core.config.Settings`)."""
+    return {str(settings.mount_root): "MOUNT_PATH", str(settings.upload_root): "UPLOAD_DIR",
+            str(settings.output_root): "OUTPUT_DIR"}
+
+
+def public_text(text: str, paths: Mapping[str, str] | None = None,
+                roots: Mapping[str, str] | None = None) -> str:
+    """``text`` fit for an error body: each absolute path of ``paths`` replaced by how the user
+    gave it, paths under a root of ``roots`` ({absolute root: label}) made relative to it (the
+    root alone by its label), and the PID/thread suffix of temporary file names dropped."""
+    if not text:
+        return text
+    for absolute, shown in sorted((paths or {}).items(), key=lambda kv: -len(kv[0])):
+        if absolute:
+            text = text.replace(absolute, shown)
+            name, shown_name = Path(absolute).name, Path(shown).name
+            if name and shown_name and name != shown_name:  # a symlink's target, by name
+                text = re.sub(rf"(?<![\w.\-]){re.escape(name)}(?![\w.\-])",
+                              shown_name.replace("\\", "\\\\"), text)
+    for root, label in sorted((roots or {}).items(), key=lambda kv: -len(kv[0])):
+        bare = root.rstrip(os.sep)
+        if bare:
+            text = text.replace(bare + os.sep, "")
+            text = re.sub(re.escape(bare) + r"(?![\w.\-])", label, text)
+    return _TEMP_SUFFIX.sub(".partial", text)
+
+
+@contextlib.contextmanager
+def paths_as_given(paths: Mapping[str, str]) -> Iterator[None]:
+    """Engine errors (and OSErrors) raised inside the block name the files of ``paths``
+    ({resolved path: as the user gave it}) that way in their answer and stored job error (see
+    :func:`engine_error_response`, :func:`job_error`)."""
+    try:
+        yield
+    except (EngineError, OSError) as exc:
+        known = dict(getattr(exc, _GIVEN_ATTR, None) or {})
+        with contextlib.suppress(AttributeError, TypeError):  # inner blocks take precedence
+            setattr(exc, _GIVEN_ATTR, {**{str(k): v for k, v in paths.items()}, **known})
+        raise
+
+
+def _named_paths(exc: BaseException) -> dict[str, str]:
+    """{absolute path: as shown} for the paths ``exc`` carries: those of
+    :func:`paths_as_given`, else the file's name (an engine error's ``path``, an OSError's)."""
+    given: dict[str, str] = dict(getattr(exc, _GIVEN_ATTR, None) or {})
+    for absolute, shown in list(given.items()):  # the resolved form too (ffmpeg may print it)
+        given.setdefault(os.path.realpath(absolute), shown)
+    for path in (getattr(exc, "path", None), getattr(exc, "filename", None),
+                 getattr(exc, "filename2", None)):
+        if isinstance(path, str | Path) and str(path) and str(path) not in given:
+            absolute = str(path)
+            given[absolute] = given.get(os.path.realpath(absolute)) or _TEMP_SUFFIX.sub(
+                "", Path(absolute).name)
+    return given
+
+
+def engine_error_response(exc: EngineError, roots: Mapping[str, str] | None = None
+                          ) -> tuple[int, str, str, Any]:
+    """(status, code, message, details) for an engine error raised while handling a request
+    (or running a job). Files are named as the user gave them (:func:`paths_as_given`), else
+    by their name, never by their absolute path (``roots``: see :func:`public_text`)."""
+    paths = _named_paths(exc)
+    message = public_text(str(exc), paths, roots)
     if is_disk_full(exc):
-        return 507, "disk_full", f"no space left on the output disk (OUTPUT_DIR): {exc}", None
+        return (507, "disk_full", f"no space left on the output disk (OUTPUT_DIR): {message}",
+                None)
     if isinstance(exc, ParameterError):
-        return 422, "invalid_parameter", str(exc), None
+        return 422, "invalid_parameter", message, None
     if isinstance(exc, ToolNotFoundError):
-        return 503, "ffmpeg_unavailable", str(exc), None
+        return 503, "ffmpeg_unavailable", message, None
     if isinstance(exc, AudioDecodeError):
-        return 422, exc.code, str(exc), {"path": exc.path, "stderr": exc.stderr}
-    return 500, "engine_error", str(exc), None
+        return 422, exc.code, message, {"path": paths.get(exc.path) if exc.path else None,
+                                        "stderr": public_text(exc.stderr, paths, roots)}
+    return 500, "engine_error", message, None
 
 
 #: errno values of a full disk or an exhausted quota
@@ -156,13 +241,15 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-def job_error(exc: BaseException) -> dict[str, Any]:
+def job_error(exc: BaseException, roots: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The stored ``error`` of a job that raised something unexpected: ``disk_full`` for a full
-    output disk, else ``internal_error`` with the exception's type and message."""
+    output disk, else ``internal_error`` with the exception's type and message (files named as
+    by :func:`engine_error_response`)."""
+    message = public_text(str(exc), _named_paths(exc), roots)
     if is_disk_full(exc):
         return {"code": "disk_full", "message": f"no space left on the output disk "
-                f"(OUTPUT_DIR): {exc}", "details": {"errno": getattr(exc, "errno", None)}}
-    return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
+                f"(OUTPUT_DIR): {message}", "details": {"errno": getattr(exc, "errno", None)}}
+    return {"code": "internal_error", "message": f"{type(exc).__name__}: {message}",
             "details": None}
 
 
@@ -202,7 +289,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(EngineError)
     async def _engine(request: Request, exc: EngineError) -> JSONResponse:
-        status, code, message, details = engine_error_response(exc)
+        settings = getattr(request.app.state, "settings", None)
+        status, code, message, details = engine_error_response(
+            exc, root_labels(settings) if settings is not None else None)
+        if status >= 500 or isinstance(exc, AudioDecodeError):  # the whole story, in the log
+            _logger.warning("%s %s: %s: %s", request.method, request.url.path, code, exc)
         return _json(status, code, message, details)
 
     @app.exception_handler(Exception)

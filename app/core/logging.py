@@ -17,11 +17,13 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import unquote_plus
 
 from app.core.config import Settings
 
 __all__ = ["configure_logging", "log_context", "current_context", "in_context",
-           "ContextFilter", "JsonFormatter", "KeyValueFormatter", "RedactApiKeyFilter"]
+           "ContextFilter", "JsonFormatter", "KeyValueFormatter", "RedactApiKeyFilter",
+           "redact_api_keys"]
 
 _HANDLER_MARK = "_sync_analyzer_handler"
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -56,20 +58,72 @@ def in_context(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-_API_KEY_IN_URL = re.compile(r"(api_key=)[^&\s\"']+")
+#: the query parameter a GET request may carry its key in (security.API_KEY_QUERY)
+_KEY_PARAM = "api_key"
+#: ``name=value`` of a query string (or anywhere in a log line): the name ends at the first
+#: ``=`` or ``%3D`` (a name that decodes to ``api_key=<key>``), the value at ``&``, ``;``, ``#``
+#: or a space (quotes included: better one character too many masked than one too few). The
+#: value is only looked at, not consumed, so a name inside another's value (``/p/x=1?api_key=``)
+#: is found too.
+_QUERY_PARAM = re.compile(r"(?P<name>[^\s&;?#\"'<>=]+?)(?P<sep>=|%3[dD])(?=(?P<value>[^\s&;#]*))")
+
+
+def _decoded(name: str) -> str:
+    """``name`` percent-decoded (``+`` as a space) until stable (a few rounds at most)."""
+    for _ in range(3):
+        plain = unquote_plus(name)
+        if plain == name:
+            break
+        name = plain
+    return name
+
+
+def _is_key(match: re.Match[str]) -> bool:
+    return (_decoded(match["name"]).lower().endswith(_KEY_PARAM)
+            # a format string's placeholder: its argument is masked on its own
+            and match["value"] not in ("%s", "%r", "%d"))
+
+
+def redact_api_keys(text: str) -> str:
+    """``text`` with the value of every ``api_key`` query parameter replaced by ``***``.
+
+    Names are compared as the app reads them — percent-decoded (``api%5Fkey``), ``+`` as a
+    space — and case-insensitively (``API_KEY``); a name whose ``=`` is encoded
+    (``api_key%3D<key>``) is masked after it too."""
+    if "=" not in text and "%3" not in text:
+        return text
+    parts: list[str] = []
+    done = 0
+    for match in _QUERY_PARAM.finditer(text):
+        if match.start() >= done and _is_key(match):
+            parts += [text[done:match.end()], "***"]
+            done = match.end() + len(match["value"])
+    return "".join(parts) + text[done:] if parts else text
 
 
 class RedactApiKeyFilter(logging.Filter):
-    """Replaces ``api_key=<key>`` in a record's message and arguments by ``api_key=***``
-    (uvicorn's access log prints the query string of GET requests that carry a key)."""
+    """Masks ``api_key`` query parameters (see :func:`redact_api_keys`) in a record's message
+    and arguments (uvicorn's access log prints the query string of GET requests that carry a
+    key, which the app accepts in any percent-encoding of its name)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = _API_KEY_IN_URL.sub(r"\1***", record.msg)
+            record.msg = redact_api_keys(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(_API_KEY_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a
-                                for a in record.args)
+            record.args = tuple(self._arg(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: self._arg(v) for k, v in record.args.items()}
         return True
+
+    @staticmethod
+    def _arg(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact_api_keys(value)
+        if not (isinstance(value, BaseException) or type(value).__name__ == "URL"):
+            return value  # numbers, paths, ...: no query string (and str() may be costly)
+        text = str(value)  # a URL object, an exception naming one
+        masked = redact_api_keys(text)
+        return value if masked == text else masked
 
 
 class ContextFilter(logging.Filter):
@@ -140,9 +194,11 @@ def configure_logging(settings: Settings) -> None:
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(ContextFilter())
+        handler.addFilter(RedactApiKeyFilter())
         setattr(handler, _HANDLER_MARK, True)
         logger.addHandler(handler)
     logger.propagate = False
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactApiKeyFilter) for f in access.filters):
-        access.addFilter(RedactApiKeyFilter())
+    for name in ("uvicorn.access", "uvicorn.error"):
+        server_logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactApiKeyFilter) for f in server_logger.filters):
+            server_logger.addFilter(RedactApiKeyFilter())

@@ -42,6 +42,9 @@ from app.core.errors import (
     UnprocessableError,
     engine_error_response,
     job_error,
+    paths_as_given,
+    public_text,
+    root_labels,
 )
 from app.core.logging import log_context
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, InstanceRow, JobStatus, utcnow
@@ -321,10 +324,10 @@ class AnalysisService:
                      "message": f"the service stopped while this analysis was running "
                                 f"(run {attempts} of at most "
                                 f"{self.settings.JOB_MAX_ATTEMPTS}); it was not re-run",
-                     "details": {"owner": owner, "attempts": attempts}}
+                     "details": {"attempts": attempts}}  # not the owner: host and PID
             if self.repo.mark_interrupted(analysis_id, owner, error):
-                _logger.warning("analysis %s marked interrupted (%d runs)", analysis_id,
-                                attempts)
+                _logger.warning("analysis %s marked interrupted (%d runs on %s)", analysis_id,
+                                attempts, owner)
                 self._publish_final(analysis_id)
                 return "interrupted"
         return None
@@ -379,6 +382,8 @@ class AnalysisService:
             "confidence_threshold": req.confidence_threshold
             if req.confidence_threshold is not None else s.DEFAULT_CONFIDENCE_THRESHOLD,
             "max_offset_seconds": req.max_offset_seconds or s.DEFAULT_MAX_OFFSET_SECONDS,
+            # no explicit limit: the dub is found wherever it lies (app.engine.locate)
+            "search_whole": req.max_offset_seconds is None,
             "master_stream": req.master_stream, "dub_stream": req.dub_stream,
             "master_channel": req.master_channel, "dub_channel": req.dub_channel,
             "label": req.label,
@@ -429,9 +434,11 @@ class AnalysisService:
         except ToolNotFoundError:
             raise  # the machine's fault, not the file's: 503 ffmpeg_unavailable
         except AudioDecodeError as exc:
+            shown = {str(file.path): file.given}  # ffprobe's words name the resolved path
             raise UnprocessableError(
-                f"{field} {file.given!r}: {exc}", code=exc.code,
-                details={"field": field, "path": file.given, "stderr": exc.stderr}) from exc
+                f"{field} {file.given!r}: {public_text(str(exc), shown)}", code=exc.code,
+                details={"field": field, "path": file.given,
+                         "stderr": public_text(exc.stderr, shown)}) from exc
 
     def _check_capacity(self, adding: int) -> None:
         if not self._started:
@@ -518,6 +525,7 @@ class AnalysisService:
             "window_size": options.window_seconds,
             "confidence_threshold": options.confidence_threshold,
             "max_offset_seconds": options.max_offset_seconds,
+            "search_whole": options.search_whole,
             "master_stream": options.master_stream, "dub_stream": options.dub_stream,
             "master_channel": options.master_channel, "dub_channel": options.dub_channel,
             "label": request.get("label"), "master_path": request["master_path"],
@@ -613,7 +621,7 @@ class AnalysisService:
     def _record_crash(self, analysis_id: str, exc: Exception) -> None:
         """Mark a running analysis whose worker raised as failed (best effort: the database may
         be what failed), so it does not stay "running" until the next restart."""
-        error = job_error(exc)
+        error = job_error(exc, root_labels(self.settings))
         try:
             if self.repo.finish(analysis_id, self.instance_id, JobStatus.FAILED,
                                 progress=("failed", 0.0, error["message"], None, None, None),
@@ -641,9 +649,10 @@ class AnalysisService:
         try:
             if ctx.token.cancelled:
                 raise AnalysisCancelled("analysis cancelled")
-            sync = analyze_files(request["master_path"], request["dub_path"],
-                                 options=_options_of(request), progress=recorder,
-                                 cancel=ctx.token)
+            with paths_as_given(_given_paths(request)):
+                sync = analyze_files(request["master_path"], request["dub_path"],
+                                     options=_options_of(request), progress=recorder,
+                                     cancel=ctx.token)
             result = to_jsonable(sync.to_dict())
             status = JobStatus.COMPLETED
         except AnalysisCancelled:
@@ -659,12 +668,12 @@ class AnalysisService:
             error = {"code": "cancelled", "message": "cancelled by request", "details": None}
         except EngineError as exc:
             status = JobStatus.FAILED
-            _, code, message, details = engine_error_response(exc)
+            _, code, message, details = engine_error_response(exc, root_labels(self.settings))
             error = {"code": code, "message": message, "details": to_jsonable(details)}
-            _logger.warning("analysis %s failed: %s", analysis_id, message)
+            _logger.warning("analysis %s failed: %s", analysis_id, exc)
         except Exception as exc:
             status = JobStatus.FAILED
-            error = job_error(exc)
+            error = job_error(exc, root_labels(self.settings))
             _logger.exception("analysis %s crashed", analysis_id)
         stage, fraction, message = recorder.last[:3]
         if status == JobStatus.COMPLETED:
@@ -796,11 +805,19 @@ def _options_of(request: dict[str, Any]) -> AnalysisOptions:
         master_channel=request["master_channel"], dub_channel=request["dub_channel"],
         confidence_threshold=float(request["confidence_threshold"]),
         window_seconds=request.get("window_size"),
+        search_whole=bool(request.get("search_whole", True)),
         **{k: request[k] for k in _AI_OPTIONS if request.get("enable_ai") and k in request})
 
 
 #: options of an enable_ai request, filled in by app.services.ai.AiService.check_request
 _AI_OPTIONS = ("ai_model", "ai_cache_dir", "ai_use_gpu", "ai_batch_size", "speech_weighting")
+
+
+def _given_paths(request: dict[str, Any]) -> dict[str, str]:
+    """{resolved path: as the user gave it} of an analysis' files, for its error messages."""
+    return {request[f"{side}_path"]: request.get(f"{side}_file") or
+            Path(request[f"{side}_path"]).name
+            for side in ("master", "dub") if request.get(f"{side}_path")}
 
 
 def _item_error(index: int, exc: Exception) -> dict[str, Any]:

@@ -7,6 +7,7 @@ The check happens before any existence test, so nothing is revealed about files 
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from app.core.errors import (
 )
 
 __all__ = ["ResolvedFile", "resolve_inside_roots", "resolve_media_path"]
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,16 +38,18 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def resolve_inside_roots(
-    raw: str, *, field: str, roots: list[Path], relative_to: Path | None = None
+    raw: str, *, field: str, roots: list[Path], relative_to: Path | None = None,
+    shown: str | None = None,
 ) -> tuple[Path, Path]:
     """Resolve ``raw`` (absolute, or relative to ``relative_to``, else to each root in turn)
     with every symlink followed to an existing path inside ``roots`` (already resolved).
 
     Returns (resolved path, the root holding it). Raises: BadRequestError (NUL byte),
     PathNotAllowedError (outside the roots; checked before existence), MediaNotFoundError
-    (missing).
+    (missing). Messages name the path ``shown`` (default ``raw``: as the user gave it).
     """
-    details = {"field": field, "path": raw}
+    shown = raw if shown is None else shown
+    details = {"field": field, "path": shown}
     if "\x00" in raw:
         raise BadRequestError(f"{field}: the path contains a NUL byte", code="invalid_path",
                               details=details)
@@ -60,10 +65,13 @@ def resolve_inside_roots(
         for option in options:
             path = option.resolve(strict=False)
             if not any(_inside(path, root) for root in roots):
+                # the answer names the path as given, never where it leads (a symlink's
+                # target) nor the roots' absolute paths; the server log keeps both
+                _logger.warning("%s %r refused: resolves to %s, outside %s", field, raw, path,
+                                [str(r) for r in roots])
                 raise PathNotAllowedError(
-                    f"{field} {raw!r} resolves to {str(path)!r}, outside the allowed roots "
-                    f"(MOUNT_PATH, UPLOAD_DIR)",
-                    details={**details, "allowed_roots": [str(r) for r in roots]})
+                    f"{field} {shown!r} is outside the allowed roots (MOUNT_PATH, UPLOAD_DIR)",
+                    details={**details, "allowed_roots": ["MOUNT_PATH", "UPLOAD_DIR"]})
             if resolved is None or path.exists():
                 resolved = path
             if path.exists():
@@ -74,13 +82,13 @@ def resolve_inside_roots(
         raise BadRequestError(f"{field}: not a usable path ({exc.strerror})",
                               code="invalid_path", details=details) from exc
     if not exists:
-        raise MediaNotFoundError(f"{field} {raw!r} does not exist", details=details)
+        raise MediaNotFoundError(f"{field} {shown!r} does not exist", details=details)
     root = next(r for r in roots if _inside(resolved, r))
     return resolved, root
 
 
 def resolve_media_path(
-    raw: str, *, field: str, roots: list[Path], max_size: int
+    raw: str, *, field: str, roots: list[Path], max_size: int, shown: str | None = None
 ) -> ResolvedFile:
     """Resolve ``raw`` (absolute, or relative to the first root, then the others) to an
     existing, readable regular file inside ``roots`` (already resolved) no larger than
@@ -88,19 +96,20 @@ def resolve_media_path(
 
     Raises: BadRequestError (NUL byte), PathNotAllowedError (outside the roots, unreadable),
     MediaNotFoundError (missing), UnprocessableError (not a regular file),
-    FileTooLargeError (> max_size).
+    FileTooLargeError (> max_size). Messages name the path ``shown`` (default ``raw``).
     """
-    details = {"field": field, "path": raw}
-    resolved, root = resolve_inside_roots(raw, field=field, roots=roots)
+    shown = raw if shown is None else shown
+    details = {"field": field, "path": shown}
+    resolved, root = resolve_inside_roots(raw, field=field, roots=roots, shown=shown)
     if not resolved.is_file():
-        raise UnprocessableError(f"{field} {raw!r} is not a regular file", code="not_a_file",
+        raise UnprocessableError(f"{field} {shown!r} is not a regular file", code="not_a_file",
                                  details=details)
     if not os.access(resolved, os.R_OK):
-        raise PathNotAllowedError(f"{field} {raw!r} is not readable by the service",
+        raise PathNotAllowedError(f"{field} {shown!r} is not readable by the service",
                                   code="file_not_readable", details=details)
     size = resolved.stat().st_size
     if size > max_size:
         raise FileTooLargeError(
-            f"{field} {raw!r} is {size} bytes, over MAX_FILE_SIZE={max_size}",
+            f"{field} {shown!r} is {size} bytes, over MAX_FILE_SIZE={max_size}",
             details={**details, "size": size, "max_size": max_size})
-    return ResolvedFile(given=raw, path=resolved, size=size, root=root)
+    return ResolvedFile(given=shown, path=resolved, size=size, root=root)

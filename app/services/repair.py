@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from app.core.errors import (
     NotFoundError,
     ServiceUnavailableError,
     UnprocessableError,
+    paths_as_given,
 )
 from app.db.models import JobStatus
 from app.engine import AnalysisOptions, ParameterError
@@ -46,6 +48,9 @@ __all__ = ["RepairService", "REPAIR_ID_PATTERN", "inside", "atomic_write_text"]
 
 _logger = logging.getLogger(__name__)
 REPAIR_ID_PATTERN = r"^repair_\d{8}_\d{6}_[0-9a-f]{8}$"
+#: {resolved path: as the request gave it} of the files of the repair running in this thread
+_GIVEN: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "repair_given_paths", default=None)
 
 
 def inside(root: Path, *parts: str) -> Path:
@@ -99,7 +104,7 @@ class RepairService:
                     details={"admitted": self._admitted, "max_pending": self.max_pending})
             self._admitted += 1
         try:
-            future: Future[dict[str, Any]] = self._pool.submit(fn, req)
+            future: Future[dict[str, Any]] = self._pool.submit(_named, fn, req)
         except BaseException:
             self._release()
             raise
@@ -120,9 +125,13 @@ class RepairService:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
     # --- helpers --------------------------------------------------------------------------
-    def _resolve(self, raw: str, field: str) -> Path:
-        return resolve_media_path(raw, field=field, roots=self._roots,
-                                  max_size=self.settings.MAX_FILE_SIZE).path
+    def _resolve(self, raw: str, field: str, shown: str | None = None) -> Path:
+        path = resolve_media_path(raw, field=field, roots=self._roots,
+                                  max_size=self.settings.MAX_FILE_SIZE, shown=shown).path
+        given = _GIVEN.get()
+        if given is not None:  # the repair's engine errors name it so (see _named)
+            given[str(path)] = shown or raw
+        return path
 
     def _new(self) -> tuple[str, Path]:
         repair_id = f"repair_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
@@ -233,8 +242,9 @@ class RepairService:
                                 details={"verdict": row.result.get("verdict"),
                                          "reason": row.result.get("reason")}) from exc
         request = row.request
-        master = self._resolve(request["master_path"], "master_file")
-        dub = self._resolve(request["dub_path"], "dub_file")
+        master = self._resolve(request["master_path"], "master_file",
+                               request.get("master_file"))
+        dub = self._resolve(request["dub_path"], "dub_file", request.get("dub_file"))
         opts = replace(self._options(request.get("max_offset_seconds")),
                        master_stream=int(request.get("master_stream", 0)),
                        dub_stream=int(request.get("dub_stream", 0)))
@@ -282,6 +292,18 @@ class RepairService:
             raise NotFoundError(f"repair {repair_id} has no file {name!r}",
                                 code="file_not_available", details={"files": sorted(names)})
         return inside(self.root, repair_id, name)
+
+
+def _named(fn: Callable[[Any], dict[str, Any]], req: Any) -> dict[str, Any]:
+    """``fn(req)`` in a pool thread; its engine errors name the files as the request gave
+    them, not by their resolved paths."""
+    given: dict[str, str] = {}
+    token = _GIVEN.set(given)
+    try:
+        with paths_as_given(given):
+            return fn(req)
+    finally:
+        _GIVEN.reset(token)
 
 
 @contextlib.contextmanager

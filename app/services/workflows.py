@@ -35,6 +35,8 @@ from app.core.errors import (
     ServiceUnavailableError,
     engine_error_response,
     job_error,
+    paths_as_given,
+    root_labels,
 )
 from app.core.logging import log_context
 from app.db.models import TERMINAL_STATUSES, JobStatus, utcnow
@@ -297,8 +299,10 @@ class WorkflowService:
                 error = {"code": "interrupted",
                          "message": f"the service stopped while this workflow was running (run "
                                     f"{attempts} of at most {self.settings.JOB_MAX_ATTEMPTS})",
-                         "details": {"owner": owner, "attempts": attempts}}
+                         "details": {"attempts": attempts}}  # not the owner: host, PID
                 if self.repo.mark_interrupted(workflow_id, owner, error):
+                    _logger.warning("workflow %s marked interrupted (%d runs on %s)",
+                                    workflow_id, attempts, owner)
                     interrupted += 1
                     self._publish_final(workflow_id)
         if requeued or interrupted:
@@ -315,8 +319,9 @@ class WorkflowService:
                                     max_size=self.settings.MAX_FILE_SIZE)
         dub = resolve_media_path(req.dub_file, field="dub_file", roots=self._roots,
                                  max_size=self.settings.MAX_FILE_SIZE)
-        probe(master.path)
-        dub_info = probe(dub.path)
+        with paths_as_given({str(master.path): req.master_file, str(dub.path): req.dub_file}):
+            probe(master.path)
+            dub_info = probe(dub.path)
         request = {**req.model_dump(mode="json"), "master_path": str(master.path),
                    "dub_path": str(dub.path), "dub_channels": dub_info.channels}
         row = WorkflowRow(id=_new_id(), status=JobStatus.QUEUED, episode_name=req.episode_name,
@@ -456,7 +461,7 @@ class WorkflowService:
             except Exception as exc:  # a fault outside the pipeline (recording, publishing)
                 _logger.exception("workflow %s: the worker raised", workflow_id)
                 try:
-                    error = job_error(exc)
+                    error = job_error(exc, root_labels(self.settings))
                     self.repo.finish(workflow_id, self.instance_id, JobStatus.FAILED,
                                      error=error, message=error["message"], stage="failed")
                     self._publish_final(workflow_id)
@@ -473,8 +478,12 @@ class WorkflowService:
         rec = _Recorder(self, row, ctx)
         status: JobStatus = JobStatus.COMPLETED
         values: dict[str, Any] = {}
+        given = {row.request[f"{side}_path"]: row.request.get(f"{side}_file")
+                 or Path(row.request[f"{side}_path"]).name
+                 for side in ("master", "dub") if row.request.get(f"{side}_path")}
         try:
-            values = self._pipeline(row, rec, ctx)
+            with paths_as_given(given):
+                values = self._pipeline(row, rec, ctx)
             values.update(stage="done", fraction=1.0,
                           message=f"done: {values['result']['outcome']}")
         except AnalysisCancelled:
@@ -489,13 +498,13 @@ class WorkflowService:
                                 "details": None}, "stage": "cancelled"}
         except EngineError as exc:
             status = JobStatus.FAILED
-            _, code, message, details = engine_error_response(exc)
+            _, code, message, details = engine_error_response(exc, root_labels(self.settings))
             values = {"error": {"code": code, "message": message,
                                 "details": to_jsonable(details)}}
-            _logger.warning("workflow %s failed: %s", workflow_id, message)
+            _logger.warning("workflow %s failed: %s", workflow_id, exc)
         except Exception as exc:
             status = JobStatus.FAILED
-            values = {"error": job_error(exc)}
+            values = {"error": job_error(exc, root_labels(self.settings))}
             _logger.exception("workflow %s crashed", workflow_id)
         if status != JobStatus.COMPLETED:
             for s in rec.stages:
@@ -516,6 +525,7 @@ class WorkflowService:
             sample_rate=int(req.get("sample_rate") or s.DEFAULT_SAMPLE_RATE),
             max_offset_seconds=float(req.get("max_offset_seconds")
                                      or s.DEFAULT_MAX_OFFSET_SECONDS),
+            search_whole=not req.get("max_offset_seconds"),  # no limit: found wherever it lies
             confidence_threshold=s.DEFAULT_CONFIDENCE_THRESHOLD,
             window_seconds=s.DEFAULT_WINDOW_SIZE)
 
