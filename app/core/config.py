@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     REPAIR_MAX_PENDING: int = Field(0, ge=0, le=10000, description=(
         "repairs admitted at once (running in the repair pool of MAX_WORKERS threads + "
         "waiting); beyond, 503 repair_queue_full with Retry-After. 0 = 2 x MAX_WORKERS"))
+    PROXY_MAX_CONCURRENT: int = Field(4, ge=1, le=1000, description=(
+        "proxy-audio transcodes (one ffmpeg each) streaming at once; beyond, 503 proxy_busy "
+        "with Retry-After"))
     BATCH_MAX_ITEMS: int = Field(100, ge=1, le=10000)
     JOB_MAX_ATTEMPTS: int = Field(2, ge=1, le=10)
     PROGRESS_DB_INTERVAL_SECONDS: float = Field(0.5, ge=0.0, le=60.0)

@@ -20,9 +20,11 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import time
 import unicodedata
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +45,9 @@ from app.core.errors import (
     ConflictError,
     FileTooLargeError,
     NotFoundError,
+    ServiceUnavailableError,
     UnprocessableError,
+    public_text,
 )
 from app.db.models import utcnow
 from app.db.models_files import UploadRow
@@ -119,7 +123,9 @@ def _iso_mtime(st: os.stat_result) -> str:
 class ProxyStream:
     """A running ffmpeg transcode: its first chunk (already read) and the rest, streamed.
 
-    ``close()`` ends ffmpeg whatever state it is in (the client went away, or the stream ended).
+    ``close()`` ends ffmpeg whatever state it is in (the client went away, or the stream ended)
+    and hands back its transcode slot (``release``). A stream dropped without ``close()`` (its
+    response never sent) is ended the same way when it is garbage-collected, or at exit.
     """
 
     process: asyncio.subprocess.Process
@@ -128,6 +134,15 @@ class ProxyStream:
     filename: str
     stderr: IO[bytes]
     closed: bool = field(default=False)
+    release: Callable[[], None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self._finalizer = weakref.finalize(self, _end_transcode, self.process, self.stderr,
+                                           self.release, loop)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         assert self.process.stdout is not None
@@ -147,13 +162,61 @@ class ProxyStream:
         if self.closed:
             return
         self.closed = True
+        if self._finalizer.detach() is None:  # already ended by close_now()
+            return
         try:
             if self.process.returncode is None:
-                self.process.kill()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.process.wait(), 5)
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+            await _drain(self.process)  # reaped, its pipe closed
         finally:
             self.stderr.close()
+            if self.release is not None:
+                self.release()
+
+    def close_now(self) -> None:
+        """``close()`` without waiting: ffmpeg killed (reaped by asyncio's child watcher, its
+        pipe drained by a task of the loop), stderr closed, the slot handed back."""
+        self.closed = True
+        self._finalizer()
+
+
+#: drains scheduled by _end_transcode (the loop keeps only weak references to tasks)
+_DRAINS: set[asyncio.Task[None]] = set()
+
+
+async def _drain(process: asyncio.subprocess.Process) -> None:
+    """Read what a killed ffmpeg had written up to EOF and wait for its exit, so that its
+    pipe closes and asyncio's transport finishes now (not at garbage collection, when the
+    loop may be closed)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(process.communicate(), 5)
+
+
+def _drain_soon(process: asyncio.subprocess.Process) -> None:
+    task = asyncio.ensure_future(_drain(process))
+    _DRAINS.add(task)
+    task.add_done_callback(_DRAINS.discard)
+
+
+def _end_transcode(process: asyncio.subprocess.Process, stderr: IO[bytes],
+                   release: Callable[[], None] | None,
+                   loop: asyncio.AbstractEventLoop | None) -> None:
+    """Kill ffmpeg if it still runs (asyncio's child watcher reaps it), drain its pipe on its
+    loop, close its stderr file and hand its slot back. Runs once, for a stream never closed:
+    from ``close_now()``, or when the stream is garbage-collected (any thread) or the
+    interpreter exits."""
+    try:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, RuntimeError, OSError):
+                process.kill()
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to drain
+                loop.call_soon_threadsafe(_drain_soon, process)
+        stderr.close()
+    finally:
+        if release is not None:
+            release()
 
 
 class _UploadParser:
@@ -222,6 +285,9 @@ class FileService:
         self.mount = settings.mount_root
         self.uploads = settings.upload_root
         self.roots = [self.mount, self.uploads]
+        self.proxy_max = settings.PROXY_MAX_CONCURRENT
+        self._proxy_lock = threading.Lock()
+        self._proxies = 0
 
     def start(self) -> int:
         """Remove partial uploads left by a process that died (untouched for an hour)."""
@@ -308,8 +374,11 @@ class FileService:
         try:
             summary = probe_media(file.path, deep=deep)
         except AudioDecodeError as exc:
-            raise UnprocessableError(f"path {raw!r}: {exc}", code=exc.code,
-                                     details={"path": raw, "stderr": exc.stderr}) from exc
+            shown = {str(file.path): raw}  # ffprobe's words name the resolved path
+            raise UnprocessableError(f"path {raw!r}: {public_text(str(exc), shown)}",
+                                     code=exc.code, details={
+                                         "path": raw,
+                                         "stderr": public_text(exc.stderr, shown)}) from exc
         summary["size_bytes"] = file.size
         return summary
 
@@ -349,11 +418,19 @@ class FileService:
         parser = _UploadParser(boundary)
         hasher = hashlib.sha256()
         size = 0
+        received = 0  # every byte of the body: other fields and part headers count too
         part: Path | None = None
         final: Path | None = None
         out: Any = None
         try:
             async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit + _MULTIPART_SLACK:
+                    raise FileTooLargeError(
+                        f"the request body is over MAX_FILE_SIZE={limit} bytes (plus "
+                        f"{_MULTIPART_SLACK} for the form around the file); upload stopped "
+                        "and the partial file removed",
+                        details={"max_size": limit, "received_bytes": received})
                 try:
                     parser.parser.write(chunk)
                 except MultipartParseError as exc:
@@ -413,9 +490,11 @@ class FileService:
         try:
             summary = probe_media(path, deep=True)
         except AudioDecodeError as exc:
-            raise UnprocessableError(f"ffprobe cannot read the upload: {exc}",
-                                     code=exc.code,
-                                     details={"stderr": exc.stderr}) from exc
+            shown = {str(path): path.name}  # not UPLOAD_DIR/<file_id>/...
+            raise UnprocessableError(f"ffprobe cannot read the upload: "
+                                     f"{public_text(str(exc), shown)}", code=exc.code,
+                                     details={"stderr": public_text(exc.stderr, shown)}
+                                     ) from exc
         if not summary["audio_streams"]:
             raise UnprocessableError("the upload holds no audio stream (ffprobe found "
                                      f"{[s['type'] for s in summary['streams']]})",
@@ -511,22 +590,58 @@ class FileService:
             "it with a Dolby E decoder first.", code="dolby_e_not_playable",
             details={"stream": stream, "dolby_e_channels": pair})
 
+    @property
+    def proxies_open(self) -> int:
+        """Proxy transcodes holding a slot now."""
+        return self._proxies
+
+    def _take_proxy_slot(self) -> Callable[[], None]:
+        """One of the PROXY_MAX_CONCURRENT transcode slots, and the function handing it back
+        (idempotent); 503 ``proxy_busy`` with Retry-After when all are taken."""
+        with self._proxy_lock:
+            if self._proxies >= self.proxy_max:
+                raise ServiceUnavailableError(
+                    f"{self._proxies} proxy-audio streams are transcoding "
+                    f"(PROXY_MAX_CONCURRENT={self.proxy_max}); retry in a few seconds",
+                    code="proxy_busy", headers={"Retry-After": "5"},
+                    details={"open": self._proxies, "max_concurrent": self.proxy_max})
+            self._proxies += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._proxy_lock:
+                if not released:
+                    released = True
+                    self._proxies -= 1
+
+        return release
+
     async def open_proxy(self, raw: str, *, fmt: str, start: float = 0.0,
                          duration: float | None = None, channels: int | None = None,
                          channel: int | None = None, stream: int = 0) -> ProxyStream:
         """Start ffmpeg transcoding the file to ``fmt`` and read its first chunk, so that a
-        file ffmpeg cannot decode gets a 422 with ffmpeg's message instead of an empty 200."""
-        cmd, media_type, filename = await run_in_threadpool(
-            self._proxy_plan, raw, fmt, start, duration, channels, channel, stream)
-        stderr = tempfile.TemporaryFile()
+        file ffmpeg cannot decode gets a 422 with ffmpeg's message instead of an empty 200.
+
+        Takes one of the PROXY_MAX_CONCURRENT slots (503 ``proxy_busy`` beyond), handed back
+        when the stream is closed; on any failure here ffmpeg is killed and reaped and the
+        slot handed back before the error propagates."""
+        release = self._take_proxy_slot()
         try:
-            process = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr)
+            cmd, media_type, filename = await run_in_threadpool(
+                self._proxy_plan, raw, fmt, start, duration, channels, channel, stream)
+            stderr = tempfile.TemporaryFile()
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                    stderr=stderr)
+            except BaseException:
+                stderr.close()
+                raise
         except BaseException:
-            stderr.close()
+            release()
             raise
-        stream_ = ProxyStream(process, b"", media_type, filename, stderr)
+        stream_ = ProxyStream(process, b"", media_type, filename, stderr, release=release)
         try:
             assert process.stdout is not None
             first = await process.stdout.read(_CHUNK)

@@ -6,13 +6,16 @@ Each item runs as an ordinary analysis of the job runner (``batch_id`` set). Sig
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.api.deps import BatchServiceDep
+from app.api.v1.downloads import content_disposition
 from app.api.v1.schemas.batch import BatchList, BatchResultsRead, BatchStatusRead, BatchSummary
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
@@ -32,22 +35,49 @@ _EXAMPLE_CSV = ("master_file,dub_file,episode_name,methods,window_size,confidenc
                 "correlation|onset,10,0.5,false\n")
 
 
+_MULTIPART_SLACK = 64 * 1024  # boundaries, part headers and small fields around the CSV
+
+
+async def _bounded_stream(request: Request, cap: int, limit: int
+                          ) -> AsyncGenerator[bytes, None]:
+    """The request body, chunk by chunk, counted as it is read: 413 ``csv_too_large`` as soon
+    as more than ``cap`` bytes arrive (chunked bodies too), so at most ``cap`` + one chunk is
+    ever read or spooled."""
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > cap:
+            raise FileTooLargeError(f"the CSV is over {limit} bytes; upload stopped",
+                                    code="csv_too_large", details={"max_bytes": limit})
+        yield chunk
+
+
 async def _read_csv(request: Request) -> tuple[bytes, str | None]:
     """The CSV of the request: multipart field ``file``, or the raw body (text/csv)."""
     limit = CSV_MAX_BYTES
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + 64 * 1024:
+    if length.isdigit() and int(length) > limit + _MULTIPART_SLACK:
         raise FileTooLargeError(f"the CSV is {length} bytes; at most {limit} are accepted",
                                 code="csv_too_large", details={"max_bytes": limit})
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=16) as form:
+        parser = MultiPartParser(request.headers,
+                                 _bounded_stream(request, limit + _MULTIPART_SLACK, limit),
+                                 max_files=1, max_fields=16)
+        try:
+            form = await parser.parse()  # closes its spooled files itself when it fails
+        except MultiPartException as exc:
+            raise BadRequestError(f"malformed multipart body: {exc.message}",
+                                  code="invalid_multipart") from exc
+        try:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise BadRequestError("multipart/form-data needs a field 'file' holding the CSV",
                                       code="csv_missing")
             data = await upload.read(limit + 1)
             filename = upload.filename
+        finally:
+            await form.close()
     elif content_type in _CSV_TYPES or not content_type:
         buf = bytearray()
         async for chunk in request.stream():
@@ -162,7 +192,7 @@ def batch_results(
     if format == "csv":
         return Response(service.results_csv(batch_id), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition":
-                                 f'attachment; filename="{batch_id}_results.csv"'})
+                                 content_disposition(f"{batch_id}_results.csv")})
     return BatchResultsRead.model_validate(service.results(batch_id))
 
 

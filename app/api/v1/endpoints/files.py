@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import FileServiceDep
+from app.api.v1.downloads import content_disposition
 from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.files import DirectoryListing, ProbeRead, UploadDeleted, UploadRead
@@ -33,20 +35,27 @@ _RANGE = re.compile(r"(\d*)-(\d*)")
 
 
 class _ProcessStreamResponse(StreamingResponse):
-    """Streams a running ffmpeg's output; ffmpeg is ended however the response ends (the
-    client went away, an error, or the end of the stream)."""
+    """Streams a running ffmpeg's output; ffmpeg is ended (killed, reaped, its slot handed
+    back) however the response ends: the client went away, an error, or the end of the stream.
+    Built with the stream already running, so building it must not fail; if it does anyway,
+    the stream is closed before the error goes on."""
 
     def __init__(self, stream: ProxyStream) -> None:
-        super().__init__(stream.chunks(), media_type=stream.media_type, headers={
-            "Content-Disposition": f'inline; filename="{stream.filename}"',
-            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
         self._stream = stream
+        try:
+            super().__init__(stream.chunks(), media_type=stream.media_type, headers={
+                "Content-Disposition": content_disposition(stream.filename, "inline"),
+                "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        except BaseException:
+            stream.close_now()
+            raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await self._stream.close()
+            with anyio.CancelScope(shield=True):
+                await self._stream.close()
 
 
 def _check_range(value: str | None, size: int) -> None:
@@ -153,11 +162,14 @@ def probe_file(
                 "(ADTS). start/duration in seconds pick an excerpt; channels is the number of "
                 "output channels (default stereo downmix); channel picks one source channel "
                 "(e.g. 2 = centre of a 5.1); stream picks the audio stream. ffmpeg stops when "
-                "the client disconnects. A Dolby E stream is refused (it would play as noise).",
+                "the client disconnects. A Dolby E stream is refused (it would play as noise). "
+                "At most PROXY_MAX_CONCURRENT streams transcode at once: beyond, 503 "
+                "`proxy_busy` with `Retry-After` (a slot is freed when its stream ends or the "
+                "client leaves).",
     response_class=StreamingResponse,
     responses={200: {"description": "The audio.", "content": {
         "audio/mpeg": {}, "audio/wav": {}, "audio/ogg": {}, "audio/aac": {}}},
-        **_errors(400, 403, 422)},
+        **_errors(400, 403, 422, 503)},
     openapi_extra={"x-curl-example":
                    "curl -s -o excerpt.mp3 '{base}/api/v1/files/proxy-audio?path=show/"
                    "ep101_de.wav&format=mp3&start=60&duration=30'"},
@@ -196,8 +208,8 @@ async def proxy_audio(
 )
 async def raw_file(request: Request, service: FileServiceDep, path: PathQuery) -> FileResponse:
     file, media_type = await run_in_threadpool(service.raw_file, path)
-    response = FileResponse(file, media_type=media_type, filename=file.name,
-                            content_disposition_type="inline")
+    response = FileResponse(file, media_type=media_type, headers={
+        "Content-Disposition": content_disposition(file.name, "inline")})
     _check_range(request.headers.get("range"), file.stat().st_size)
     return response
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import ReportServiceDep
+from app.api.v1.downloads import content_disposition
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.reports import ReportList, ReportRead, ReportSummary
@@ -121,4 +122,5 @@ def formatted_report(
     body = service.formatted(analysis_id, fmt=format, fps=fps)
     disposition = "attachment" if download else "inline"
     return Response(body, media_type=_MEDIA[format], headers={
-        "Content-Disposition": f'{disposition}; filename="{analysis_id}.{_EXT[format]}"'})
+        "Content-Disposition": content_disposition(f"{analysis_id}.{_EXT[format]}",
+                                                   disposition)})
