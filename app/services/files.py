@@ -48,6 +48,7 @@ from app.core.errors import (
     ServiceUnavailableError,
     UnprocessableError,
     public_text,
+    root_labels,
 )
 from app.db.models import utcnow
 from app.db.models_files import UploadRow
@@ -544,8 +545,11 @@ class FileService:
         try:
             info: AudioInfo = probe(file.path, stream=stream)
         except AudioDecodeError as exc:
-            raise UnprocessableError(f"path {raw!r}: {exc}", code=exc.code,
-                                     details={"path": raw, "stderr": exc.stderr}) from exc
+            shown = {str(file.path): raw}
+            raise UnprocessableError(f"path {raw!r}: {public_text(str(exc), shown)}",
+                                     code=exc.code, details={
+                                         "path": raw,
+                                         "stderr": public_text(exc.stderr, shown)}) from exc
         args, media_type, ext, max_channels = PROXY_FORMATS[fmt]
         if info.duration_seconds and start >= info.duration_seconds:
             raise UnprocessableError(
@@ -648,7 +652,8 @@ class FileService:
             if not first:
                 rc = await process.wait()
                 stderr.seek(0)
-                message = stderr.read()[-2000:].decode("utf-8", "replace").strip()
+                message = public_text(stderr.read()[-2000:].decode("utf-8", "replace").strip(),
+                                      roots=root_labels(self.settings))
                 raise UnprocessableError(
                     f"ffmpeg produced no audio for {raw!r} (exit {rc})"
                     + (f": {message.splitlines()[-1]}" if message else ""),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.config import API_PREFIX, Settings
-from app.core.errors import ConflictError
+from app.core.errors import ConflictError, public_text, root_labels
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
 from app.db.repository_reports import ReportRepository
 from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError
@@ -455,7 +455,9 @@ class ReportService:
                 summary.pop("raw", None)
                 probes[side], errors[side] = summary, None
             except AudioDecodeError as exc:
-                probes[side], errors[side] = None, str(exc)
+                shown = {str(path): str(getattr(row, f"{side}_file"))}
+                probes[side], errors[side] = None, public_text(
+                    str(exc), shown, roots=root_labels(self.settings))
         return build_report(row, fps=fps or _fps_of(probes.get("master")), probes=probes,
                             probe_errors=errors, versions=self._versions())
 
