@@ -1,17 +1,23 @@
-"""Command line: ``python -m app analyze MASTER DUB [--methods ...] [--json]``."""
+"""Command line: ``python -m app analyze MASTER DUB [--methods ...] [--tolerance ...] [--json]``.
+
+Prints the offset, then the headline that drift and edits cannot hide (offset at the start →
+at the end, the largest |offset| and where) and the QC verdict against the tolerance."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from app.engine import METHOD_NAMES, AnalysisOptions, EngineError, ProgressEvent, analyze_files
+from app.engine.qc import DEFAULT_WARN_FRACTION, ToleranceError, judge, parse_tolerance
 from app.engine.timecode import seconds_to_timecode
 from app.engine.types import SyncResult
 
-__all__ = ["main", "format_result"]
+__all__ = ["main", "format_result", "format_qc"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,14 +43,43 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--hop", type=float, default=None, help="timeline hop in seconds")
     a.add_argument("--timeline", action="store_true",
                    help="print the offset window by window, the drift and the edits")
-    a.add_argument("--fps", type=float, default=25.0, help="frame rate of printed timecodes")
+    a.add_argument("--fps", type=float, default=25.0,
+                   help="the programme's frame rate: printed timecodes, one_frame tolerance")
+    a.add_argument("--tolerance", type=_tolerance_arg,
+                   default=os.environ.get("QC_TOLERANCE") or "one_frame",
+                   help="QC tolerance: one_frame (default, or $QC_TOLERANCE), ebu_r37, "
+                        "itu_bt1359, or JSON such as '{\"early_ms\": 40, \"late_ms\": 60}'")
+    a.add_argument("--warn-fraction", type=float, default=DEFAULT_WARN_FRACTION,
+                   help="QC is WARN beyond this fraction of a limit (default 0.8)")
+    a.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when the QC verdict is FAIL")
     a.add_argument("--json", action="store_true", help="print the full result as JSON")
     a.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser
 
 
-def format_result(r: SyncResult) -> str:
-    """Human-readable summary of a result."""
+def _tolerance_arg(value: str) -> str:
+    try:
+        parse_tolerance(value)
+    except ToleranceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
+
+
+def format_qc(qc: dict[str, Any]) -> list[str]:
+    """The headline lines: offset start → end, the largest |offset| and where, the QC verdict."""
+    lines = []
+    if qc.get("offset_start_ms") is not None:
+        lines += [f"headline     {qc['offset_start_ms']:+.1f} ms at the start → "
+                  f"{qc['offset_end_ms']:+.1f} ms at the end (> 0 = dub late)",
+                  f"max |offset| {qc['max_abs_offset_ms']:.1f} ms at "
+                  f"{qc['max_abs_at_timecode']}"]
+    lines.append(f"qc           {qc['status']}: {qc['reason']}")
+    return lines
+
+
+def format_result(r: SyncResult, qc: dict[str, Any] | None = None) -> str:
+    """Human-readable summary of a result (with its QC verdict when given)."""
     lines = [f"verdict      {r.verdict}  ({r.reason})"]
     if r.offset_seconds is not None:
         ms = r.offset_seconds * 1000
@@ -55,6 +90,8 @@ def format_result(r: SyncResult) -> str:
             "frames       " + "  ".join(f"{k}: {v:+.2f}" for k, v in r.offset_frames.items()),
             "timecode     " + "  ".join(f"{k}: {v}" for k, v in r.timecodes.items()),
         ]
+    if qc is not None:
+        lines += format_qc(qc)
     lines.append(f"confidence   {r.confidence:.3f}  agreement {r.agreement:.2f}  "
                  f"support {r.support:.2f}")
     for f in r.findings:
@@ -118,10 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    data = result.to_dict()
+    try:
+        qc = judge(data, args.tolerance, args.warn_fraction, fps=args.fps)
+    except ToleranceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps({**data, "qc": qc}, indent=2))
     else:
-        print(format_result(result))
+        print(format_result(result, qc))
         if args.timeline:
             print(format_timeline(result, fps=args.fps))
-    return 0
+    return 1 if args.strict and qc["status"] == "FAIL" else 0

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     DEFAULT_CONFIDENCE_THRESHOLD: float = Field(0.5, ge=0.0, le=1.0)
     DEFAULT_MAX_OFFSET_SECONDS: float = Field(120.0, gt=0, le=600)
 
+    # --- QC gate (app.engine.qc) -------------------------------------------------------------
+    QC_TOLERANCE: str = Field("one_frame", description=(
+        "delivery tolerance of requests that give none: a preset (one_frame, ebu_r37, "
+        "itu_bt1359) or a JSON object {\"early_ms\": x, \"late_ms\": y} or "
+        "{\"early_frames\": x, \"late_frames\": y, \"fps\": f}"))
+    QC_WARN_FRACTION: float = Field(0.8, ge=0.0, le=1.0, description=(
+        "QC is WARN when the worst offset is within its limit but beyond this fraction of it"))
+
     # --- AI models --------------------------------------------------------------------------
     AI_MODEL_CACHE_DIR: Path = Field(Path("./ai_models"))
     USE_GPU: bool = False
@@ -132,6 +140,14 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("QC_TOLERANCE")
+    @classmethod
+    def _qc_tolerance(cls, value: str) -> str:
+        from app.engine.qc import parse_tolerance
+
+        parse_tolerance(value)  # ToleranceError (a ValueError) names the problem
+        return value.strip()
 
     @field_validator("API_KEYS")
     @classmethod

@@ -62,13 +62,14 @@ from app.engine import (
     analyze_files,
     probe,
 )
+from app.engine.qc import DEFAULT_WARN_FRACTION, judge
 from app.services.backends import JobBackend, make_job_backend
 from app.services.events import Event, EventBus, Subscription
 from app.services.jobs import CancelReason, JobContext
 from app.services.paths import ResolvedFile, resolve_media_path
 
 __all__ = ["AnalysisService", "new_analysis_id", "new_batch_id", "ANALYSIS_ID_PATTERN",
-           "StreamMessage"]
+           "StreamMessage", "qc_of", "tolerance_spec"]
 
 _logger = logging.getLogger(__name__)
 
@@ -128,8 +129,48 @@ def links_of(analysis_id: str) -> dict[str, str]:
     return {"self": base, "stream": f"{base}/progress/stream", "cancel": base}
 
 
-def view_of(row: AnalysisRow, *, full: bool = True) -> dict[str, Any]:
-    """The public view of an analysis (validated by the API schemas, sent on SSE)."""
+def tolerance_spec(value: Any) -> str | dict[str, Any]:
+    """A tolerance as stored with a request: a preset name, or its limits as a dict (a JSON
+    text such as QC_TOLERANCE's is decoded; a pydantic model dumped without its nulls)."""
+    if hasattr(value, "model_dump"):
+        return dict(value.model_dump(exclude_none=True))
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            import json
+
+            return dict(json.loads(text))
+        return text.lower()
+    return dict(value)
+
+
+def qc_of(result: dict[str, Any], request: dict[str, Any], *,
+          settings: Settings | None = None, tolerance: Any = None) -> dict[str, Any]:
+    """The QC verdict of a result (app.engine.qc.judge): against ``tolerance`` when given,
+    else the request's, else QC_TOLERANCE; at the request's frame_rate; QC_WARN_FRACTION."""
+    spec = tolerance if tolerance is not None else request.get("tolerance")
+    if spec is None and settings is not None:
+        spec = settings.QC_TOLERANCE
+    warn = settings.QC_WARN_FRACTION if settings is not None else DEFAULT_WARN_FRACTION
+    return to_jsonable(judge(result, spec, warn, fps=request.get("frame_rate")))
+
+
+def _result_with_qc(row: AnalysisRow, settings: Settings | None,
+                    tolerance: Any) -> dict[str, Any] | None:
+    """The stored result, with ``qc`` judged again when ``tolerance`` is given or when it was
+    stored without one (before the QC gate)."""
+    result = row.result
+    if not result or (tolerance is None and "qc" in result):
+        return result
+    return {**result, "qc": qc_of(result, row.request or {}, settings=settings,
+                                  tolerance=tolerance)}
+
+
+def view_of(row: AnalysisRow, *, full: bool = True, settings: Settings | None = None,
+            tolerance: Any = None) -> dict[str, Any]:
+    """The public view of an analysis (validated by the API schemas, sent on SSE); a result
+    stored without ``qc`` gets it (``settings``: QC_TOLERANCE, QC_WARN_FRACTION), and
+    ``tolerance`` judges it again against another tolerance."""
     end = row.finished_at or (utcnow() if row.status == JobStatus.RUNNING else None)
     elapsed = (end - row.started_at).total_seconds() if end and row.started_at else None
     view: dict[str, Any] = {
@@ -141,13 +182,16 @@ def view_of(row: AnalysisRow, *, full: bool = True) -> dict[str, Any]:
         "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None,
         "attempts": row.attempts, "error": row.error, "links": links_of(row.id),
     }
+    result = _result_with_qc(row, settings, tolerance)
     if full:
         view["request"] = row.request
-        view["result"] = row.result
+        view["result"] = result
     else:
-        result = row.result or {}
+        result = result or {}
+        qc = result.get("qc") or {}
         view.update(offset_seconds=result.get("offset_seconds"),
-                    confidence=result.get("confidence"), verdict=result.get("verdict"))
+                    confidence=result.get("confidence"), verdict=result.get("verdict"),
+                    max_abs_offset_ms=qc.get("max_abs_offset_ms"), qc_status=qc.get("status"))
     return view
 
 
@@ -387,6 +431,9 @@ class AnalysisService:
             "master_stream": req.master_stream, "dub_stream": req.dub_stream,
             "master_channel": req.master_channel, "dub_channel": req.dub_channel,
             "label": req.label,
+            "tolerance": tolerance_spec(req.tolerance if req.tolerance is not None
+                                        else s.QC_TOLERANCE),
+            "frame_rate": req.frame_rate,
         }
         try:
             _options_of(effective).validate()
@@ -529,7 +576,11 @@ class AnalysisService:
             "master_stream": options.master_stream, "dub_stream": options.dub_stream,
             "master_channel": options.master_channel, "dub_channel": options.dub_channel,
             "label": request.get("label"), "master_path": request["master_path"],
-            "dub_path": request["dub_path"], "workflow_id": request.get("workflow_id")}
+            "dub_path": request["dub_path"], "workflow_id": request.get("workflow_id"),
+            "tolerance": tolerance_spec(request.get("tolerance") or self.settings.QC_TOLERANCE),
+            "frame_rate": request.get("frame_rate")}
+        if "qc" not in result:
+            result = {**result, "qc": qc_of(result, effective, settings=self.settings)}
         now = utcnow()
         verdict = result.get("verdict")
         row = AnalysisRow(
@@ -654,6 +705,7 @@ class AnalysisService:
                                      options=_options_of(request), progress=recorder,
                                      cancel=ctx.token)
             result = to_jsonable(sync.to_dict())
+            result["qc"] = qc_of(result, request, settings=self.settings)
             status = JobStatus.COMPLETED
         except AnalysisCancelled:
             if ctx.reason == CancelReason.SHUTDOWN:
@@ -709,7 +761,7 @@ class AnalysisService:
     def _publish_final(self, analysis_id: str) -> None:
         """Publish the final event of a finished analysis, from its stored state."""
         row = self.get(analysis_id)
-        self._publish(analysis_id, _final_event(row))
+        self._publish(analysis_id, _final_event(row, self.settings))
 
     async def open_stream(self, analysis_id: str) -> tuple[Subscription, AnalysisRow]:
         """Subscribe to an analysis, *then* read its stored state (nothing can fall between).
@@ -774,7 +826,7 @@ class AnalysisService:
             yield StreamMessage(event["type"], event["seq"], event)
             if event.get("final"):
                 return
-        yield StreamMessage(row.status, sub.start_seq, _final_event(row))
+        yield StreamMessage(row.status, sub.start_seq, _final_event(row, self.settings))
 
     # --- introspection --------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -785,10 +837,10 @@ class AnalysisService:
                 "subscribers": self.bus.subscriber_count()}
 
 
-def _final_event(row: AnalysisRow) -> Event:
+def _final_event(row: AnalysisRow, settings: Settings | None = None) -> Event:
     return {"type": str(row.status), "final": True, "analysis_id": row.id,
             "status": str(row.status), "progress": _progress_of(row),
-            "result": row.result, "error": row.error,
+            "result": _result_with_qc(row, settings, None), "error": row.error,
             "finished_at": _iso(row.finished_at), "timestamp": utcnow().isoformat()}
 
 

@@ -29,7 +29,7 @@ from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
 from app.db.models_batch import BatchItemRow, BatchRow, BatchState, ItemState
 from app.db.repository_batch import BatchRepository
 from app.engine import EngineError
-from app.services.analysis import AnalysisService, new_batch_id, view_of
+from app.services.analysis import AnalysisService, new_batch_id, qc_of, view_of
 from app.services.batch_csv import CsvError, RowError, parse_batch_csv
 from app.services.text_safety import csv_cell
 
@@ -48,8 +48,9 @@ _COUNTED = ("pending", "queued", "running", "completed", "failed", "cancelled", 
             "invalid")
 #: columns of ``GET /{batch_id}/results?format=csv``
 RESULT_COLUMNS: tuple[str, ...] = (
-    "index", "line", "episode_name", "master_file", "dub_file", "status", "verdict",
-    "offset_seconds", "offset_ms", "offset_samples", "frames_23.976", "frames_24", "frames_25",
+    "index", "line", "episode_name", "master_file", "dub_file", "status", "qc", "verdict",
+    "offset_seconds", "offset_ms", "offset_start_ms", "offset_end_ms", "max_abs_offset_ms",
+    "offset_samples", "frames_23.976", "frames_24", "frames_25",
     "frames_29.97", "frames_30", "timecode_23.976", "timecode_24", "timecode_25",
     "timecode_29.97", "timecode_30", "confidence", "reliable", "polarity_inverted",
     "drift_ppm", "drift_conversion", "edits", "auto_repair", "error_code", "error_message",
@@ -278,13 +279,15 @@ class BatchService:
         if analysis is None:
             state = item.state if item else ItemState.PENDING
             view.update(status=str(state), progress=None, offset_seconds=None, confidence=None,
-                        verdict=None, error=item.error if item else None, started_at=None,
+                        verdict=None, max_abs_offset_ms=None, qc_status=None,
+                        error=item.error if item else None, started_at=None,
                         finished_at=None, elapsed_seconds=None, links=None)
             return view
-        summary = view_of(analysis, full=False)
+        summary = view_of(analysis, full=False, settings=self.settings)
         view.update(status=str(analysis.status), progress=summary["progress"],
                     offset_seconds=summary["offset_seconds"], confidence=summary["confidence"],
-                    verdict=summary["verdict"], error=analysis.error,
+                    verdict=summary["verdict"], max_abs_offset_ms=summary["max_abs_offset_ms"],
+                    qc_status=summary["qc_status"], error=analysis.error,
                     started_at=_iso(analysis.started_at),
                     finished_at=_iso(analysis.finished_at),
                     elapsed_seconds=summary["elapsed_seconds"],
@@ -374,7 +377,11 @@ class BatchService:
         for i, (item, analysis) in enumerate(batch.items):
             view = self._item_view(i, item, analysis)
             view.pop("progress", None)
-            view["result"] = _headline(analysis.result) if analysis and analysis.result else None
+            result = analysis.result if analysis else None
+            if analysis and result and "qc" not in result:  # stored before the QC gate
+                result = {**result, "qc": qc_of(result, analysis.request or {},
+                                                settings=self.settings)}
+            view["result"] = _headline(result) if result else None
             items.append(view)
         return {**self._header(batch), **self._overall(batch, items), "items": items}
 
@@ -394,9 +401,13 @@ class BatchService:
                 "index": item["index"], "line": item["line"],
                 "episode_name": item["episode_name"], "master_file": item["master_file"],
                 "dub_file": item["dub_file"], "status": item["status"],
+                "qc": (result.get("qc") or {}).get("status"),
                 "verdict": result.get("verdict"),
                 "offset_seconds": _num(result.get("offset_seconds"), 6),
                 "offset_ms": _num(result.get("offset_ms"), 3),
+                "offset_start_ms": _num(result.get("offset_start_ms"), 1),
+                "offset_end_ms": _num(result.get("offset_end_ms"), 1),
+                "max_abs_offset_ms": _num(result.get("max_abs_offset_ms"), 1),
                 "offset_samples": result.get("offset_samples"),
                 "confidence": _num(result.get("confidence"), 4),
                 "reliable": result.get("reliable"),
@@ -486,10 +497,13 @@ def _headline(result: dict[str, Any]) -> dict[str, Any]:
     timeline = result.get("timeline") or {}
     drift = timeline.get("drift")
     edits = timeline.get("edits") or []
+    qc = result.get("qc") or {}
     return {
         "verdict": result.get("verdict"), "reason": result.get("reason"),
         "offset_seconds": offset,
         "offset_ms": None if offset is None else round(offset * 1000.0, 3),
+        "offset_start_ms": qc.get("offset_start_ms"), "offset_end_ms": qc.get("offset_end_ms"),
+        "max_abs_offset_ms": qc.get("max_abs_offset_ms"), "qc": qc or None,
         "offset_samples": result.get("offset_samples"),
         "offset_frames": result.get("offset_frames") or {},
         "timecodes": result.get("timecodes") or {},

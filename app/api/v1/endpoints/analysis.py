@@ -26,7 +26,9 @@ from app.api.v1.schemas.analysis import (
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.timeline import TimelineRead
+from app.core.errors import UnprocessableError
 from app.db.models import AnalysisRow, JobStatus
+from app.engine.qc import ToleranceError, parse_tolerance
 from app.services.analysis import links_of, view_of
 from app.services.timeline import timeline_view
 
@@ -92,7 +94,7 @@ def submit_batch(body: BatchCreate, service: AnalysisServiceDep) -> BatchSubmitt
                    "curl -s '{base}/api/v1/analysis?status=completed&file=ep101&limit=10'"},
 )
 def list_analyses(
-    service: AnalysisServiceDep,
+    service: AnalysisServiceDep, settings: SettingsDep,
     status_: Annotated[list[JobStatus] | None, Query(
         alias="status", description="Only these statuses (repeat the parameter for several).")
     ] = None,
@@ -104,8 +106,9 @@ def list_analyses(
 ) -> AnalysisList:
     rows, total = service.search(statuses=[str(s) for s in status_ or []], file=file,
                                batch_id=batch_id, limit=limit, offset=offset)
-    return AnalysisList(items=[AnalysisSummary.model_validate(view_of(r, full=False))
-                               for r in rows], total=total, limit=limit, offset=offset)
+    return AnalysisList(items=[AnalysisSummary.model_validate(
+        view_of(r, full=False, settings=settings)) for r in rows], total=total, limit=limit,
+        offset=offset)
 
 
 router.add_api_route("/", list_analyses, methods=["GET"], response_model=AnalysisList,
@@ -136,12 +139,28 @@ def get_timeline(
     "/{analysis_id}", response_model=AnalysisRead, summary="Status, progress and result",
     description="Status (queued, running, completed, failed, cancelled, interrupted), progress "
                 "(stage, percent, message, early estimate), timestamps, the result once "
-                "completed and the error otherwise.",
-    responses=_errors(404),
-    openapi_extra={"x-curl-example": "curl -s {base}/api/v1/analysis/$ID"},
+                "completed (with its QC verdict, `result.qc`) and the error otherwise. "
+                "`?tolerance=` judges the result again against another tolerance (a preset "
+                "name or a JSON object of limits); nothing stored changes.",
+    responses=_errors(404, 422),
+    openapi_extra={"x-curl-example": "curl -s '{base}/api/v1/analysis/$ID?tolerance=ebu_r37'"},
 )
-def get_analysis(analysis_id: AnalysisId, service: AnalysisServiceDep) -> AnalysisRead:
-    return AnalysisRead.model_validate(view_of(service.get(analysis_id)))
+def get_analysis(
+    analysis_id: AnalysisId, service: AnalysisServiceDep, settings: SettingsDep,
+    tolerance: Annotated[str | None, Query(
+        max_length=500, description="Judge the QC verdict against this tolerance instead of "
+        "the request's: one_frame (at the request's frame_rate), ebu_r37, itu_bt1359, or "
+        '{"early_ms": 40, "late_ms": 60} / {"early_frames": 1, "late_frames": 1, "fps": 25}.',
+        examples=["ebu_r37"])] = None,
+) -> AnalysisRead:
+    row = service.get(analysis_id)
+    if tolerance is not None:
+        try:
+            parse_tolerance(tolerance, fps=(row.request or {}).get("frame_rate"))
+        except ToleranceError as exc:
+            raise UnprocessableError(str(exc), code="invalid_tolerance",
+                                     details={"field": "tolerance", "value": tolerance}) from exc
+    return AnalysisRead.model_validate(view_of(row, settings=settings, tolerance=tolerance))
 
 
 _SSE_EXAMPLE = (
@@ -190,8 +209,8 @@ async def stream_progress(analysis_id: AnalysisId, service: AnalysisServiceDep,
     openapi_extra={"x-curl-example": "curl -s -X DELETE {base}/api/v1/analysis/$ID"},
 )
 def cancel_analysis(analysis_id: AnalysisId, service: AnalysisServiceDep,
-                    response: Response) -> AnalysisRead:
+                    settings: SettingsDep, response: Response) -> AnalysisRead:
     row, stopped = service.cancel(analysis_id)
     if not stopped:
         response.status_code = status.HTTP_202_ACCEPTED
-    return AnalysisRead.model_validate(view_of(row))
+    return AnalysisRead.model_validate(view_of(row, settings=settings))

@@ -8,14 +8,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.api.v1.schemas.common import ErrorDetail
 from app.db.models import JobStatus
 from app.engine import METHOD_NAMES
+from app.engine.qc import PRESETS, ToleranceError, parse_tolerance
 
 __all__ = [
     "AnalysisOptionsIn",
+    "ToleranceIn",
     "AnalysisCreate",
     "BatchCreate",
     "Estimate",
@@ -26,6 +28,7 @@ __all__ = [
     "EffectiveRequest",
     "AudioInfoRead",
     "MethodResultRead",
+    "QcRead",
     "SyncResultRead",
     "AnalysisRead",
     "AnalysisSummary",
@@ -88,6 +91,29 @@ class AnalysisOptionsIn(BaseModel):
         return list(dict.fromkeys(m.strip().lower() for m in value))
 
 
+class ToleranceIn(BaseModel):
+    """A delivery tolerance: how early and how late the dub (the audio) may be, in ms or in
+    frames (at ``fps``, else the request's ``frame_rate``, else 25)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"early_ms": 40, "late_ms": 60}, {"early_frames": 1, "late_frames": 2, "fps": 25}]})
+
+    early_ms: float | None = Field(None, ge=0, le=10_000,
+                                   description="Most the dub may be early, in ms.")
+    late_ms: float | None = Field(None, ge=0, le=10_000,
+                                  description="Most the dub may be late, in ms.")
+    early_frames: float | None = Field(None, ge=0, le=250,
+                                       description="Most the dub may be early, in frames.")
+    late_frames: float | None = Field(None, ge=0, le=250,
+                                      description="Most the dub may be late, in frames.")
+    fps: float | None = Field(None, gt=0, le=120, description="Frame rate of the frames.")
+
+    @model_validator(mode="after")
+    def _one_pair(self) -> ToleranceIn:
+        parse_tolerance(self.model_dump(exclude_none=True))  # ToleranceError: a ValueError
+        return self
+
+
 class AnalysisCreate(AnalysisOptionsIn):
     """A master/dub pair to analyse. Paths are absolute, or relative to MOUNT_PATH (then
     UPLOAD_DIR); they must resolve, symlinks included, inside one of the two."""
@@ -106,6 +132,30 @@ class AnalysisCreate(AnalysisOptionsIn):
     label: str | None = Field(None, max_length=200,
                               description="Free text shown in lists (e.g. episode and language).",
                               examples=["EP101 German"])
+    tolerance: str | ToleranceIn | None = Field(
+        None, description="Delivery tolerance the result is judged against (its `qc`): a "
+                          f"preset among {list(PRESETS)} (one_frame = ±1 frame at "
+                          "frame_rate; ebu_r37 = 40 ms early / 60 ms late; itu_bt1359 = 45 ms "
+                          "early / 125 ms late), or early/late limits in ms or frames. "
+                          "Default: QC_TOLERANCE.",
+        examples=["ebu_r37", {"early_ms": 40, "late_ms": 60}])
+    frame_rate: float | None = Field(None, gt=0, le=120,
+                                     description="The programme's frame rate, for one_frame, "
+                                                 "tolerances in frames and the QC timecodes "
+                                                 "(23.976 and 29.97 are the exact NTSC "
+                                                 "rates). Default: 25.", examples=[25])
+
+    @field_validator("tolerance")
+    @classmethod
+    def _known_preset(cls, value: str | ToleranceIn | None) -> str | ToleranceIn | None:
+        if isinstance(value, str):
+            name = value.strip().lower()
+            if name not in PRESETS:
+                raise ToleranceError(f"unknown tolerance preset {value!r}; known: "
+                                     f"{list(PRESETS)}, or an object with early_ms/late_ms "
+                                     "or early_frames/late_frames")
+            return name
+        return value
 
 
 class BatchCreate(BaseModel):
@@ -187,6 +237,11 @@ class EffectiveRequest(BaseModel):
     master_channel: int | None
     dub_channel: int | None
     label: str | None = None
+    tolerance: str | dict[str, float] | None = Field(
+        None, description="Delivery tolerance of the QC verdict: preset name or limits (null = "
+                          "QC_TOLERANCE, for analyses stored before the QC gate).")
+    frame_rate: float | None = Field(None, description="The programme's frame rate (null = "
+                                                       "25).")
     workflow_id: str | None = Field(None, description="The analyze-and-repair workflow that "
                                                       "ran this analysis, if one did.")
 
@@ -219,6 +274,38 @@ class MethodResultRead(BaseModel):
     elapsed_seconds: float = 0.0
     polarity_inverted: bool | None = None
     diagnostics: dict[str, Any] = Field(default_factory=dict)
+
+
+class QcRead(BaseModel):
+    """The QC gate: the result judged against a delivery tolerance over the whole programme.
+
+    Offsets in ms, > 0 = dub late, rounded to 0.1 ms (the precision the verdict compares)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = Field(description="PASS: the worst offset is within its limit; WARN: within "
+                                    "it but beyond warn_fraction of it; FAIL: beyond it, "
+                                    "programme material missing, or no reliable match.",
+                        examples=["PASS"])
+    tolerance: dict[str, Any] = Field(description="The tolerance applied: name, early_ms, "
+                                                  "late_ms (fps when in frames).",
+                                      examples=[{"name": "one_frame", "early_ms": 40.0,
+                                                 "late_ms": 40.0, "fps": 25.0}])
+    warn_fraction: float | None = Field(None, description="QC_WARN_FRACTION applied.")
+    worst_offset_ms: float | None = Field(description="The offset nearest to (or furthest "
+                                                      "beyond) its limit, over the covered "
+                                                      "programme.", examples=[12.5])
+    worst_at_master_seconds: float | None = Field(description="Where it is, in master time.")
+    worst_at_timecode: str | None = Field(description="The same as timecode at fps.",
+                                          examples=["00:42:10:05"])
+    offset_start_ms: float | None = Field(description="Offset where the covered programme "
+                                                      "starts.")
+    offset_end_ms: float | None = Field(description="Offset where it ends (differs from the "
+                                                    "start for drift and edits).")
+    max_abs_offset_ms: float | None = Field(description="Largest |offset| over the covered "
+                                                        "programme.")
+    reason: str = Field(description="Why, in plain words.", examples=[
+        "dub 12.5 ms late throughout, within the late limit of 40.0 ms (one_frame at 25 fps)"])
 
 
 class SyncResultRead(BaseModel):
@@ -269,6 +356,10 @@ class SyncResultRead(BaseModel):
                           "lag, its statistic z against the threshold z_threshold "
                           "(significant when cleared), the peak ratio, and the stretch of "
                           "master and dub then analysed (null when the whole tracks were).")
+    qc: QcRead | None = Field(
+        None, description="The QC verdict (PASS / WARN / FAIL) against the request's "
+                          "tolerance (or QC_TOLERANCE; GET ?tolerance= re-judges), on the "
+                          "worst offset over the whole programme and the material missing.")
 
 
 class _AnalysisBase(BaseModel):
@@ -300,9 +391,13 @@ class AnalysisRead(_AnalysisBase):
 class AnalysisSummary(_AnalysisBase):
     """A line of the list: the headline numbers of the result, not all of it."""
 
-    offset_seconds: float | None = Field(None, description="Result's offset (> 0 = dub late).")
+    offset_seconds: float | None = Field(None, description="Result's offset (> 0 = dub late) "
+                                                           "at the start of the master.")
     confidence: float | None = None
     verdict: str | None = None
+    max_abs_offset_ms: float | None = Field(None, description="Largest |offset| over the "
+                                                              "programme, in ms.")
+    qc_status: str | None = Field(None, description="PASS, WARN or FAIL (see the result's qc).")
 
 
 class AnalysisList(BaseModel):

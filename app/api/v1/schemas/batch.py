@@ -65,9 +65,13 @@ class BatchItemRead(BaseModel):
                                     "failed, cancelled, interrupted, or invalid (failed its "
                                     "checks at start and was skipped).", examples=["running"])
     progress: ProgressRead | None = None
-    offset_seconds: float | None = Field(None, description="> 0 = dub late.")
+    offset_seconds: float | None = Field(None, description="> 0 = dub late (at the start of "
+                                                           "the master).")
     confidence: float | None = None
     verdict: str | None = None
+    max_abs_offset_ms: float | None = Field(None, description="Largest |offset| over the "
+                                                              "programme, in ms.")
+    qc_status: str | None = Field(None, description="QC verdict: PASS, WARN or FAIL.")
     error: ErrorDetail | None = None
     started_at: str | None = None
     finished_at: str | None = None
@@ -130,7 +134,16 @@ class BatchResultHeadline(BaseModel):
     verdict: str | None = None
     reason: str | None = None
     offset_seconds: float | None = Field(None, description="> 0 = dub late.")
-    offset_ms: float | None = None
+    offset_ms: float | None = Field(None, description="Offset at the start of the master.")
+    offset_start_ms: float | None = Field(None, description="Offset where the covered "
+                                                            "programme starts (0.1 ms).")
+    offset_end_ms: float | None = Field(None, description="Offset where it ends (differs for "
+                                                          "drift and edits).")
+    max_abs_offset_ms: float | None = Field(None, description="Largest |offset| over the "
+                                                              "programme.")
+    qc: dict[str, Any] | None = Field(None, description="The QC verdict (status PASS / WARN / "
+                                                        "FAIL, tolerance, worst offset and "
+                                                        "where, reason).")
     offset_samples: int | None = Field(None, description="At the dub's native rate.")
     offset_frames: dict[str, float] = Field(default_factory=dict)
     timecodes: dict[str, str] = Field(default_factory=dict)
