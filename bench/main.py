@@ -31,6 +31,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-speed", action="store_true", help="skip the long-programme speed test")
     p.add_argument("--speed-only", action="store_true", help="only the speed test")
     p.add_argument("--no-timeline", action="store_true", help="skip the drift/edit categories")
+    p.add_argument(
+        "--excerpts",
+        action="store_true",
+        help="only the excerpt / long-edit categories (bench/excerpts.py), ours vs the peers",
+    )
+    p.add_argument(
+        "--excerpt-peers",
+        default="aof,syncstart,describealign",
+        help="peers for --excerpts (aof,syncstart,describealign)",
+    )
     p.add_argument("--speed-minutes", type=float, help="speed pair length (default 60, quick 10)")
     p.add_argument("--jobs", type=int, default=2, help="corpus generation processes")
     p.add_argument("--verbose", "-v", action="store_true", help="print every case")
@@ -118,6 +128,14 @@ def _case_lines(answers: list[Answer]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if args.excerpts:
+        from .excerpts import run_excerpts, write_json
+
+        peers = [] if args.no_peers else [t for t in args.excerpt_peers.split(",") if t]
+        doc = run_excerpts(quick=args.quick, peers=peers, jobs=args.jobs)
+        doc["args"] = vars(args)
+        print(f"\nJSON: {write_json(doc)}  (total {doc['seconds']:.0f} s)")
+        return 0
     kinds = args.kinds.split(",") if args.kinds else list(KINDS)
     report: dict[str, object] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),

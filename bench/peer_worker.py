@@ -1,17 +1,20 @@
 """Runs inside bench/.venv-peers: times the peers on the jobs of a JSON file (argv[1]).
 
-Job: {"tool": "aof"|"syncstart", "master": path, "dub": path}. Jobs come from a file, not
-stdin, because the peers start ffmpeg without -nostdin and ffmpeg would eat stdin.
+Job: {"tool": "aof"|"syncstart"|"describealign", "master": path, "dub": path}. Jobs come from
+a file, not stdin, because the peers start ffmpeg without -nostdin and ffmpeg would eat stdin.
 Output line: {"raw": ..., "offset": float|None (our sign: > 0 = dub late), "score": float|None,
 "seconds": wall time, "error": str|None}. Kept free of the project's imports on purpose.
 """
 
 import contextlib
+import importlib
 import io
 import json
 import sys
 import time
 
+MODULES = {"aof": "audio_offset_finder.audio_offset_finder", "syncstart": "syncstart",
+           "describealign": "describealign"}
 SYNCSTART_TAKE = 90  # seconds; syncstart's default 20 s cannot see offsets beyond ~20 s
 
 
@@ -36,10 +39,43 @@ def run_syncstart(master, dub):
     return [file, seconds], sign * float(seconds), None
 
 
+def run_describealign(master, dub):
+    """describealign 2.1.1's own pipeline up to its alignment, as combine() runs it for two
+    audio files (--stretch_audio: 2 channels at 44.1 kHz, its energy / zero-crossing /
+    band features, align()), without rendering the output media. Its ffmpeg getter would
+    download a static build (static_ffmpeg): the system ffmpeg is used instead, as for the
+    other peers.
+
+    align() returns piecewise-linear nodes: dub ("audio description") times x and master
+    ("video") times y; its plot labels x − y "seconds behind video", i.e. > 0 = the dub is
+    late, our sign (verified on generated cases, see bench/README.md).
+    """
+    import describealign as da
+
+    da.get_ffmpeg = lambda: "ffmpeg"
+    da.get_ffprobe = lambda: "ffprobe"
+    with contextlib.redirect_stdout(io.StringIO()):
+        feats = []
+        for path in (master, dub):
+            arr = da.parse_audio_from_file(path, 2)
+            energy = da.get_energy(arr)
+            feats.append(([energy, da.get_zero_crossings(arr)] + da.get_freq_bands(arr), energy))
+            del arr
+        (vf, ve), (af, ae) = feats
+        x, y, similarity, _path, median_slope = da.align(vf, af, ve, ae)
+    nodes = [[float(a), float(b)] for a, b in zip(x, y, strict=True)]
+    raw = {"nodes": nodes, "similarity_percent": float(similarity),
+           "median_slope": float(median_slope)}
+    return raw, float(x[0] - y[0]), float(similarity)
+
+
 def main():
-    tools = {"aof": run_aof, "syncstart": run_syncstart}
+    tools = {"aof": run_aof, "syncstart": run_syncstart, "describealign": run_describealign}
     with open(sys.argv[1]) as f:
         jobs = json.load(f)
+    for tool in {job["tool"] for job in jobs}:  # imports stay outside the timed calls
+        with contextlib.suppress(ImportError):
+            importlib.import_module(MODULES[tool])
     for job in jobs:
         t0 = time.perf_counter()
         try:
