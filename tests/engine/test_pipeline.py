@@ -28,11 +28,11 @@ class TestProgress:
         fractions = [e.fraction for e in events]
         assert fractions == sorted(fractions) and fractions[-1] == 1.0
         first_estimate = next(i for i, e in enumerate(events) if e.estimate is not None)
-        # the whole-programme search gives the first estimate (one feature frame, 10 ms),
+        # the whole-programme search gives the first estimate (its lag grid: 10-40 ms),
         # the coarse search a finer one, both before refinement and consistency
         assert events[first_estimate].stage == "locate"
         assert events[first_estimate].estimate["offset_seconds"] == pytest.approx(0.6789,
-                                                                                  abs=0.011)
+                                                                                  abs=0.021)
         coarse = next(i for i, e in enumerate(events)
                       if e.stage == "coarse" and e.message.startswith("coarse estimate"))
         assert coarse < len(events) - 2
