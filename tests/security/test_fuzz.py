@@ -86,6 +86,9 @@ class TestFoundByFuzzing:
             r = await client.post("/api/v1/analysis/sync",
                                   json={"master_file": long_path, "dub_file": "x.wav"})
             assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_path"
+            r = await client.post("/api/v1/ui/state/batch-queue",  # past SQLite's integers
+                                  json={"items": [], "expected_version": 10**24})
+            assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
             r = await client.post("/api/v1/ui/state/batch-queue", content=b"\xff]\xfe",
                                   headers={"content-type": "application/json"})
             assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
