@@ -63,8 +63,8 @@ def _refused_format(stderr: str, path: str | Path) -> FormatNotAllowedError | No
         return None
     name = Path(path).name
     return FormatNotAllowedError(
-        f"{name} is a {m.group(1)} file (a playlist or reference format that points at other "
-        "files), not a media file; only real media containers are read "
+        f"{name} is a {m.group(1)} file, not a media file (playlist and reference formats "
+        "would point at other files); only real media containers are read "
         f"({', '.join(MEDIA_DEMUXERS)})", path=str(path))
 
 _READ_CHUNK_BYTES = 1 << 20

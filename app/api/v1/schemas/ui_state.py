@@ -51,7 +51,8 @@ class BatchQueueWrite(BaseModel):
     items: list[BatchQueueItem] = Field(description="The rows, in order (at most "
                                                     "BATCH_MAX_ITEMS).")
     expected_version: int | None = Field(
-        None, ge=0, le=2**63 - 1, description="The version this edit started from: when the stored queue "
+        None, ge=0, le=2**63 - 1,
+        description="The version this edit started from: when the stored queue "
                                 "has another version the write is refused with 409 (another "
                                 "tab saved in between). Omit to overwrite unconditionally.")
 
