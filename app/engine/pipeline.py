@@ -453,7 +453,7 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
                                   f"confidence {confidence:.2f} >= {opts.confidence_threshold}"),
         offset_samples=int(round(start * info_d.sample_rate)), offset_frames=frames,
         timecodes=codes, support=round(coverage, 4),
-        findings=[*base.findings[:0], *all_findings], timings=timings,
+        findings=all_findings, timings=timings,  # not the first piece's own (its coverage)
         options=single.options, timeline=timeline.to_dict(), coverage=cov,
         placement=single.placement, overlap_seconds=round(sum(
             p.dub_end_seconds - p.dub_start_seconds for p, _, _ in measured), 3))
