@@ -41,6 +41,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default="aof,syncstart,describealign",
         help="peers for --excerpts (aof,syncstart,describealign)",
     )
+    p.add_argument(
+        "--evidence",
+        action="store_true",
+        help="only the decision categories (bench/evidence.py): weak shared sound, 5.1 channel "
+        "faults, hard negatives and the observed false-alarm rate, ours vs the peers",
+    )
+    p.add_argument("--pairs", type=int, default=100, help="unrelated pairs for --evidence")
     p.add_argument("--speed-minutes", type=float, help="speed pair length (default 60, quick 10)")
     p.add_argument("--jobs", type=int, default=2, help="corpus generation processes")
     p.add_argument("--verbose", "-v", action="store_true", help="print every case")
@@ -135,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         doc = run_excerpts(quick=args.quick, peers=peers, jobs=args.jobs)
         doc["args"] = vars(args)
         print(f"\nJSON: {write_json(doc)}  (total {doc['seconds']:.0f} s)")
+        return 0
+    if args.evidence:
+        from .evidence import run_evidence
+
+        peers = [] if args.no_peers else [t for t in args.excerpt_peers.split(",") if t]
+        doc = run_evidence(quick=args.quick, peers=peers, pairs=args.pairs)
+        print(f"\n(total {doc['seconds']:.0f} s)")
         return 0
     kinds = args.kinds.split(",") if args.kinds else list(KINDS)
     report: dict[str, object] = {

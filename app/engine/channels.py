@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.engine.decode import decode, probe
+from app.engine.layouts import CHANNEL_LABELS, SILENT_DBFS, channel_labels
 from app.engine.pipeline import IN_SYNC_TOLERANCE_SECONDS, analyze_signals
 from app.engine.types import (
     AnalysisOptions,
@@ -37,38 +38,10 @@ __all__ = [
     "analyze_channels",
 ]
 
-#: Channel labels by ffmpeg layout name (5.1 = L R C LFE Ls Rs).
-CHANNEL_LABELS: dict[str, tuple[str, ...]] = {
-    "mono": ("C",),
-    "stereo": ("L", "R"),
-    "2.1": ("L", "R", "LFE"),
-    "3.0": ("L", "R", "C"),
-    "quad": ("L", "R", "Ls", "Rs"),
-    "4.0": ("L", "R", "C", "Cs"),
-    "5.0": ("L", "R", "C", "Ls", "Rs"),
-    "5.0(side)": ("L", "R", "C", "Ls", "Rs"),
-    "5.1": ("L", "R", "C", "LFE", "Ls", "Rs"),
-    "5.1(side)": ("L", "R", "C", "LFE", "Ls", "Rs"),
-    "7.1": ("L", "R", "C", "LFE", "Lrs", "Rrs", "Lss", "Rss"),
-    "7.1(wide)": ("L", "R", "C", "LFE", "Ls", "Rs", "Lw", "Rw"),
-}
-#: below this RMS (dBFS) a channel is reported as silent and not measured
-SILENT_DBFS = -70.0
 #: rate (Hz) of the low-band method for LFE channels (content below ~120 Hz)
 LOWBAND_RATE = 2000
 #: a per-channel offset counts as measured only at or above this confidence
 MIN_CHANNEL_CONFIDENCE = 0.6
-
-
-def channel_labels(layout: str | None, channels: int) -> list[str]:
-    """Labels of ``channels`` channels in ``layout`` (e.g. 5.1 → L R C LFE Ls Rs); ch0, ch1, …
-    when the layout is unknown or does not match the count."""
-    labels = CHANNEL_LABELS.get(layout or "", ())
-    if len(labels) == channels:
-        return list(labels)
-    if channels == 6 and not layout:
-        return list(CHANNEL_LABELS["5.1"])
-    return [f"ch{i}" for i in range(channels)]
 
 
 @dataclass(frozen=True)
@@ -230,7 +203,10 @@ def analyze_channels(
                                          False, round(level, 2)))
             continue
         inner = _sub_progress(progress, src.index, n)
-        r = analyze_signals(masters[m_ch], d, sample_rate=sr, options=replace(opts),
+        # an LFE's shared sound is its low band alone: the low-band method measures it, not
+        # the shared-sound emphasis (too broad a peak for a millisecond)
+        r = analyze_signals(masters[m_ch], d, sample_rate=sr, options=replace(
+            opts, shared_sound=src.label != "LFE", channel_check=False),
                             progress=inner, cancel=cancel)
         ok = (r.reliable and r.offset_seconds is not None
               and r.verdict in ("in_sync", "constant_offset")

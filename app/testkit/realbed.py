@@ -12,7 +12,7 @@ import numpy as np
 from .audio_io import probe_audio
 from .transforms import crossfade_concat, db_to_gain, resample
 
-__all__ = ["BedSources", "find_sources", "real_bed", "APT_PACKAGES"]
+__all__ = ["BedSources", "find_sources", "real_bed", "add_effects", "APT_PACKAGES"]
 
 #: Debian packages whose recordings :func:`find_sources` looks for.
 APT_PACKAGES: tuple[str, ...] = (
@@ -119,6 +119,26 @@ def _pick_excerpt(
     raise AssertionError("unreachable")
 
 
+def add_effects(bed: np.ndarray, sample_rate: int, rng: np.random.Generator,
+                effects: tuple[Path, ...]) -> np.ndarray:
+    """Layer sound effects into the stereo ``bed`` (n, 2) in place, one every ~4 s (pitch
+    shifted ±20 %, panned, −20…−4 dB); returns ``bed``."""
+    n = len(bed)
+    t = float(rng.exponential(4.0))
+    while t < n / sample_rate:
+        fx = _effect(effects[int(rng.integers(0, len(effects)))], sample_rate)
+        ratio = float(rng.uniform(0.8, 1.25))
+        fx = resample(fx, int(round(sample_rate * ratio)) // 100 * 100, sample_rate)
+        i0 = int(t * sample_rate)
+        seg = fx[: n - i0] * np.float32(db_to_gain(rng.uniform(-20, -4)))
+        pan = rng.uniform(-1, 1)
+        th = (pan + 1) * np.pi / 4
+        w = np.array([np.cos(th), np.sin(th)], np.float32) * np.float32(np.sqrt(2))
+        bed[i0 : i0 + len(seg)] += seg * w
+        t += float(rng.exponential(4.0)) + 0.3
+    return bed
+
+
 def real_bed(
     duration_seconds: float,
     sample_rate: int,
@@ -164,18 +184,7 @@ def real_bed(
         bed = np.concatenate([bed, np.zeros((n - len(bed), 2), np.float32)])
     bed = np.ascontiguousarray(bed) * np.float32(0.5)
     if src.effects:
-        t = float(rng.exponential(4.0))
-        while t < duration_seconds:
-            fx = _effect(src.effects[int(rng.integers(0, len(src.effects)))], sample_rate)
-            ratio = float(rng.uniform(0.8, 1.25))
-            fx = resample(fx, int(round(sample_rate * ratio)) // 100 * 100, sample_rate)
-            i0 = int(t * sample_rate)
-            seg = fx[: n - i0] * np.float32(db_to_gain(rng.uniform(-20, -4)))
-            pan = rng.uniform(-1, 1)
-            th = (pan + 1) * np.pi / 4
-            w = np.array([np.cos(th), np.sin(th)], np.float32) * np.float32(np.sqrt(2))
-            bed[i0 : i0 + len(seg)] += seg * w
-            t += float(rng.exponential(4.0)) + 0.3
+        add_effects(bed, sample_rate, rng, src.effects)
     if channels == 2:
         return bed
     if channels == 1:
