@@ -35,9 +35,12 @@ TEST_APT := espeak-ng tomatoes-data pushover-data boswars-data sound-theme-freed
 test-deps: system-deps
 	@dpkg -s $(TEST_APT) >/dev/null 2>&1 || ($(APT) update -qq && $(APT) install -y -qq $(TEST_APT))
 
-## start the service with uvicorn on $(HOST):$(PORT) (settings: .env, see .env.example).
+## start the service: python main.py runs uvicorn on HOST:PORT of the settings (.env, see
+## .env.example; default 0.0.0.0:8000); make run HOST=127.0.0.1 PORT=9000 overrides them.
+RUN_ENV := $(if $(filter command line,$(origin HOST)),HOST=$(HOST)) \
+           $(if $(filter command line,$(origin PORT)),PORT=$(PORT))
 run: system-deps $(VENV)/.installed
-	$(PY) -m uvicorn main:app --host $(HOST) --port $(PORT)
+	$(RUN_ENV) $(PY) main.py
 
 ## a Celery worker for JOB_BACKEND=celery (README "Scaling out"): make worker QUEUES=gpu CONCURRENCY=1
 QUEUES      ?= analysis

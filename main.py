@@ -1,4 +1,5 @@
-"""Sync Analyzer's HTTP service: ``uvicorn main:app`` (or ``make run``).
+"""Sync Analyzer's HTTP service: ``python main.py`` (uvicorn on HOST:PORT of the settings),
+``uvicorn main:app`` or ``make run``.
 
 ``create_app()`` builds the FastAPI app; its lifespan opens the database, the event bus and the
 job runner (recovering analyses a previous process left unfinished) and closes them on shutdown.
@@ -27,16 +28,19 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.core.ratelimit import install_rate_limiting
 from app.core.security import KeyRing, auth_responses, require_api_key
+from app.core.signing import UrlSigner
 from app.engine import ENGINE_VERSION
 from app.services.container import Services
+from app.web.docs import mount_docs
 from app.web.router import mount_dashboard
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "main"]
 
 _logger = logging.getLogger("app.main")
 
 #: uploads streamed to disk under their own limits (MAX_FILE_SIZE, the CSV limit)
-_STREAMED_UPLOADS = (f"{API_PREFIX}/files/upload", f"{API_PREFIX}/analysis/batch/upload-csv")
+_STREAMED_UPLOADS = (f"{API_PREFIX}/files/upload", f"{API_PREFIX}/analysis/batch/upload-csv",
+                     f"{API_PREFIX}/analysis/batch/csv/validate")
 
 #: answers the HTTP edge may give on any API route (body limit, rate limit)
 _EDGE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -106,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=_DESCRIPTION,
         debug=settings.DEBUG,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: app.web.docs, offline (no CDN)
+        redoc_url=None,
         openapi_tags=[
             {"name": "analysis", "description": "Submit pairs, follow progress, read results, "
                                                 "cancel."},
@@ -116,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     keyring = KeyRing(settings.API_KEYS)
     app.state.keyring = keyring
+    app.state.signer = UrlSigner(settings.signing_secret,
+                                 ttl_seconds=settings.SIGNED_URL_TTL_SECONDS)
     install_error_handlers(app)
     app.include_router(public_router, prefix=API_PREFIX)
     app.include_router(api_router, prefix=API_PREFIX,
@@ -124,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                        else {})})
     app.include_router(help_routes.router)
     mount_dashboard(app)  # the dashboard: / and /static (app/web/static)
+    mount_docs(app)  # /docs, /redoc and their assets under /docs-assets
     # middleware, innermost first: rate limit, body limit, CORS, trusted hosts, headers
     install_rate_limiting(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_REQUEST_BODY,
@@ -137,6 +146,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def main() -> None:
+    """``python main.py``: uvicorn on the settings' HOST and PORT (``.env`` or the
+    environment), with the settings' log level."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.HOST, port=settings.PORT,
+                log_level=settings.LOG_LEVEL.lower())
+
+
 def __getattr__(name: str) -> FastAPI:
     """``main:app`` for uvicorn, built on first access (importing main has no side effects)."""
     if name == "app":
@@ -144,3 +163,7 @@ def __getattr__(name: str) -> FastAPI:
         globals()["app"] = application
         return application
     raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.engine import METHOD_NAMES, AnalysisOptions, EngineError, ProgressEvent, analyze_files
 from app.engine.qc import DEFAULT_WARN_FRACTION, ToleranceError, judge, parse_tolerance
-from app.engine.timecode import seconds_to_timecode
+from app.engine.start_timecode import clock_of
 from app.engine.types import SyncResult
 
 __all__ = ["main", "format_result", "format_qc"]
@@ -43,8 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--hop", type=float, default=None, help="timeline hop in seconds")
     a.add_argument("--timeline", action="store_true",
                    help="print the offset window by window, the drift and the edits")
-    a.add_argument("--fps", type=float, default=25.0,
-                   help="the programme's frame rate: printed timecodes, one_frame tolerance")
+    a.add_argument("--fps", type=float, default=None,
+                   help="the programme's frame rate: printed timecodes, one_frame tolerance "
+                        "(default: a file's timecode track rate, else 25)")
+    a.add_argument("--master-start-timecode", default=None, metavar="HH:MM:SS:FF",
+                   help="the master's start timecode (default: its BWF time_reference or "
+                        "MXF/MOV timecode, else 00:00:00:00); ';FF' = drop-frame")
+    a.add_argument("--dub-start-timecode", default=None, metavar="HH:MM:SS:FF",
+                   help="the dub's start timecode (default: the file's own)")
     a.add_argument("--tolerance", type=_tolerance_arg,
                    default=os.environ.get("QC_TOLERANCE") or "one_frame",
                    help="QC tolerance: one_frame (default, or $QC_TOLERANCE), ebu_r37, "
@@ -106,12 +112,17 @@ def format_result(r: SyncResult, qc: dict[str, Any] | None = None) -> str:
     return "\n".join(lines)
 
 
-def format_timeline(r: SyncResult, *, fps: float) -> str:
-    """The timeline: model, drift, edits, then one line per window (timecodes at ``fps``)."""
+def format_timeline(r: SyncResult, *, fps: float | None = None) -> str:
+    """The timeline: model, drift, edits, then one line per window (programme timecodes at
+    ``fps``, default the programme's rate)."""
     tl = r.timeline
     if tl is None:
         return "timeline     none (no offset found)"
-    tc = seconds_to_timecode
+    clock = clock_of(r.programme_timecode, fps=fps)
+    fps = clock.fps
+
+    def tc(t: float, _fps: float) -> str | None:
+        return clock.master(t)
     lines = [f"timeline     {tl['verdict']}: {tl['reason']}",
              f"model        {tl['model']}, coverage {tl['coverage']:.0%}, window "
              f"{tl['window_seconds']:g} s, hop {tl['hop_seconds']:g} s"]
@@ -142,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         master_stream=args.master_stream,
         dub_stream=args.dub_stream, master_channel=args.master_channel,
         dub_channel=args.dub_channel, confidence_threshold=args.confidence_threshold,
-        window_seconds=args.window, hop_seconds=args.hop,
+        window_seconds=args.window, hop_seconds=args.hop, frame_rate=args.fps,
+        master_start_timecode=args.master_start_timecode,
+        dub_start_timecode=args.dub_start_timecode,
     )
 
     def show(event: ProgressEvent) -> None:
@@ -157,7 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     data = result.to_dict()
     try:
-        qc = judge(data, args.tolerance, args.warn_fraction, fps=args.fps)
+        programme = data.get("programme_timecode") or {}
+        fps = args.fps if args.fps is not None or programme.get("fps_source") == "default" \
+            else programme.get("fps")
+        qc = judge(data, args.tolerance, args.warn_fraction, fps=fps)
     except ToleranceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

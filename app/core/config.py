@@ -16,13 +16,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.engine import METHOD_NAMES
 
-__all__ = ["Settings", "get_settings", "API_PREFIX", "DEFAULT_SECRET_KEY"]
+__all__ = ["Settings", "get_settings", "API_PREFIX", "DEFAULT_SECRET_KEY", "AI_METHOD",
+           "SETTING_METHODS"]
 
 API_PREFIX = "/api/v1"
 DEFAULT_SECRET_KEY = "change-me-in-production"
 _logger = logging.getLogger(__name__)
 
 CsvList = Annotated[list[str], NoDecode]
+
+#: the AI method's name in ENABLED_METHODS and a request's ``methods`` (``enable_ai``)
+AI_METHOD = "ai"
+#: what ENABLED_METHODS may list: the engine's classical methods and the AI method
+SETTING_METHODS: tuple[str, ...] = (*METHOD_NAMES, AI_METHOD)
 
 
 def _split_csv(value: Any) -> Any:
@@ -49,7 +55,14 @@ class Settings(BaseSettings):
     DEBUG: bool = Field(False, description="verbose errors and debug logging")
     HOST: str = Field("0.0.0.0", description="interface uvicorn binds to")
     PORT: int = Field(8000, ge=1, le=65535, description="TCP port uvicorn listens on")
-    SECRET_KEY: str = Field(DEFAULT_SECRET_KEY, min_length=8)
+    SECRET_KEY: str = Field(DEFAULT_SECRET_KEY, min_length=8, description=(
+        "HMAC key of the signed URLs (GET /api/v1/auth/signed-url) that browsers fetch by "
+        "themselves: progress streams, audio players, downloads"))
+    SIGNED_URL_TTL_SECONDS: int = Field(300, ge=10, le=86400, description=(
+        "lifetime of a signed URL in seconds"))
+    API_KEY_IN_QUERY: bool = Field(False, description=(
+        "legacy: also accept an API key as ?api_key= on GET requests (keys in URLs end up in "
+        "proxy and access logs; use signed URLs instead)"))
     ALLOWED_HOSTS: CsvList = Field(default_factory=lambda: ["*"])
     ALLOWED_ORIGINS: CsvList = Field(default_factory=lambda: ["*"])
     API_KEYS: CsvList = Field(default_factory=list, description=(
@@ -65,7 +78,10 @@ class Settings(BaseSettings):
     MAX_FILE_SIZE: int = Field(10 * 1024**3, gt=0, description="bytes")
 
     # --- analysis -------------------------------------------------------------------------
-    ENABLED_METHODS: CsvList = Field(default_factory=lambda: list(METHOD_NAMES))
+    ENABLED_METHODS: CsvList = Field(
+        default_factory=lambda: list(SETTING_METHODS), description=(
+            "methods offered: correlation, mfcc, onset, spectral and ai (the AI method, asked "
+            "for per request with enable_ai; its models: ENABLED_AI_MODELS)"))
     ENABLED_AI_MODELS: CsvList = Field(default_factory=list)
     DEFAULT_SAMPLE_RATE: int = Field(16000, ge=4000, le=48000, description="Hz")
     DEFAULT_WINDOW_SIZE: float | None = Field(
@@ -167,11 +183,12 @@ class Settings(BaseSettings):
     @classmethod
     def _known_methods(cls, value: list[str]) -> list[str]:
         methods = [m.lower() for m in value]
-        unknown = [m for m in methods if m not in METHOD_NAMES]
+        unknown = [m for m in methods if m not in SETTING_METHODS]
         if unknown:
-            raise ValueError(f"unknown method(s) {unknown}; known: {list(METHOD_NAMES)}")
-        if not methods:
-            raise ValueError(f"at least one method is required; known: {list(METHOD_NAMES)}")
+            raise ValueError(f"unknown method(s) {unknown}; known: {list(SETTING_METHODS)}")
+        if not any(m in METHOD_NAMES for m in methods):
+            raise ValueError(f"at least one of {list(METHOD_NAMES)} is required (the ai method "
+                             "runs beside them)")
         return list(dict.fromkeys(methods))
 
     @field_validator("ENABLED_AI_MODELS")
@@ -224,6 +241,24 @@ class Settings(BaseSettings):
 
     # --- helpers ------------------------------------------------------------------------------
     @property
+    def signing_secret(self) -> str:
+        """SECRET_KEY, or (left at its public default) a random key of this process, so that
+        signed URLs can never be forged with the default."""
+        if self.SECRET_KEY != DEFAULT_SECRET_KEY:
+            return self.SECRET_KEY
+        return _process_secret()
+
+    @property
+    def engine_methods(self) -> list[str]:
+        """The enabled classical methods (ENABLED_METHODS without ``ai``), in their order."""
+        return [m for m in self.ENABLED_METHODS if m != AI_METHOD]
+
+    @property
+    def ai_method_enabled(self) -> bool:
+        """Whether ENABLED_METHODS offers the AI method (requests still ask with enable_ai)."""
+        return AI_METHOD in self.ENABLED_METHODS
+
+    @property
     def mount_root(self) -> Path:
         """MOUNT_PATH resolved (symlinks followed)."""
         return self.MOUNT_PATH.expanduser().resolve()
@@ -264,13 +299,25 @@ class Settings(BaseSettings):
         """Settings that work but deserve a warning at start-up."""
         notes = []
         if self.SECRET_KEY == DEFAULT_SECRET_KEY and not self.DEBUG:
-            notes.append("SECRET_KEY is the default: set a long random value in production")
+            notes.append("SECRET_KEY is the default: set a long random value in production "
+                         "(meanwhile signed URLs use a random key of this process, not valid "
+                         "on other instances or workers, nor after a restart)")
         if "*" in self.ALLOWED_ORIGINS and not self.DEBUG:
             notes.append("ALLOWED_ORIGINS allows any origin ('*')")
+        if self.ENABLED_AI_MODELS and not self.ai_method_enabled:
+            notes.append(f"ENABLED_AI_MODELS={self.ENABLED_AI_MODELS} but ENABLED_METHODS does "
+                         "not list \"ai\": the AI method is disabled")
         if self.JOB_BACKEND == "celery" and self.sqlite_path is not None:
             notes.append("JOB_BACKEND=celery with a SQLite DATABASE_URL: only workers on this "
                          "machine can share it; use PostgreSQL for several machines")
         return notes
+
+
+@lru_cache(maxsize=1)
+def _process_secret() -> str:
+    import secrets
+
+    return secrets.token_hex(32)
 
 
 @lru_cache

@@ -26,7 +26,7 @@ REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' dat
               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 _COMMON = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
            (b"referrer-policy", b"no-referrer"))
-#: interactive docs load their script from a CDN and inline: no CSP there
+#: interactive docs (assets served locally, app/web/docs.py) start with an inline script: no CSP
 _DOCS = ("/docs", "/redoc")
 
 

@@ -3,6 +3,11 @@
 Every file ffmpeg reads (wav, flac, mp3, aac/m4a, ac3, eac3, and the audio of mov/mp4/mxf/mkv)
 is decoded straight to the analysis sample rate as mono float32 through a pipe, so a long
 multichannel file never sits in memory at its native rate.
+
+ffmpeg command lines are built with ffmpeg-python (:func:`media_input`,
+:func:`compile_command`) and run with subprocess, streaming through pipes. ffprobe's stays
+hand-written: ffmpeg-python builds ffmpeg command lines only, and its ``probe()`` runs ffprobe
+itself with no timeout.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
+import ffmpeg
 import numpy as np
 
+from app.engine.start_timecode import file_timecode
 from app.engine.types import (
     AnalysisCancelled,
     AudioDecodeError,
@@ -31,7 +38,7 @@ from app.engine.types import (
 )
 
 __all__ = ["ffmpeg_path", "ffprobe_path", "probe", "probe_raw", "decode", "input_args",
-           "MEDIA_DEMUXERS"]
+           "media_input", "compile_command", "MEDIA_DEMUXERS"]
 
 #: The only demuxers ffmpeg/ffprobe may use on a user's file: real media containers and
 #: elementary audio streams, each of which reads nothing but its own file. Playlist and
@@ -54,6 +61,22 @@ def input_args(path: str | Path) -> list[str]:
     such as ``concat:a|b`` or ``subfile,,…`` is never read as a protocol)."""
     return ["-format_whitelist", _FORMAT_WHITELIST, "-protocol_whitelist", "file",
             "-i", f"file:{Path(path).absolute()}"]
+
+
+def media_input(path: str | Path, **options: Any) -> Any:
+    """An ffmpeg-python input node that opens ``path`` exactly as :func:`input_args` does (the
+    demuxer whitelist, the ``file`` protocol only, the explicit ``file:`` URL); ``options`` are
+    further input options, as ffmpeg-python's keyword arguments (``ss=5`` gives ``-ss 5``)."""
+    return ffmpeg.input(f"file:{Path(path).absolute()}", format_whitelist=_FORMAT_WHITELIST,
+                        protocol_whitelist="file", **options)
+
+
+def compile_command(output: Any, *, overwrite: bool = False) -> list[str]:
+    """The argument list of an ffmpeg-python ``output`` node, to run with subprocess: our
+    ffmpeg binary and its global options first (no stdin, errors only), then ffmpeg-python's
+    inputs and outputs, ``-y`` last when ``overwrite``."""
+    return cast(list[str], output.compile(cmd=[ffmpeg_path(), "-nostdin", "-v", "error"],
+                                          overwrite_output=overwrite))
 
 
 def _refused_format(stderr: str, path: str | Path) -> FormatNotAllowedError | None:
@@ -137,6 +160,7 @@ def probe(path: str | Path, *, stream: int = 0) -> AudioInfo:
         channel_layout=s.get("channel_layout"),
         duration_seconds=duration,
         stream_index=stream,
+        start_timecode=file_timecode(raw, stream=stream),
     )
 
 
@@ -150,11 +174,12 @@ _SPLIT_PAD_SECONDS = 2
 WAV_PACKET_BYTES = 131072
 
 
-def _input_options(info: AudioInfo) -> list[str]:
-    """ffmpeg input options for ``info``'s file: large packets for PCM in a WAV/RF64."""
+def _input_options(info: AudioInfo) -> dict[str, Any]:
+    """ffmpeg input options for ``info``'s file (ffmpeg-python keywords): large packets for PCM
+    in a WAV/RF64."""
     if info.codec.startswith("pcm_") and "wav" in info.container.split(","):
-        return ["-max_size", str(WAV_PACKET_BYTES)]
-    return []
+        return {"max_size": WAV_PACKET_BYTES}
+    return {}
 
 
 def _command(path: str | Path, *, info: AudioInfo, sample_rate: int, stream: int,
@@ -166,14 +191,11 @@ def _command(path: str | Path, *, info: AudioInfo, sample_rate: int, stream: int
     afilter = f"pan=mono|c0=c{channel}," if channel is not None else ""
     afilter += f"aresample=osr={sample_rate}:ochl=mono:resampler=swr:filter_size=16"
     afilter += ",asetnsamples=n=65536:p=0"  # large writes: far fewer pipe wake-ups
-    seek = (["-ss", str(start)] if start else []) + (
-        ["-t", str(length)] if length is not None else [])
-    return [
-        ffmpeg_path(), "-nostdin", "-v", "error", *_input_options(info), *seek, *input_args(path),
-        "-map", f"0:a:{stream}", "-vn", "-sn", "-dn",
-        "-af", afilter, "-ac", "1", "-ar", str(sample_rate),
-        "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
-    ]
+    seek = ({"ss": start} if start else {}) | ({"t": length} if length is not None else {})
+    source = media_input(path, **_input_options(info), **seek)[f"a:{stream}"]  # -map 0:a:N
+    return compile_command(ffmpeg.output(
+        source, "pipe:1", vn=None, sn=None, dn=None, af=afilter, ac=1, ar=sample_rate,
+        f="f32le", acodec="pcm_f32le"))
 
 
 def _pump(proc: subprocess.Popen[bytes], dest: np.ndarray, *, skip: int,

@@ -19,15 +19,31 @@ from typing import Any
 import numpy as np
 
 from app.engine import consensus as cons
+from app.engine import wording as wd
+from app.engine.channel_check import (
+    CHANNEL_TOLERANCE_SECONDS,
+    ChannelCheck,
+    check_channels,
+)
 from app.engine.coverage import coverage_findings, coverage_of
+from app.engine.decision import (
+    FALSE_ALARM_RATE,
+    MIN_SHARED,
+    Decision,
+    decide,
+    is_tone,
+    uniqueness,
+)
 from app.engine.decode import decode, probe
 from app.engine.features import FeatureSet, LogMelStream, compute_features
-from app.engine.halfrate import HalfRate, coarse_view
+from app.engine.halfrate import HalfRate, as_array, coarse_view
 from app.engine.locate import Placement, locate
 from app.engine.methods import correlation, mfcc, onset, spectral
 from app.engine.methods._feature import local_detrend
 from app.engine.piecewise import CHUNK_SECONDS, Piece, pieces_of, place_chunks
-from app.engine.timecode import frames_and_timecodes, seconds_to_timecode
+from app.engine.shared import emphasise_shared
+from app.engine.start_timecode import ProgrammeClock, clock_of, programme_timecode
+from app.engine.timecode import frames_and_timecodes
 from app.engine.timeline import (
     NAMED_CONVERSIONS,
     Drift,
@@ -54,6 +70,7 @@ from app.engine.types import (
     SyncResult,
 )
 from app.engine.windows import window_seconds_for
+from app.engine.wording import edits_words, sentence, sentences
 from app.engine.xcorr import LagCurve, peak_confidence
 
 __all__ = ["ENGINE_VERSION", "IN_SYNC_TOLERANCE_SECONDS", "analyze_files", "analyze_signals"]
@@ -185,6 +202,7 @@ def analyze_files(
     report("probe", 0.0, "probing files")
     info_m = probe(master, stream=opts.master_stream)
     info_d = probe(dub, stream=opts.dub_stream)
+    _programme(info_m, info_d, opts)  # a requested start timecode is checked before decoding
     report("decode", 0.02, f"decoding both files to {opts.sample_rate} Hz mono")
 
     done = [0.0, 0.0]  # decoded fraction of each file, written by the decode threads
@@ -246,6 +264,8 @@ def analyze_files(
     info_m = replace(info_m, analysed_seconds=track_m.signal.size / opts.sample_rate)
     info_d = replace(info_d, analysed_seconds=track_d.signal.size / opts.sample_rate)
     result = _analyze_tracks(track_m, track_d, info_m, info_d, opts, report)
+    if opts.channel_check and opts.dub_channel is None and info_d.channels > 1:
+        result = _with_channels(master, dub, info_m, info_d, opts, report, result)
     result.timings["decode_and_features"] = round(decode_seconds, 3)
     result.timings["total"] = round(time.perf_counter() - t0, 3)
     return result
@@ -350,12 +370,112 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     return result
 
 
+def _with_channels(master: str | Path, dub: str | Path, info_m: AudioInfo, info_d: AudioInfo,
+                   opts: AnalysisOptions, report: _Progress, result: SyncResult) -> SyncResult:
+    """The result with its per-channel record (:mod:`app.engine.channel_check`) and the named
+    channel faults among its findings."""
+    if result.offset_seconds is None:
+        result.channels = {"skipped": "no programme offset to compare the channels at"}
+        return result
+    t = time.perf_counter()
+    report("channels", 0.99, f"checking the dub's {info_d.channels} channels")
+    fps = float(opts.frame_rate) if opts.frame_rate else 25.0
+    check = check_channels(master, dub, info_m, info_d, offset_seconds=result.offset_seconds,
+                           master_stream=opts.master_stream, dub_stream=opts.dub_stream,
+                           frame_rate=fps, cancel=report.cancel)
+    result.timings["channels"] = round(time.perf_counter() - t, 3)
+    if check is None:
+        return result
+    again = _bed_channel_result(master, dub, opts, report, result, check)
+    if again is not None:
+        result = again
+    result.channels = check.to_dict()
+    result.findings.extend(check.findings)
+    return result
+
+
+def _bed_channel_result(master: str | Path, dub: str | Path, opts: AnalysisOptions,
+                        report: _Progress, result: SyncResult, check: ChannelCheck
+                        ) -> SyncResult | None:
+    """When most channels agree on an offset that the downmix did not give (it followed one
+    faulty channel, e.g. a late centre carrying the dialogue) or could not confirm, the
+    analysis again on the strongest of those channels; None when it is not needed or fails."""
+    common = check.common_offset_seconds
+    if common is None or result.offset_seconds is None:
+        return None
+    agree = [c for c in check.channels if c["offset_seconds"] is not None
+             and abs(c["offset_seconds"] - common) <= CHANNEL_TOLERANCE_SECONDS]
+    measured = [c for c in check.channels if c["offset_seconds"] is not None]
+    off_common = abs(common - result.offset_seconds) > CHANNEL_TOLERANCE_SECONDS
+    if not (off_common or not result.reliable) or len(agree) < max(2, len(measured) / 2):
+        return None
+    ref = max((c for c in agree if c["label"] != "LFE"), key=lambda c: c["z"], default=None)
+    if ref is None or check.reference != "matching":
+        return None
+    again = analyze_files(master, dub, options=replace(
+        opts, master_channel=ref["master_channel"], dub_channel=ref["index"]),
+        progress=report.callback, cancel=report.cancel)
+    if not again.reliable:
+        return None
+    followed = [c["label"] for c in measured if c not in agree and abs(
+        c["offset_seconds"] - result.offset_seconds) <= 0.005] or ["other material"]
+    was = ("gave no reliable match" if not result.reliable else
+           f"followed {' and '.join(followed)} at {result.offset_seconds * 1000:+.1f} ms")
+    again.findings.insert(0, f"the downmix {was}; {len(agree)} of {len(check.channels)} "
+                          f"channels agree at {common * 1000:+.1f} ms: the programme offset is "
+                          f"measured on {ref['label']}")
+    again.evidence = {**(again.evidence or {}), "channel": ref["label"]}
+    return again
+
+
+def _programme(info_m: AudioInfo, info_d: AudioInfo, opts: AnalysisOptions
+               ) -> tuple[dict[str, Any], ProgrammeClock]:
+    """The ``programme_timecode`` record (each file's start from its tags or the options)
+    and its clock; raises TimecodeError (a ParameterError) for a bad requested start."""
+    record = programme_timecode(info_m.start_timecode, info_d.start_timecode,
+                                fps=opts.frame_rate, master_start=opts.master_start_timecode,
+                                dub_start=opts.dub_start_timecode)
+    return record, clock_of(record)
+
+
 def _analyze_tracks(
     tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo, opts: AnalysisOptions,
     report: _Progress,
 ) -> SyncResult:
     """The analysis of two prepared tracks: one offset model over the located stretch, or,
-    when none explains the dub, the dub as pieces of the master (ad breaks, long edits)."""
+    when none explains the dub, the dub as pieces of the master (ad breaks, long edits); when
+    neither holds on the mixes as they are, the same again on their shared sound
+    (:mod:`app.engine.shared`: the quiet bed under dialogue that differs by language)."""
+    result = _analyze_mixes(tm, td, info_m, info_d, opts, report)
+    if result.verdict != "no_reliable_match" or not opts.shared_sound:
+        return result
+    t = time.perf_counter()
+    report("shared", 0.9, "no match on the mixes: weighting every time-frequency cell alike "
+           "to find the shared M&E under the dialogue")
+    sr = opts.sample_rate
+    em_m, em_d = (_prepare(emphasise_shared(x.signal, sample_rate=sr, cancel=report.cancel),
+                           sample_rate=sr, cancel=report.cancel) for x in (tm, td))
+    shared = _analyze_mixes(em_m, em_d, info_m, info_d, opts, report)
+    elapsed = round(time.perf_counter() - t, 3)
+    if shared.verdict == "no_reliable_match":
+        result.timings["shared_sound"] = elapsed
+        result.evidence = {**(result.evidence or {}), "shared_sound_tried": True}
+        return result
+    shared.timings = {**result.timings, **shared.timings, "shared_sound": elapsed}
+    shared.evidence = {**(shared.evidence or {}), "signal": "shared sound",
+                       "shared_sound_tried": True}
+    shared.findings.insert(0, "the mixes alone gave no reliable match; the answer comes from "
+                           "the sound master and dub share (M&E under the dialogue), every "
+                           "time-frequency cell weighted alike")
+    shared.reason = f"{shared.reason} (shared sound: speech de-weighted)"
+    return shared
+
+
+def _analyze_mixes(
+    tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo, opts: AnalysisOptions,
+    report: _Progress,
+) -> SyncResult:
+    """One offset model over the located stretch, else the dub as pieces of the master."""
     result = _analyze_once(tm, td, info_m, info_d, opts, report)
     if opts.search_whole and result.verdict == "no_reliable_match":
         pieces = _piecewise(tm, td, info_m, info_d, opts, report, result)
@@ -380,6 +500,7 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     if len(found) < 2:
         return None
     n_m, n_d = tm.signal.size, td.signal.size
+    _, clock = _programme(info_m, info_d, opts)
     hop = max(1, int(round(sr / tm.features.frame_rate)))
     sub_opts = replace(opts, search_whole=False, max_offset_seconds=min(
         opts.max_offset_seconds, 5.0))
@@ -404,6 +525,12 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
         measured.append((piece, sub, timeline_from_dict(sub.timeline)))
     if len(measured) < 2:
         return None
+    shared = sum(g.master_end_seconds - g.master_start_seconds
+                 for _, _, tl in measured for g in tl.segments) / (min(n_m, n_d) / sr)
+    if shared < MIN_SHARED:  # another episode's titles and a re-used cue are not the programme
+        single.reason = (f"{single.reason}; the pieces that match cover only {shared:.0%} of "
+                         "the shorter track (titles or re-used cues are not a match)")
+        return None
     window = measured[0][2].window_seconds
     segments = [g for _, _, tl in measured for g in tl.segments]
     edits = [e for _, _, tl in measured for e in tl.edits]
@@ -419,7 +546,7 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
             if e.kind == "inserted" and gap and all(c.offset_seconds is None for c in gap):
                 findings.append(
                     f"{e.duration_seconds:.3f} s of material not in the master inserted at "
-                    f"master {seconds_to_timecode(e.master_time_seconds, 25.0)} "
+                    f"master {clock.master(e.master_time_seconds)} "
                     f"({e.master_time_seconds:.3f} s): a break or new material")
         edits.extend(located)
     edits.sort(key=lambda e: e.master_time_seconds)
@@ -428,8 +555,7 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     content = [w for w in windows if w.status not in ("silence", "outside")]
     coverage = len(used) / max(len(content), 1)
     confidences = [sub.confidence for _, sub, _ in measured]
-    reason = f"{len(edits)} edit(s): " + ", ".join(
-        f"{e.duration_seconds:.3f} s {e.kind} at {e.master_time_seconds:.2f} s" for e in edits)
+    reason = edits_words(edits)
     start = segments[0].offset_start_seconds
     timeline = Timeline("edited", reason, "piecewise", start, round(coverage, 4),
                         max((tl.residual_rms_seconds or 0.0) for _, _, tl in measured),
@@ -439,7 +565,7 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     if confidence < opts.confidence_threshold:
         return None
     end = segments[-1].offset_end_seconds
-    cov = coverage_of(n_m / sr, n_d / sr, start, end, timeline)
+    cov = coverage_of(n_m / sr, n_d / sr, start, end, timeline, clock=clock)
     all_findings = [*findings, *coverage_findings(cov)]
     frames, codes = frames_and_timecodes(start)
     report.estimate = {"offset_seconds": start, "confidence": round(confidence, 4)}
@@ -449,8 +575,10 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     report("done", 1.0, "verdict: edited")
     return replace(
         base, offset_seconds=start, confidence=round(confidence, 4), reliable=True,
-        verdict="edited", reason=(f"{reason}; {len(measured)} pieces measured on their own; "
-                                  f"confidence {confidence:.2f} >= {opts.confidence_threshold}"),
+        verdict="edited", reason=sentences(
+            reason, f"{len(measured)} pieces of the dub measured on their own; confidence "
+                    f"{wd.confidence(confidence)}, at or above the "
+                    f"{wd.confidence(opts.confidence_threshold)} threshold"),
         offset_samples=int(round(start * info_d.sample_rate)), offset_frames=frames,
         timecodes=codes, support=round(coverage, 4),
         findings=all_findings, timings=timings,  # not the first piece's own (its coverage)
@@ -563,6 +691,8 @@ def _analyze_once(
             on_window=on_window, d_mid_unwarped=delivered.mid if delivered is not td else None,
             pre=pre)
     timings["timeline"] = round(time.perf_counter() - t, 3)
+    decision = None if timeline is None else _decision(tm, td, timeline, speed, opts, sr,
+                                                        located=stretch is not None)
     n_m, n_d = tm.signal.size, td.signal.size
     if stretch is not None:  # back on the whole tracks' axes
         shift = stretch.offset
@@ -590,12 +720,22 @@ def _analyze_once(
     elif timeline is not None and verdict == "no_reliable_match":
         confidence = min(confidence, 0.49 * opts.confidence_threshold)
     reliable = offset is not None and confidence >= opts.confidence_threshold
+    if decision is not None and offset is not None and timeline is not None and \
+            timeline.verdict != "no_reliable_match":
+        # the stated-rate decision rules: it vetoes a match it cannot support, and answers
+        # where many windows agree although each peak is weak
+        strong = decision.p_false_alarm <= FALSE_ALARM_RATE * 1e-3
+        reliable = decision.match and (reliable or strong)
+        if reliable and confidence < opts.confidence_threshold:
+            confidence = opts.confidence_threshold  # the evidence, not the peaks, decided
     if not reliable:
         verdict = "no_reliable_match"
     elif verdict in ("in_sync", "constant_offset"):
         verdict = "in_sync" if abs(offset or 0.0) <= IN_SYNC_TOLERANCE_SECONDS else \
             "constant_offset"
     reason = _reason(verdict, first, timeline, confidence, opts)
+    if not reliable and decision is not None and decision.reasons:
+        reason = f"{'; '.join(decision.reasons)}; {reason}"
     polarity = _polarity(results)
     findings: list[str] = []
     if polarity:
@@ -603,10 +743,11 @@ def _analyze_once(
     if speed.name is not None:
         findings.append(f"dub speed differs by the standard conversion {speed.name}")
     coverage_record = None
+    programme, clock = _programme(info_m, info_d, opts)
     if offset is not None and reliable:
         end = timeline.segments[-1].offset_end_seconds if timeline and timeline.segments \
             else offset
-        coverage_record = coverage_of(n_m / sr, n_d / sr, offset, end, timeline)
+        coverage_record = coverage_of(n_m / sr, n_d / sr, offset, end, timeline, clock=clock)
         findings.extend(coverage_findings(coverage_record))
     frames, codes = frames_and_timecodes(offset) if offset is not None else ({}, {})
     report.estimate = ({"offset_seconds": offset, "confidence": round(confidence, 4)}
@@ -634,6 +775,8 @@ def _analyze_once(
         engine_version=ENGINE_VERSION,
         timeline=timeline.to_dict() if timeline is not None else None,
         coverage=coverage_record,
+        evidence=None if decision is None else {"signal": "mix", "decision": decision.to_dict()},
+        programme_timecode=programme,
         placement=None if placement is None else {
             **placement.to_dict(), "method": "band-flux correlation over every lag",
             "stretch": None if stretch is None else {
@@ -642,6 +785,30 @@ def _analyze_once(
                 "master_seconds": round(tm.signal.size / sr, 3),
                 "dub_seconds": round(td.signal.size / sr, 3)}},
     )
+
+
+def _decision(tm: _Track, td: _Track, timeline: Timeline, speed: SpeedEstimate,
+              opts: AnalysisOptions, sr: int, *, located: bool) -> Decision:
+    """The stated-rate decision (:mod:`app.engine.decision`) on this timeline's windows (the
+    tracks' own axes, before any shift to the whole programme)."""
+    used = [w for w in timeline.windows if w.status == "ok" and w.offset_seconds is not None
+            and timeline.verdict != "no_reliable_match"]  # no model: no window agrees with it
+    n = sum(1 for w in timeline.windows if w.status in ("ok", "weak", "outlier"))
+    k = len(used)
+    shorter_windows = int(round(k / timeline.coverage)) if timeline.coverage > 0 else n
+    search = ((tm.signal.size + td.signal.size) / sr if opts.search_whole or located
+              else 2.0 * opts.max_offset_seconds)
+    drift = timeline.drift.total_seconds if timeline.drift is not None else 0.0
+    unique: tuple[float | None, float | None] = (None, None)
+    if speed.ratio == 1.0:
+        unique = uniqueness(tm.mid, td.mid, sr / 2,
+                            [(w.start_seconds, w.end_seconds, float(w.offset_seconds or 0.0))
+                             for w in used])
+    tone = is_tone(as_array(tm.mid), sr / 2) or is_tone(as_array(td.mid), sr / 2)
+    return decide(k=k, n=n, shorter_windows=shorter_windows,
+                  tolerance=max(timeline.residual_max_seconds or 0.0, 2e-4),
+                  search_seconds=search, segments=max(1, len(timeline.segments)),
+                  drift_seconds=drift, unique=unique, tone=tone)
 
 
 def _methods(
@@ -701,16 +868,27 @@ def _warp_track(track: _Track, ratio: Fraction, *, sample_rate: int) -> _Track:
 
 def _reason(verdict: str, first: cons.Consensus, timeline: Timeline | None,
             confidence: float, opts: AnalysisOptions) -> str:
+    """The verdict's reason in plain sentences, its figures rounded as the result shows them."""
+    threshold = wd.confidence(opts.confidence_threshold)
     if verdict != "no_reliable_match":
         assert timeline is not None
-        return (f"{timeline.reason}; methods {list(first.members)} agree; confidence "
-                f"{confidence:.2f} >= {opts.confidence_threshold}")
+        members = list(first.members)
+        score = f"confidence {wd.confidence(confidence)}, at or above the {threshold} threshold"
+        agree = (f"the {wd.listing(members)} methods agree" if len(members) > 1 else
+                 f"the {members[0]} method finds it" if members else "")
+        return sentences(timeline.reason, f"{agree}; {score}" if agree else score)
     if first.offset_seconds is None:
-        return "no method found a correlation peak"
+        return sentence("no method found a correlation peak")
     if timeline is not None and timeline.verdict == "no_reliable_match":
-        return f"{timeline.reason} (best offset {first.offset_seconds:+.4f} s)"
-    return (f"confidence {confidence:.2f} below the threshold {opts.confidence_threshold}; "
-            f"agreement between methods {first.agreement:.2f}")
+        return sentences(timeline.reason, f"the best offset found was "
+                                          f"{wd.signed_ms(first.offset_seconds)}")
+    below = wd.confidence(confidence)
+    digits = 2
+    while below == threshold and digits < 6:  # never "0.50 is below the 0.50 threshold"
+        digits += 1
+        below = f"{confidence:.{digits}f}"
+    return sentences(f"confidence {below} is below the {threshold} threshold",
+                     f"the methods agree to {wd.confidence(first.agreement)}")
 
 
 def _overlap(n_m: int, n_d: int, offset: float | None, sr: int) -> float:

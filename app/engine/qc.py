@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.engine.timecode import seconds_to_timecode
+from app.engine.start_timecode import ProgrammeClock, clock_of
 from app.engine.types import ParameterError
 
 __all__ = ["PRESETS", "DEFAULT_TOLERANCE", "DEFAULT_FPS", "DEFAULT_WARN_FRACTION", "Tolerance",
@@ -175,12 +175,12 @@ def _fps_of(result: Mapping[str, Any], tolerance: Tolerance, fps: float | None) 
     return float(cov_fps) if isinstance(cov_fps, int | float) and cov_fps > 0 else DEFAULT_FPS
 
 
-def _missing_clause(missing: list[Mapping[str, Any]], fps: float) -> str:
+def _missing_clause(missing: list[Mapping[str, Any]], clock: ProgrammeClock) -> str:
     parts = []
     for m in missing:
         start, end = float(m.get("start_seconds", 0.0)), float(m.get("end_seconds", 0.0))
-        parts.append(f"{m.get('part', 'inside')} {seconds_to_timecode(start, fps)}–"
-                     f"{seconds_to_timecode(end, fps)} ({end - start:.1f} s)")
+        parts.append(f"{m.get('part', 'inside')} {clock.master(start)}–"
+                     f"{clock.master(end)} ({end - start:.1f} s)")
     return "programme missing from the dub: " + ", ".join(parts)
 
 
@@ -189,7 +189,8 @@ def judge(result: Mapping[str, Any], tolerance: Any = None,
           ) -> dict[str, Any]:
     """The QC verdict of ``result`` against ``tolerance`` (anything :func:`parse_tolerance`
     reads; default ``one_frame``). ``fps``: the programme's frame rate, for ``one_frame`` and
-    the timecodes (default: the tolerance's, else the coverage's, else 25).
+    the timecodes (default: the tolerance's, else the coverage's, else 25). Timecodes are
+    programme timecode: the result's ``programme_timecode`` master start + master time.
 
     Returns ``{"status": "PASS"|"WARN"|"FAIL", "tolerance", "warn_fraction",
     "worst_offset_ms", "worst_at_master_seconds", "worst_at_timecode", "offset_start_ms",
@@ -201,6 +202,8 @@ def judge(result: Mapping[str, Any], tolerance: Any = None,
         raise ToleranceError(f"warn_fraction={warn_fraction!r}: must be between 0 and 1")
     tol = parse_tolerance(tolerance, fps=fps)
     rate = _fps_of(result, tol, fps)
+    # master positions as programme timecode (the master's start timecode + master time)
+    clock = clock_of(result.get("programme_timecode"), fps=rate)
     missing = list((result.get("coverage") or {}).get("missing") or [])
     qc: dict[str, Any] = {
         "status": "FAIL", "tolerance": tol.to_dict(), "warn_fraction": float(warn_fraction),
@@ -234,7 +237,7 @@ def judge(result: Mapping[str, Any], tolerance: Any = None,
     max_t, max_abs = rounded[m_i]
 
     def tc(t: float | None) -> str | None:
-        return None if t is None else seconds_to_timecode(t, rate)
+        return None if t is None else clock.master(t)
 
     qc.update(worst_offset_ms=worst, worst_at_master_seconds=None if worst_t is None
               else round(worst_t, 3), worst_at_timecode=tc(worst_t),
@@ -268,6 +271,6 @@ def judge(result: Mapping[str, Any], tolerance: Any = None,
                    f"{_phrase(rounded[-1][1])} at the end")
     if missing:
         status = "FAIL"
-        clause = f"{_missing_clause(missing, rate)}; {clause}"
+        clause = f"{_missing_clause(missing, clock)}; {clause}"
     qc.update(status=status, reason=clause)
     return qc

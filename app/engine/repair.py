@@ -29,10 +29,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import ffmpeg
 import numpy as np
 from scipy.signal import resample_poly
 
-from app.engine.decode import ffmpeg_path, input_args, probe_raw
+from app.engine.decode import compile_command, ffmpeg_path, media_input, probe_raw
 from app.engine.timeline import NAMED_CONVERSIONS
 from app.engine.types import AnalysisCancelled, AudioDecodeError, CancelToken, ParameterError
 
@@ -151,8 +152,8 @@ def read_audio(path: str | Path, *, stream: int = 0, fmt: AudioFormat | None = N
     if fmt.channels < 1 or fmt.sample_rate < 1:
         raise AudioDecodeError(f"{Path(path).name}: no channels or sample rate", path=str(path))
     dtype, pcm = _dtype_for(fmt)
-    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", *input_args(path), "-map", f"0:a:{stream}",
-           "-vn", "-sn", "-dn", "-f", pcm, "-acodec", f"pcm_{pcm}", "pipe:1"]
+    cmd = compile_command(ffmpeg.output(media_input(path)[f"a:{stream}"], "pipe:1", vn=None,
+                                        sn=None, dn=None, f=pcm, acodec=f"pcm_{pcm}"))
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         assert proc.stdout is not None
@@ -245,21 +246,21 @@ def write_audio(path: str | Path, x: np.ndarray, *, sample_rate: int, spec: Outp
         raise ParameterError(f"the repair would leave no audio in {path.name}: nothing to write")
     channels = x2.shape[1]
     pcm = "f64le" if x2.dtype == np.float64 else "f32le"
-    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-f", pcm, "-ar", str(sample_rate),
-           "-ac", str(channels)]
-    if channel_layout:
-        cmd += ["-channel_layout", channel_layout]
-    cmd += ["-i", "pipe:0", "-map_metadata", "-1", "-c:a", spec.codec]
+    layout = {"channel_layout": channel_layout} if channel_layout else {}
+    source = ffmpeg.input("pipe:0", f=pcm, ar=sample_rate, ac=channels, **layout)
+    options: dict[str, Any] = {"map_metadata": -1, "c:a": spec.codec}
     if spec.sample_fmt:
-        cmd += ["-sample_fmt", spec.sample_fmt]
+        options["sample_fmt"] = spec.sample_fmt
     if spec.codec == "flac":
-        cmd += ["-bits_per_raw_sample", str(spec.bits)]
+        options["bits_per_raw_sample"] = spec.bits
     if spec.bitrate:
-        cmd += ["-b:a", spec.bitrate]
+        options["audio_bitrate"] = spec.bitrate  # -b:a
     if spec.extension == "wav":
-        cmd += ["-rf64", "auto"]
+        options["rf64"] = "auto"
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.{spec.extension}")
-    cmd += ["-f", _MUXERS.get(spec.extension, spec.extension), "-fflags", "+bitexact", str(tmp)]
+    cmd = compile_command(ffmpeg.output(source, str(tmp), f=_MUXERS.get(spec.extension,
+                                                                       spec.extension),
+                                        fflags="+bitexact", **options), overwrite=True)
     data = np.ascontiguousarray(x2, dtype=x2.dtype.newbyteorder("<"))
     try:
         with tempfile.TemporaryFile() as err:
@@ -444,9 +445,9 @@ def _stretch(x: np.ndarray, ratio: Fraction, *, sample_rate: int) -> tuple[np.nd
     try:
         src, dst = tmp / "in.f32", tmp / "out.f32"
         np.ascontiguousarray(x, dtype="<f4").tofile(src)
-        cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar",
-               str(sample_rate), "-ac", str(channels), "-i", str(src), "-af", af, "-f", "f32le",
-               "-acodec", "pcm_f32le", str(dst)]
+        cmd = compile_command(
+            ffmpeg.input(str(src), f="f32le", ar=sample_rate, ac=channels).output(
+                str(dst), af=af, f="f32le", acodec="pcm_f32le"), overwrite=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise AudioDecodeError(f"ffmpeg {name} failed", stderr=proc.stderr)

@@ -130,6 +130,10 @@ class AnalysisOptions:
     methods and the ai method. search_whole: first find the dub wherever it lies in the master
     (and the master in the dub) over every lag, then analyse that stretch with the local
     search of ±``max_offset_seconds``; False = the local search alone (an explicit limit).
+    frame_rate: the programme's frame rate (fps) of the timecodes; None = a file's timecode
+    track rate, else 25. master_start_timecode / dub_start_timecode: the file's start as
+    "HH:MM:SS:FF" ("HH:MM:SS;FF" drop-frame), overriding its tags (BWF time_reference,
+    MXF/MOV timecode); None = the file's own, else 00:00:00:00 (see app.engine.start_timecode).
     """
 
     methods: tuple[str, ...] = METHOD_NAMES
@@ -148,9 +152,23 @@ class AnalysisOptions:
     ai_batch_size: int = 8
     speech_weighting: bool = False
     search_whole: bool = True
+    shared_sound: bool = True
+    channel_check: bool = True
+    frame_rate: float | None = None
+    master_start_timecode: str | None = None
+    dub_start_timecode: str | None = None
 
     def validate(self) -> AnalysisOptions:
         """Return self, or raise :class:`ParameterError` naming the bad value."""
+        if self.frame_rate is not None and not 0.0 < self.frame_rate <= 120.0:
+            raise ParameterError(f"frame_rate={self.frame_rate}: must be in (0, 120] fps")
+        from app.engine.start_timecode import check_start_timecode
+
+        for name in ("master_start_timecode", "dub_start_timecode"):
+            try:
+                check_start_timecode(getattr(self, name), self.frame_rate)
+            except ParameterError as exc:
+                raise type(exc)(f"{name}: {exc}") from exc
         if self.ai_model is not None:
             from app.engine.ai.registry import EMBEDDING_MODELS
 
@@ -203,6 +221,8 @@ class AudioInfo:
     duration_seconds: float
     stream_index: int
     analysed_seconds: float = 0.0
+    #: the start timecode the file's tags carry (app.engine.start_timecode.file_timecode)
+    start_timecode: dict[str, Any] | None = None
 
 
 @dataclass
@@ -246,6 +266,12 @@ class SyncResult:
     and what the dub holds beyond the master (see :mod:`app.engine.coverage`).
     placement: the whole-programme search (:mod:`app.engine.locate`): where the dub was found,
     the statistic and its threshold, and the stretch analysed.
+    programme_timecode: the programme frame rate and each file's start timecode used, with
+    its source (request, file tag, none) — see :mod:`app.engine.start_timecode`.
+    evidence: what decided the verdict (signal, windows, the decision statistic and its
+    false-alarm probability) — see :mod:`app.engine.decision`.
+    channels: per-channel offsets, polarity, levels and named channel faults of multichannel
+    material — see :mod:`app.engine.channel_check`.
     """
 
     offset_seconds: float | None
@@ -270,6 +296,9 @@ class SyncResult:
     timeline: dict[str, Any] | None = None
     coverage: dict[str, Any] | None = None
     placement: dict[str, Any] | None = None
+    programme_timecode: dict[str, Any] | None = None
+    evidence: dict[str, Any] | None = None
+    channels: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

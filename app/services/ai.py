@@ -15,7 +15,7 @@ from app.engine.ai.registry import (
     get_registry,
 )
 
-__all__ = ["AiService"]
+__all__ = ["AiService", "unavailable_method", "unavailable_warning"]
 
 
 class AiService:
@@ -67,29 +67,65 @@ class AiService:
                 "warnings": list(self.registry.warnings), "models": models}
 
     def check_request(self, ai_model: str | None) -> dict[str, Any]:
-        """Options of an ``enable_ai`` request, or 422 ``ai_unavailable`` saying exactly why.
+        """Options of an ``enable_ai`` request.
 
-        The model defaults to the first enabled embedding model; speech weighting is on when
-        Silero VAD is available.
+        An unknown model name (or one the ai method cannot use) is a 422 ``unknown_ai_model``.
+        A known model that cannot run here — the ai method off in ENABLED_METHODS, the model
+        not in ENABLED_AI_MODELS, or not installed — does not refuse the request: the answer
+        holds ``ai_unavailable`` (model, exact reason, expected install layout) and the
+        classical methods run alone. The model defaults to the first enabled embedding model;
+        speech weighting is on when Silero VAD is available.
         """
         s = self.settings
+        name = ai_model.strip().lower() if ai_model is not None else None
+        if name is not None and name not in EMBEDDING_MODELS:
+            what = ("a speech-activity model, not an embedding model the ai method can use"
+                    if name in MODEL_NAMES else "an unknown model")
+            raise UnprocessableError(
+                f"ai_model {ai_model!r} is {what}; known embedding models: "
+                f"{list(EMBEDDING_MODELS)}", code="unknown_ai_model",
+                details={"field": "ai_model", "known": list(EMBEDDING_MODELS)})
         enabled = [m for m in s.ENABLED_AI_MODELS if m in EMBEDDING_MODELS]
-        if not enabled:
-            raise UnprocessableError(
-                "enable_ai: no AI embedding model is enabled on this server (ENABLED_AI_MODELS="
-                f"{s.ENABLED_AI_MODELS}; embedding models: {list(EMBEDDING_MODELS)})",
-                code="ai_unavailable", details={"enabled": s.ENABLED_AI_MODELS})
-        model = (ai_model or enabled[0]).lower()
-        if model not in enabled:
-            raise UnprocessableError(
-                f"ai_model {model!r} is not enabled; enabled: {enabled}",
-                code="ai_unavailable", details={"enabled": enabled})
-        status = self.registry.status(model)
-        if not status.available:
-            raise UnprocessableError(
-                f"ai_model {model!r} is unavailable: {status.reason}", code="ai_unavailable",
-                details={"model": model, "reason": status.reason,
-                         "expected_layout": status.expected_layout})
+        model = name or (enabled[0] if enabled else None)
+        status = self.registry.status(model) if model is not None else None
+        reasons: list[str] = []
+        if not s.ai_method_enabled:
+            reasons.append(f"the ai method is disabled on this server (ENABLED_METHODS="
+                           f"{s.ENABLED_METHODS} does not list \"ai\")")
+        if model is None:
+            reasons.append(f"no AI embedding model is enabled on this server (ENABLED_AI_MODELS="
+                           f"{s.ENABLED_AI_MODELS}; embedding models: {list(EMBEDDING_MODELS)})")
+        elif model not in enabled:
+            reasons.append(f"ai_model {model!r} is not enabled on this server (ENABLED_AI_MODELS="
+                           f"{s.ENABLED_AI_MODELS}; add it there)")
+        if status is not None and not status.available:
+            reasons.append(f"ai_model {model!r} is not installed here: {status.reason}")
+        if reasons:
+            return {"ai_model": model, "ai_unavailable": {
+                "model": model, "reason": "; ".join(reasons),
+                "expected_layout": status.expected_layout if status is not None else None,
+                "cache_dir": str(s.AI_MODEL_CACHE_DIR)}}
         return {"ai_model": model, "ai_cache_dir": str(s.AI_MODEL_CACHE_DIR),
                 "ai_use_gpu": s.USE_GPU, "ai_batch_size": s.AI_BATCH_SIZE,
                 "speech_weighting": self.registry.status("silero_vad").available}
+
+
+def unavailable_warning(info: dict[str, Any]) -> str:
+    """The analysis' warning for an AI method that could not run (``ai_unavailable``)."""
+    layout, reason = info.get("expected_layout"), str(info.get("reason"))
+    return ("the ai method did not run: " + reason
+            + (f" (expected install layout: {layout})" if layout and layout not in reason
+               else "")
+            + "; the classical methods answered alone")
+
+
+def unavailable_method(info: dict[str, Any]) -> dict[str, Any]:
+    """The ``methods`` entry of an AI method that could not run: status ``unavailable``, no
+    offset, confidence 0, the reason and install layout in its diagnostics."""
+    return {"method": "ai", "status": "unavailable", "offset_seconds": None, "confidence": 0.0,
+            "peak_height": 0.0, "peak_ratio": 0.0, "search_range_seconds": [0.0, 0.0],
+            "resolution_seconds": 0.0, "elapsed_seconds": 0.0, "polarity_inverted": None,
+            "reason": info.get("reason"),
+            "diagnostics": {"model": info.get("model"), "reason": info.get("reason"),
+                            "expected_layout": info.get("expected_layout"),
+                            "cache_dir": info.get("cache_dir")}}

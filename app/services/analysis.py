@@ -34,7 +34,7 @@ import psutil
 from starlette.concurrency import run_in_threadpool
 
 from app.api.v1.schemas.analysis import AnalysisCreate, BatchCreate
-from app.core.config import API_PREFIX, Settings
+from app.core.config import AI_METHOD, API_PREFIX, Settings
 from app.core.errors import (
     ConflictError,
     NotFoundError,
@@ -63,6 +63,7 @@ from app.engine import (
     probe,
 )
 from app.engine.qc import DEFAULT_WARN_FRACTION, judge
+from app.engine.start_timecode import TimecodeError, programme_timecode
 from app.services.backends import JobBackend, make_job_backend
 from app.services.events import Event, EventBus, Subscription
 from app.services.jobs import CancelReason, JobContext
@@ -126,7 +127,8 @@ def _progress_of(row: AnalysisRow) -> dict[str, Any]:
 
 def links_of(analysis_id: str) -> dict[str, str]:
     base = f"{API_PREFIX}/analysis/{analysis_id}"
-    return {"self": base, "stream": f"{base}/progress/stream", "cancel": base}
+    return {"self": base, "stream": f"{base}/progress/stream", "cancel": base,
+            "conform": f"{API_PREFIX}/analysis/sync/{analysis_id}/conform?format=edl"}
 
 
 def tolerance_spec(value: Any) -> str | dict[str, Any]:
@@ -152,7 +154,11 @@ def qc_of(result: dict[str, Any], request: dict[str, Any], *,
     if spec is None and settings is not None:
         spec = settings.QC_TOLERANCE
     warn = settings.QC_WARN_FRACTION if settings is not None else DEFAULT_WARN_FRACTION
-    return to_jsonable(judge(result, spec, warn, fps=request.get("frame_rate")))
+    fps = request.get("frame_rate")
+    programme = result.get("programme_timecode") or {}
+    if fps is None and programme.get("fps_source") not in (None, "default"):
+        fps = programme.get("fps")  # a file's timecode track: the programme's rate
+    return to_jsonable(judge(result, spec, warn, fps=fps))
 
 
 def _result_with_qc(row: AnalysisRow, settings: Settings | None,
@@ -181,6 +187,7 @@ def view_of(row: AnalysisRow, *, full: bool = True, settings: Settings | None = 
         "finished_at": row.finished_at, "updated_at": row.updated_at,
         "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None,
         "attempts": row.attempts, "error": row.error, "links": links_of(row.id),
+        "warnings": list((row.request or {}).get("warnings") or []),
     }
     result = _result_with_qc(row, settings, tolerance)
     if full:
@@ -398,14 +405,22 @@ class AnalysisService:
     def _effective(self, req: AnalysisCreate) -> dict[str, Any]:
         """The request with every default filled in and every option checked."""
         s = self.settings
-        methods = req.methods if req.methods is not None else list(s.ENABLED_METHODS)
-        unknown = [m for m in methods if m not in METHOD_NAMES]
+        methods = req.methods if req.methods is not None else list(s.engine_methods)
+        known = [*METHOD_NAMES, AI_METHOD]
+        unknown = [m for m in methods if m not in known]
         if unknown:
             raise UnprocessableError(
-                f"unknown method(s) {unknown}; known: {list(METHOD_NAMES)}",
-                code="unknown_method", details={"unknown": unknown,
-                                                "known": list(METHOD_NAMES),
+                f"unknown method(s) {unknown}; known: {known}",
+                code="unknown_method", details={"unknown": unknown, "known": known,
                                                 "enabled": s.ENABLED_METHODS})
+        # "ai" among the methods is enable_ai (the AI method runs beside the classical ones)
+        enable_ai = req.enable_ai or AI_METHOD in methods
+        methods = [m for m in methods if m != AI_METHOD]
+        if not methods:
+            raise UnprocessableError(
+                f"methods: the ai method runs beside at least one of {list(METHOD_NAMES)}; "
+                "name one too (or leave methods out for every enabled one)",
+                code="invalid_parameter", details={"field": "methods"})
         disabled = [m for m in methods if m not in s.ENABLED_METHODS]
         if disabled:
             raise UnprocessableError(
@@ -413,13 +428,17 @@ class AnalysisService:
                 f"{s.ENABLED_METHODS} (ENABLED_METHODS)", code="method_disabled",
                 details={"disabled": disabled, "enabled": s.ENABLED_METHODS})
         ai: dict[str, Any] = {}
-        if req.enable_ai:  # 422 ai_unavailable with the reason (app/services/ai.py)
-            from app.services.ai import AiService
+        warnings: list[str] = []
+        if enable_ai:  # 422 only for an unknown model; else runs, maybe without the ai method
+            from app.services.ai import AiService, unavailable_warning
 
             ai = AiService(s).check_request(req.ai_model)
+            if "ai_unavailable" in ai:
+                warnings.append(unavailable_warning(ai["ai_unavailable"]))
         effective = {
             "master_file": req.master_file, "dub_file": req.dub_file,
-            "methods": methods, "enable_ai": req.enable_ai, "ai_model": req.ai_model, **ai,
+            "methods": methods, "enable_ai": enable_ai, "ai_model": req.ai_model, **ai,
+            "warnings": warnings,
             "sample_rate": req.sample_rate or s.DEFAULT_SAMPLE_RATE,
             "window_size": req.window_size if req.window_size is not None
             else s.DEFAULT_WINDOW_SIZE,
@@ -434,6 +453,8 @@ class AnalysisService:
             "tolerance": tolerance_spec(req.tolerance if req.tolerance is not None
                                         else s.QC_TOLERANCE),
             "frame_rate": req.frame_rate,
+            "master_start_timecode": req.master_start_timecode,
+            "dub_start_timecode": req.dub_start_timecode,
         }
         try:
             _options_of(effective).validate()
@@ -452,17 +473,20 @@ class AnalysisService:
         effective = self._effective(req)
         master = self._resolve(req.master_file, "master_file")
         dub = self._resolve(req.dub_file, "dub_file")
+        infos: list[AudioInfo] = []
         for field, file, stream, channel in (
             ("master_file", master, req.master_stream, req.master_channel),
             ("dub_file", dub, req.dub_stream, req.dub_channel),
         ):
             info = self._probe(field, file, stream)
+            infos.append(info)
             if channel is not None and channel >= info.channels:
                 side = field.split("_")[0]
                 raise UnprocessableError(
                     f"{side}_channel={channel}: {file.given!r} has {info.channels} channel(s)",
                     code="invalid_parameter",
                     details={"field": f"{side}_channel", "channels": info.channels})
+        _check_start_timecodes(effective, *infos)
         effective["master_path"] = str(master.path)
         effective["dub_path"] = str(dub.path)
         now = utcnow()
@@ -705,6 +729,12 @@ class AnalysisService:
                                      options=_options_of(request), progress=recorder,
                                      cancel=ctx.token)
             result = to_jsonable(sync.to_dict())
+            if request.get("ai_unavailable"):  # asked for, could not run: said so, not hidden
+                from app.services.ai import unavailable_method
+
+                result["methods"].append(unavailable_method(request["ai_unavailable"]))
+            if request.get("warnings"):
+                result["warnings"] = list(request["warnings"])
             result["qc"] = qc_of(result, request, settings=self.settings)
             status = JobStatus.COMPLETED
         except AnalysisCancelled:
@@ -849,6 +879,20 @@ def _jsonable_view(row: AnalysisRow) -> dict[str, Any]:
     return {k: _iso(v) for k, v in view.items()} | {"type": "state"}
 
 
+def _check_start_timecodes(request: dict[str, Any], master: AudioInfo, dub: AudioInfo) -> None:
+    """422 ``invalid_timecode`` when a requested start timecode is not one at the programme
+    frame rate (the request's, else the files' timecode track's, else 25)."""
+    try:
+        programme_timecode(master.start_timecode, dub.start_timecode,
+                           fps=request.get("frame_rate"),
+                           master_start=request.get("master_start_timecode"),
+                           dub_start=request.get("dub_start_timecode"))
+    except TimecodeError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise UnprocessableError(str(exc), code="invalid_timecode", details={
+            "field": field, "value": request.get(field)}) from exc
+
+
 def _options_of(request: dict[str, Any]) -> AnalysisOptions:
     return AnalysisOptions(
         methods=tuple(request["methods"]), sample_rate=int(request["sample_rate"]),
@@ -858,7 +902,11 @@ def _options_of(request: dict[str, Any]) -> AnalysisOptions:
         confidence_threshold=float(request["confidence_threshold"]),
         window_seconds=request.get("window_size"),
         search_whole=bool(request.get("search_whole", True)),
-        **{k: request[k] for k in _AI_OPTIONS if request.get("enable_ai") and k in request})
+        frame_rate=request.get("frame_rate"),
+        master_start_timecode=request.get("master_start_timecode"),
+        dub_start_timecode=request.get("dub_start_timecode"),
+        **{k: request[k] for k in _AI_OPTIONS if request.get("enable_ai")
+           and not request.get("ai_unavailable") and k in request})
 
 
 #: options of an enable_ai request, filled in by app.services.ai.AiService.check_request

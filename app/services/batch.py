@@ -196,6 +196,29 @@ class BatchService:
                      len(bad_lines))
         return BatchUpload(batch, items, error_dicts, parsed.warnings)
 
+    def validate_csv(self, data: bytes) -> dict[str, Any]:
+        """Parse and check a batch CSV exactly as :meth:`upload_csv` does, storing nothing:
+        the rows that pass (values converted), every problem with its line, the warnings.
+        Whole-file problems (encoding, header) raise 422 with their code."""
+        try:
+            parsed = parse_batch_csv(data, max_rows=self.settings.BATCH_MAX_ITEMS)
+        except CsvError as exc:
+            raise UnprocessableError(exc.message, code=exc.code, details=exc.details) from exc
+        requests = [_request_of(r.values) for r in parsed.rows]
+        _, check_errors = self._check_rows([r.line for r in parsed.rows], requests,
+                                           batch_id=new_batch_id())
+        errors = sorted(parsed.errors + check_errors, key=lambda e: e.line)
+        bad_lines = {e.line for e in errors}
+        rows = [{"line": r.line, "episode_name": r.values.get("episode_name"),
+                 "master_file": r.values["master_file"], "dub_file": r.values["dub_file"],
+                 "auto_repair": bool(r.values.get("auto_repair", False)),
+                 "options": {k: r.values[k] for k in _OPTION_FIELDS if k in r.values}}
+                for r in parsed.rows if r.line not in bad_lines]
+        return {"valid": not errors, "rows": rows, "errors": [e.to_dict() for e in errors],
+                "warnings": parsed.warnings, "valid_rows": len(rows),
+                "invalid_rows": len(bad_lines), "delimiter": parsed.delimiter,
+                "columns": parsed.columns}
+
     # --- start --------------------------------------------------------------------------------
     def start(self, batch_id: str) -> dict[str, Any]:
         """Check every item again (files may have changed), create and queue its analyses.

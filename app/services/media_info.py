@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from app.engine.decode import ffmpeg_path, input_args, probe_raw
+from app.engine.start_timecode import file_timecode
 
 __all__ = ["summarize", "probe_media", "eac3_atmos", "find_smpte337", "DOLBY_E_DATA_TYPE"]
 
@@ -131,6 +132,7 @@ def summarize(raw: dict[str, Any], *, path: Path | None = None) -> dict[str, Any
         "title": tags.get("title"),
         "audio_streams": len(audio), "video_streams": len(video),
         "video_frame_rate": video[0].get("frame_rate") if video else None,
+        "start_timecode": file_timecode(raw),
         "streams": streams,
         "flags": _flags(audio),
     }

@@ -141,7 +141,7 @@ class RepairService:
 
     def _options(self, max_offset_seconds: float | None = None) -> AnalysisOptions:
         s = self.settings
-        return AnalysisOptions(methods=tuple(s.ENABLED_METHODS),
+        return AnalysisOptions(methods=tuple(s.engine_methods),
                                sample_rate=s.DEFAULT_SAMPLE_RATE,
                                max_offset_seconds=max_offset_seconds
                                or s.DEFAULT_MAX_OFFSET_SECONDS,

@@ -7,32 +7,47 @@ a late dub loses that much from its head; an early dub gets that much silence ad
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import json
 import logging
+import os
+import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.core.config import API_PREFIX, Settings
-from app.core.errors import ConflictError, public_text, root_labels
+from app.core.errors import ConflictError, NotFoundError, public_text, root_labels
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
 from app.db.repository_reports import ReportRepository
 from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError
 from app.engine.decode import ffmpeg_path, ffprobe_path
-from app.engine.timecode import seconds_to_timecode
-from app.services.analysis import AnalysisService
+from app.engine.start_timecode import clock_of
+from app.engine.wording import qc_pairs, sentence
+from app.services.analysis import AnalysisService, qc_of
 from app.services.health import tool_version
 from app.services.media_info import probe_media
+from app.services.plots import (
+    envelope_figure,
+    envelope_of,
+    png_bytes,
+    timeline_figure,
+    windows_figure,
+)
 from app.services.text_safety import md_text, one_line
 
-__all__ = ["ReportService", "build_report", "render", "REPORT_VERSION", "RATE_KEYS",
+__all__ = ["ReportService", "build_report", "render", "REPORT_VERSION", "RATE_KEYS", "PLOT_NAMES",
            "VERDICT_LABELS"]
 
 _logger = logging.getLogger(__name__)
 
 REPORT_VERSION = "1.0"
+#: the plots of an analysis (GET /reports/{analysis_id}/plots/{name}, the HTML report)
+PLOT_NAMES: tuple[str, ...] = ("timeline", "windows", "envelope")
 RATE_KEYS: tuple[str, ...] = tuple(f"{r:g}" for r in FRAME_RATES)
 DEFAULT_FPS = "25"
 VERDICT_LABELS = {"in_sync": "IN SYNC", "constant_offset": "OUT OF SYNC (constant offset)",
@@ -121,8 +136,9 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
         return {"action": "conform_speed", "summary": summary, "details": details}
     if verdict == "edited":
         edits = timeline.get("edits") or []
+        clock = clock_of(r.get("programme_timecode"), fps=float(fps))
         points = "; ".join(
-            f"{seconds_to_timecode(float(e['master_time_seconds']), float(fps))} "
+            f"{clock.master(float(e['master_time_seconds']))} "
             f"({e['kind']} {abs(float(e['duration_seconds'])):.3f} s)" for e in edits[:10])
         summary = (f"The dub's cut differs from the master's at {len(edits)} point(s): "
                    f"{points}. Conform the dub segment by segment (insert silence where "
@@ -155,13 +171,19 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
 
 
 # --- the JSON report -------------------------------------------------------------------------
-def _timeline_summary(timeline: dict[str, Any] | None, fps: str) -> dict[str, Any] | None:
+def _timeline_summary(timeline: dict[str, Any] | None, fps: str,
+                      programme: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The timeline in short; edit and segment timecodes are programme timecode at ``fps``
+    (``programme``: the result's programme_timecode record)."""
     if not timeline:
         return None
     windows = timeline.get("windows") or []
-    edits = [{**e, "timecode": seconds_to_timecode(float(e["master_time_seconds"]),
-                                                   float(fps))}
+    clock = clock_of(programme, fps=float(fps))
+    edits = [{**e, "timecode": clock.master(float(e["master_time_seconds"]))}
              for e in timeline.get("edits") or []]
+    segments = [{**g, "master_start_timecode": clock.master(float(g["master_start_seconds"])),
+                 "master_end_timecode": clock.master(float(g["master_end_seconds"]))}
+                for g in timeline.get("segments") or []]
     return {"verdict": timeline.get("verdict"), "reason": timeline.get("reason"),
             "model": timeline.get("model"),
             "offset_at_start_seconds": timeline.get("offset_at_start_seconds"),
@@ -171,7 +193,7 @@ def _timeline_summary(timeline: dict[str, Any] | None, fps: str) -> dict[str, An
             "window_seconds": timeline.get("window_seconds"),
             "windows": len(windows),
             "windows_by_status": dict(Counter(str(w.get("status")) for w in windows)),
-            "segments": timeline.get("segments") or [], "edits": edits,
+            "segments": segments, "edits": edits,
             "drift": timeline.get("drift")}
 
 
@@ -186,9 +208,10 @@ def _input(row: AnalysisRow, side: str, probe: dict[str, Any] | None,
 
 
 def build_report(row: AnalysisRow, *, fps: str, probes: dict[str, dict[str, Any] | None],
-                 probe_errors: dict[str, str | None], versions: dict[str, Any]
-                 ) -> dict[str, Any]:
-    """The full report of a finished analysis (pure: every input is given)."""
+                 probe_errors: dict[str, str | None], versions: dict[str, Any],
+                 qc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full report of a finished analysis (pure: every input is given; ``qc``: the QC
+    gate's verdict, default the result's)."""
     r = row.result or {}
     offset = r.get("offset_seconds")
     elapsed = (row.finished_at - row.started_at).total_seconds() \
@@ -225,7 +248,9 @@ def build_report(row: AnalysisRow, *, fps: str, probes: dict[str, dict[str, Any]
             "polarity_inverted": r.get("polarity_inverted"),
             "overlap_seconds": r.get("overlap_seconds")},
         "methods": r.get("methods") or [],
-        "timeline": _timeline_summary(r.get("timeline"), fps),
+        "timeline": _timeline_summary(r.get("timeline"), fps, r.get("programme_timecode")),
+        "programme_timecode": r.get("programme_timecode"),
+        "qc": qc if qc is not None else r.get("qc"),
         "findings": r.get("findings") or [],
         "recommendation": recommend(row, fps),
         "timings": r.get("timings") or {},
@@ -233,8 +258,35 @@ def build_report(row: AnalysisRow, *, fps: str, probes: dict[str, dict[str, Any]
         "versions": {**versions, "engine": r.get("engine_version") or versions.get("engine")},
         "links": {"analysis": f"{API_PREFIX}/analysis/{row.id}",
                   "report": f"{API_PREFIX}/reports/{row.id}",
-                  "formatted": f"{API_PREFIX}/reports/{row.id}/formatted?format=html"},
+                  "formatted": f"{API_PREFIX}/reports/{row.id}/formatted?format=html",
+                  **_conform_links(row)},
     }
+
+
+def _conform_links(row: AnalysisRow) -> dict[str, str]:
+    """The conform export's downloads (OTIO, CMX 3600 EDL, FCP XML) of a completed analysis
+    with a match; none otherwise."""
+    r = row.result or {}
+    if row.status != JobStatus.COMPLETED or r.get("offset_seconds") is None or \
+            r.get("verdict") == "no_reliable_match":
+        return {}
+    base = f"{API_PREFIX}/analysis/sync/{row.id}/conform?format="
+    return {f"conform_{fmt}": base + fmt for fmt in ("otio", "edl", "fcpxml")}
+
+
+def _start_text(side: dict[str, Any] | None) -> str:
+    """``10:00:00:00 (file: timecode, format)`` of a programme_timecode side."""
+    if not side:
+        return "n/a"
+    source = side.get("source")
+    if source == "file":
+        where = f"file: {side.get('tag')}" + (f", {side['where']}" if side.get("where") else "")
+    elif source == "request":
+        own = side.get("file_timecode")
+        where = "request" + (f", the file says {own}" if own else "")
+    else:
+        where = "none in the file: the clock starts at zero"
+    return f"{side.get('timecode')} ({where})"
 
 
 # --- the human report: one document, three renderings --------------------------------------
@@ -244,6 +296,8 @@ class _Section:
     pairs: list[tuple[str, str]] = field(default_factory=list)
     table: tuple[list[str], list[list[str]]] | None = None
     paragraphs: list[str] = field(default_factory=list)
+    #: (caption, PNG bytes): shown in the HTML rendering, named in the others
+    images: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -264,7 +318,19 @@ def _stream_text(info: dict[str, Any] | None) -> str:
             f"{info.get('channels')} ch{layout}, {_fmt(info.get('duration_seconds'))} s")
 
 
-def _document(report: dict[str, Any]) -> tuple[str, list[_Section]]:
+#: captions of the plots (app.services.plots) in the HTML report, in their order
+PLOT_CAPTIONS = {
+    "timeline": "Offset over the programme: every window, every fitted segment and edit, the "
+                "QC tolerance (milliseconds left, frames right, master timecode below).",
+    "windows": "The offset measured in each window, and each window's distance from the "
+               "fitted model (the offset changes, so no single correlation peak exists).",
+    "envelope": "Master vs dub loudness around the largest error and each edit, each file on "
+                "its own clock: the lines mark the same moment in both.",
+}
+
+
+def _document(report: dict[str, Any], plots: Mapping[str, bytes] | None = None
+              ) -> tuple[str, list[_Section]]:
     a = report["analysis"]
     inputs = report["inputs"]
     title = f"Sync report — {a['label'] or inputs['dub']['name']}"
@@ -275,6 +341,11 @@ def _document(report: dict[str, Any]) -> tuple[str, list[_Section]]:
                                            f"Recommendation: {rec['summary']}",
                                            *[d for d in rec["details"] if d]])
     sections.append(head)
+    qc = report.get("qc")
+    if qc:
+        sections.append(_Section("QC", paragraphs=[
+            f"{qc.get('status')}: {sentence(str(qc.get('reason') or ''))}"],
+            pairs=[p for p in qc_pairs(qc) if p[0] != "Reason"]))
     off = report["offset"]
     if off:
         fps = off["headline_fps"]
@@ -318,6 +389,9 @@ def _document(report: dict[str, Any]) -> tuple[str, list[_Section]]:
                            _signed_ms(e["offset_before_seconds"]),
                            _signed_ms(e["offset_after_seconds"])] for e in t["edits"]])
         sections.append(sec)
+    if plots:
+        sections.append(_Section("Plots", images=[(PLOT_CAPTIONS.get(name, name), png)
+                                                  for name, png in plots.items()]))
     if report["methods"]:
         sections.append(_Section("Methods", table=(
             ["Method", "Offset", "Confidence", "Peak ratio", "Time"],
@@ -326,10 +400,18 @@ def _document(report: dict[str, Any]) -> tuple[str, list[_Section]]:
              for m in report["methods"]])))
     if report["findings"]:
         sections.append(_Section("Findings", paragraphs=list(report["findings"])))
+    programme = report.get("programme_timecode") or {}
     sections.append(_Section("Files", pairs=[
         (f"{side.capitalize()}", f"{inputs[side]['path']}") for side in ("master", "dub")] + [
         (f"{side.capitalize()} analysed", _stream_text(inputs[side]["analysed"]))
-        for side in ("master", "dub")]))
+        for side in ("master", "dub")] + ([
+            (f"{side.capitalize()} start timecode", _start_text(programme.get(side)))
+            for side in ("master", "dub")] + [
+            ("Programme frame rate", f"{float(programme.get('fps') or 25):g} fps "
+                                     f"({programme.get('fps_source')})")]
+            if programme else []) + [
+        (f"Conform export ({key.split('_', 1)[1]})", link)
+        for key, link in report["links"].items() if key.startswith("conform_")]))
     v = report["versions"]
     sections.append(_Section("Analysis", pairs=[
         ("Analysis id", a["analysis_id"]), ("Status", str(a["status"])),
@@ -383,7 +465,8 @@ def _markdown(title: str, sections: list[_Section]) -> str:
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
         "color:#222}table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid "
         "#ccc;padding:.25rem .6rem;text-align:left}th{background:#f3f3f3}.verdict{font-size:"
-        "1.2rem;font-weight:600}")
+        "1.2rem;font-weight:600}figure{margin:1rem 0}img{max-width:100%}figcaption{color:#555;"
+        "font-size:.9rem}")
 
 
 def _html(title: str, sections: list[_Section]) -> str:
@@ -405,13 +488,19 @@ def _html(title: str, sections: list[_Section]) -> str:
             out += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>"
                     for row in rows]
             out.append("</table>")
+        for caption, png in s.images:  # inline: the page stands alone (and the CSP allows it)
+            out.append(f'<figure><img src="data:image/png;base64,'
+                       f'{base64.b64encode(png).decode("ascii")}" alt="{e(caption)}">'
+                       f"<figcaption>{e(caption)}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out)
 
 
-def render(report: dict[str, Any], fmt: str) -> str:
-    """The report as ``text``, ``markdown`` or ``html``."""
-    title, sections = _document(report)
+def render(report: dict[str, Any], fmt: str, plots: Mapping[str, bytes] | None = None
+           ) -> str:
+    """The report as ``text``, ``markdown`` or ``html`` (with ``plots``, PNGs by name, shown
+    inline in the HTML)."""
+    title, sections = _document(report, plots if fmt == "html" else None)
     return {"text": _text, "markdown": _markdown, "html": _html}[fmt](title, sections)
 
 
@@ -459,10 +548,78 @@ class ReportService:
                 probes[side], errors[side] = None, public_text(
                     str(exc), shown, roots=root_labels(self.settings))
         return build_report(row, fps=fps or _fps_of(probes.get("master")), probes=probes,
-                            probe_errors=errors, versions=self._versions())
+                            probe_errors=errors, versions=self._versions(), qc=self._qc(row))
+
+    def _qc(self, row: AnalysisRow) -> dict[str, Any] | None:
+        """The result's QC verdict (judged now for a result stored before the QC gate)."""
+        r = row.result
+        if not r:
+            return None
+        return r.get("qc") or qc_of(r, row.request or {}, settings=self.settings)
 
     def formatted(self, analysis_id: str, *, fmt: str, fps: str | None = None) -> str:
-        return render(self.report(analysis_id, fps=fps), fmt)
+        """The report for a person; the HTML one with its plots inline."""
+        report = self.report(analysis_id, fps=fps)
+        plots = None
+        if fmt == "html":
+            headline = (report.get("offset") or {}).get("headline_fps") or fps
+            plots = {}
+            for name in PLOT_NAMES:
+                try:
+                    plots[name] = self.plot(analysis_id, name, fps=headline)
+                except NotFoundError:  # not for this result (or its files are gone)
+                    continue
+        return render(report, fmt, plots)
+
+    def plot(self, analysis_id: str, name: str, *, fps: str | None = None) -> bytes:
+        """A plot of a completed analysis as PNG (app.services.plots), cached under
+        OUTPUT_DIR/plots: ``timeline``; ``windows`` (drift and edits); ``envelope`` (master
+        vs dub around the largest error and each edit, while both files are there). 404
+        ``plot_not_available`` when it does not apply."""
+        row = self._finished(analysis_id)
+        r = row.result
+        if name not in PLOT_NAMES:
+            raise NotFoundError(f"no plot {name!r}; plots: {list(PLOT_NAMES)}",
+                                code="plot_not_available")
+        if row.status != JobStatus.COMPLETED or not r or r.get("offset_seconds") is None:
+            raise NotFoundError(f"analysis {analysis_id} has no offset to plot",
+                                code="plot_not_available", details={"plot": name})
+        if name == "windows" and r.get("verdict") not in ("drift", "edited"):
+            raise NotFoundError("the per-window plot is for drifting or edited dubs; this one "
+                                f"is {r.get('verdict')}", code="plot_not_available",
+                                details={"plot": name})
+        rate = float(fps or (r.get("programme_timecode") or {}).get("fps") or DEFAULT_FPS)
+        result = {**r, "qc": self._qc(row)}
+        tolerance = json.dumps((result["qc"] or {}).get("tolerance"), sort_keys=True)
+        key = hashlib.sha256(f"{REPORT_VERSION}|{rate:g}|{tolerance}".encode()).hexdigest()[:12]
+        cached = self.settings.output_root / "plots" / row.id / f"{name}_{key}.png"
+        if cached.is_file():
+            return cached.read_bytes()
+        if name == "timeline":
+            png = png_bytes(timeline_figure(result, fps=rate))
+        elif name == "windows":
+            png = png_bytes(windows_figure(result, fps=rate))
+        else:
+            opts = r.get("options") or {}
+            try:
+                envs = [envelope_of(Path((row.request or {}).get(f"{side}_path")
+                                         or getattr(row, f"{side}_file")),
+                                    stream=int(opts.get(f"{side}_stream") or 0),
+                                    channel=opts.get(f"{side}_channel"))
+                        for side in ("master", "dub")]
+            except (AudioDecodeError, OSError) as exc:
+                raise NotFoundError("the envelope plot needs both files, which cannot be read "
+                                    "now", code="plot_not_available",
+                                    details={"plot": name}) from exc
+            png = png_bytes(envelope_figure(result, envs[0], envs[1], fps=rate))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{uuid.uuid4().hex}.partial")
+        try:
+            tmp.write_bytes(png)
+            os.replace(tmp, cached)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return png
 
     def search(self, *, master: str | None, dub: str | None, statuses: Sequence[str],
                batch_id: str | None, limit: int, offset: int

@@ -1,5 +1,7 @@
 """The timeline of a finished analysis as operator-friendly data: every time in seconds and as
-timecode at a chosen frame rate, ready to plot.
+timecode at a chosen frame rate, ready to plot. Master-time positions are programme timecode
+(the master's start timecode + master time, ``result.programme_timecode``); offsets are signed
+durations.
 
 Sign convention: ``offset_seconds > 0`` means the dub is late.
 """
@@ -10,6 +12,7 @@ from typing import Any
 
 from app.core.errors import ConflictError
 from app.db.models import AnalysisRow, JobStatus
+from app.engine.start_timecode import clock_of
 from app.engine.timecode import seconds_to_frames, seconds_to_timecode
 
 __all__ = ["timeline_view"]
@@ -19,8 +22,9 @@ def _tc(seconds: float | None, fps: float) -> str | None:
     return None if seconds is None else seconds_to_timecode(seconds, fps)
 
 
-def timeline_view(row: AnalysisRow, *, fps: float) -> dict[str, Any]:
-    """Windows, segments, drift and edits of ``row``'s result with timecodes at ``fps``.
+def timeline_view(row: AnalysisRow, *, fps: float | None = None) -> dict[str, Any]:
+    """Windows, segments, drift and edits of ``row``'s result with timecodes at ``fps``
+    (default: the programme's frame rate, else 25).
 
     Raises :class:`ConflictError` (409) when the analysis has not completed or found no
     offset at all (no timeline to show).
@@ -34,11 +38,14 @@ def timeline_view(row: AnalysisRow, *, fps: float) -> dict[str, Any]:
         raise ConflictError(f"analysis {row.id} found no offset, so it has no timeline",
                             code="no_timeline", details={"verdict": (row.result or {}).get(
                                 "verdict")})
+    programme = (row.result or {}).get("programme_timecode")
+    fps = float(fps if fps is not None else (programme or {}).get("fps") or 25.0)
+    clock = clock_of(programme, fps=fps)
     windows = [
         {
             **w,
-            "start_timecode": _tc(w["start_seconds"], fps),
-            "end_timecode": _tc(w["end_seconds"], fps),
+            "start_timecode": clock.master(w["start_seconds"]),
+            "end_timecode": clock.master(w["end_seconds"]),
             "offset_ms": None if w["offset_seconds"] is None else round(
                 w["offset_seconds"] * 1000, 3),
             "offset_frames": None if w["offset_seconds"] is None else round(
@@ -49,8 +56,11 @@ def timeline_view(row: AnalysisRow, *, fps: float) -> dict[str, Any]:
     segments = [
         {
             **s,
-            "master_start_timecode": _tc(s["master_start_seconds"], fps),
-            "master_end_timecode": _tc(s["master_end_seconds"], fps),
+            "master_start_timecode": clock.master(s["master_start_seconds"]),
+            "master_end_timecode": clock.master(s["master_end_seconds"]),
+            "dub_start_timecode": clock.dub(s["master_start_seconds"]
+                                            + s["offset_start_seconds"]),
+            "dub_end_timecode": clock.dub(s["master_end_seconds"] + s["offset_end_seconds"]),
             "offset_start_timecode": _tc(s["offset_start_seconds"], fps),
             "offset_end_timecode": _tc(s["offset_end_seconds"], fps),
         }
@@ -59,7 +69,7 @@ def timeline_view(row: AnalysisRow, *, fps: float) -> dict[str, Any]:
     edits = [
         {
             **e,
-            "master_timecode": _tc(e["master_time_seconds"], fps),
+            "master_timecode": clock.master(e["master_time_seconds"]),
             "duration_frames": round(seconds_to_frames(e["duration_seconds"], fps), 3),
         }
         for e in tl["edits"]
@@ -71,6 +81,7 @@ def timeline_view(row: AnalysisRow, *, fps: float) -> dict[str, Any]:
     return {
         "analysis_id": row.id,
         "fps": fps,
+        "programme_timecode": programme,
         "verdict": tl["verdict"],
         "reason": tl["reason"],
         "model": tl["model"],

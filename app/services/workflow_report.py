@@ -27,6 +27,8 @@ import numpy as np  # noqa: E402
 from app.engine.decode import decode  # noqa: E402
 from app.engine.repair import sha256_file  # noqa: E402
 from app.engine.timecode import frames_and_timecodes  # noqa: E402
+from app.engine.wording import qc_pairs  # noqa: E402
+from app.services.plots import save_png, timeline_figure  # noqa: E402
 from app.services.text_safety import md_text  # noqa: E402
 
 __all__ = [
@@ -110,6 +112,7 @@ def plot_correlation(path: Path, curves: list[tuple[str, np.ndarray, np.ndarray]
             if lags.size and lags[0] <= 0.0 <= lags[-1]:
                 ax.axvline(0.0, color="#808080", lw=0.6)
             ax.set_title(label, fontsize=9)
+            ax.ticklabel_format(useOffset=False, style="plain")  # lags as they are, in ms
             ax.set_xlabel("lag (ms, > 0 = dub late)", fontsize=8)
             ax.set_ylabel("GCC-PHAT", fontsize=8)
             ax.tick_params(labelsize=7)
@@ -117,66 +120,14 @@ def plot_correlation(path: Path, curves: list[tuple[str, np.ndarray, np.ndarray]
     return path
 
 
-def _windows(result: Mapping[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
-    tl = (result or {}).get("timeline") or {}
-    pts = [(0.5 * (w["start_seconds"] + w["end_seconds"]), w["offset_seconds"])
-           for w in tl.get("windows", []) if w.get("status") == "ok"
-           and w.get("offset_seconds") is not None]
-    if not pts:
-        return np.zeros(0), np.zeros(0)
-    t, o = zip(*pts, strict=True)
-    return np.asarray(t), np.asarray(o)
-
-
 def plot_timeline(path: Path, before: Mapping[str, Any], after: Mapping[str, Any] | None, *,
-                  tolerance_seconds: float, title: str) -> Path:
-    """Offset over the programme: the analysis' windows and fitted segments with edits marked
-    (top), the repaired file's windows with the ± tolerance band (bottom, when repaired)."""
-    end = max([float((before.get("master") or {}).get("duration_seconds") or 0.0)]
-              + [float(w["end_seconds"]) for w in (before.get("timeline") or {})
-                 .get("windows", [])])
-    scale, unit = (60.0, "min") if end > 300 else (1.0, "s")
-    with _PLOT_LOCK:
-        rows = 2 if after is not None else 1
-        fig, axes = plt.subplots(rows, 1, figsize=(8, 2.8 * rows), squeeze=False)
-        ax = axes[0, 0]
-        t, o = _windows(before)
-        ax.plot(t / scale, o * 1000, "o", ms=3, color="#1f4e79", label="windows")
-        tl = before.get("timeline") or {}
-        for seg in tl.get("segments", []):
-            ax.plot([seg["master_start_seconds"] / scale, seg["master_end_seconds"] / scale],
-                    [seg["offset_start_seconds"] * 1000, seg["offset_end_seconds"] * 1000],
-                    color="#c00000", lw=1.2)
-        for e in tl.get("edits", []):
-            ax.axvline(e["master_time_seconds"] / scale, color="#e07000", ls="--", lw=0.8)
-            ax.annotate(f"{e['kind']} {e['duration_seconds']:.2f} s",
-                        (e["master_time_seconds"] / scale, ax.get_ylim()[1]), fontsize=7,
-                        textcoords="offset points", xytext=(3, -10), color="#e07000")
-        drift = tl.get("drift")
-        label = f"before repair: {before.get('verdict')}"
-        if drift:
-            label += f", speed {drift['speed_ratio']:.6f} ({drift.get('conversion') or ''}" \
-                     f" {drift['ppm']:+.1f} ppm)"
-        ax.set_title(label, fontsize=9)
-        ax.set_ylabel("offset (ms, > 0 late)", fontsize=8)
-        ax.tick_params(labelsize=7)
-        if after is not None:
-            ax2 = axes[1, 0]
-            t2, o2 = _windows(after)
-            ax2.axhspan(-tolerance_seconds * 1000, tolerance_seconds * 1000, color="#d9ead3",
-                        label=f"± {tolerance_seconds * 1000:g} ms")
-            ax2.plot(t2 / scale, o2 * 1000, "o", ms=3, color="#38761d", label="windows")
-            ax2.axhline(0, color="#808080", lw=0.6)
-            ax2.set_title(f"after repair: {after.get('verdict')}, residual "
-                          f"{(after.get('offset_seconds') or 0.0) * 1000:+.3f} ms", fontsize=9)
-            ax2.set_ylabel("residual (ms)", fontsize=8)
-            ax2.legend(fontsize=7, loc="upper right")
-            ax2.tick_params(labelsize=7)
-        for a in axes[:, 0]:
-            a.set_xlim(0, max(end, 1.0) / scale)
-        axes[-1, 0].set_xlabel(f"master time ({unit})", fontsize=8)
-        _save(fig, path, title)
-    return path
+                  tolerance_seconds: float, title: str, fps: float | None = None) -> Path:
+    """Offset over the programme (app.services.plots.timeline_figure): the analysis' windows,
+    every fitted segment and edit (top), the repaired file's windows within ± one frame
+    (bottom, when repaired); ``fps`` defaults to one frame = ``tolerance_seconds``."""
+    fig = timeline_figure(before, fps=fps or round(1.0 / tolerance_seconds, 3), after=after)
+    fig.suptitle(title, fontsize=10)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- human report
@@ -196,6 +147,8 @@ def _rows(report: Mapping[str, Any], fps: float) -> list[tuple[str, str]]:
             ("Offset", f"{_ms(off)}" + (f" = {frames[key]:+.2f} frames = {codes[key]} at "
                                          f"{key} fps" if key else "")),
             ("Confidence", f"{a.get('confidence', 0):.2f}")]
+    rows += [(f"QC {label.lower()}" if label != "Status" else "QC", text)
+             for label, text in qc_pairs(report.get("qc"))]
     d = report.get("decision") or {}
     rows.append(("Decision", f"{d.get('action')} ({d.get('kind') or '—'}): "
                              f"{d.get('reason', '')}"))

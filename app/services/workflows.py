@@ -59,10 +59,12 @@ from app.engine.verify import (
     repair_channels,
     repair_dub,
 )
-from app.services.analysis import AnalysisService, to_jsonable
+from app.services.analysis import AnalysisService, qc_of, to_jsonable
+from app.services.conform import conform_files
 from app.services.events import Event, EventBus
 from app.services.jobs import CancelReason, JobContext, JobRunner
 from app.services.paths import resolve_media_path
+from app.services.plots import envelope_figure, envelope_of, save_png, windows_figure
 from app.services.repair import atomic_write_text, inside
 from app.services.workflow_report import (
     build_package,
@@ -102,7 +104,8 @@ def links_of(workflow_id: str, analysis_id: str | None = None) -> dict[str, str]
     if analysis_id:
         links.update(analysis=f"{API_PREFIX}/analysis/{analysis_id}",
                      timeline=f"{API_PREFIX}/analysis/sync/{analysis_id}/timeline",
-                     report=f"{API_PREFIX}/reports/{analysis_id}")
+                     report=f"{API_PREFIX}/reports/{analysis_id}",
+                     conform=f"{API_PREFIX}/analysis/sync/{analysis_id}/conform?format=edl")
     return links
 
 
@@ -521,7 +524,7 @@ class WorkflowService:
     def _options(self, req: dict[str, Any]) -> AnalysisOptions:
         s = self.settings
         return AnalysisOptions(
-            methods=tuple(s.ENABLED_METHODS),
+            methods=tuple(s.engine_methods),
             sample_rate=int(req.get("sample_rate") or s.DEFAULT_SAMPLE_RATE),
             max_offset_seconds=float(req.get("max_offset_seconds")
                                      or s.DEFAULT_MAX_OFFSET_SECONDS),
@@ -636,16 +639,25 @@ class WorkflowService:
         files: dict[str, str] = {}
         if repaired is not None:
             files[FileType.REPAIRED] = repaired.name
-        plots = self._plots(folder, master, dub, repaired, result, verification, decision,
-                            fps=fps)
+        # the QC gate's verdict (tolerance, worst offset and where) for the reports and plots
+        qc = qc_of(result, req, settings=self.settings)
+        plots = self._plots(folder, master, dub, repaired, {**result, "qc": qc}, verification,
+                            decision, fps=fps)
+        # the conform export (OTIO, CMX 3600 EDL, FCP XML) of the analysis, for the package
+        conform = conform_files(result, folder / "conform", dub_path=str(dub),
+                                fps=req.get("frame_rate"),
+                                name=f"{row.episode_name} conform" if row.episode_name
+                                else None)
         report = {
             "workflow_id": row.id, "episode_name": row.episode_name,
             "generated_at": datetime.now(UTC).isoformat(), "engine_version": ENGINE_VERSION,
             "master_file": req["master_file"], "dub_file": req["dub_file"],
             "master_path": str(master), "dub_path": str(dub), "request": req,
-            "analysis": result, "channels": channels, "decision": decision, "repair": repair,
+            "analysis": result, "qc": qc, "channels": channels, "decision": decision,
+            "repair": repair,
             "verification": verification, "outcome": outcome,
-            "plots": [p.name for p in plots]}
+            "plots": [p.name for p in plots],
+            "conform": [f"conform/{p.name}" for p in conform]}
         report = to_jsonable(report)
         atomic_write_text(folder / "report.json", json.dumps(report, indent=2, default=str))
         files[FileType.REPORT] = "report.json"
@@ -663,6 +675,7 @@ class WorkflowService:
             rec.progress(0.96, "building the package")
             content = {"report.json": folder / "report.json", human.name: human}
             content.update({f"plots/{p.name}": p for p in plots})
+            content.update({f"conform/{p.name}": p for p in conform})
             if repaired is not None:
                 content[repaired.name] = repaired
             name = f"{_stem(req.get('episode_name'), dub)}_package.zip"
@@ -682,23 +695,43 @@ class WorkflowService:
     def _plots(self, folder: Path, master: Path, dub: Path, repaired: Path | None,
                result: dict[str, Any], verification: dict[str, Any] | None,
                decision: dict[str, Any], *, fps: float) -> list[Path]:
+        """The package's evidence: the correlation around a constant offset (and the repaired
+        dub's at 0), the offset measured window by window when it changes (drift, edits: no
+        single correlation peak exists), the offset over the programme with every segment and
+        edit, and master vs dub (and repaired dub) envelopes around the largest error and
+        each edit."""
         plots: list[Path] = []
         off = result.get("offset_seconds")
+        changing = result.get("verdict") in ("drift", "edited")
+        pcm = (".wav", ".flac", ".aiff", ".w64")
         curves = []
-        if off is not None:
+        if off is not None and not changing:
             lags, vals = correlation_curve(master, dub, centre_seconds=float(off))
             curves.append((f"before repair: peak at the measured offset {off * 1000:+.3f} ms",
                            lags, vals))
-        if repaired is not None and repaired.suffix in (".wav", ".flac", ".aiff", ".w64"):
+        if repaired is not None and repaired.suffix in pcm:
             lags, vals = correlation_curve(master, repaired, centre_seconds=0.0)
             curves.append(("after repair: peak at 0 ms when in sync", lags, vals))
         if curves:
             plots.append(plot_correlation(folder / "plots" / "correlation.png", curves,
                                           title="GCC-PHAT correlation around the offset"))
+        if off is not None and changing:
+            plots.append(save_png(windows_figure(result, fps=fps),
+                                  folder / "plots" / "windows.png"))
         after = (verification or {}).get("result")
         plots.append(plot_timeline(folder / "plots" / "timeline.png", result, after,
                                    tolerance_seconds=1.0 / fps,
                                    title=f"Offset over the programme — {decision['action']}"))
+        if off is not None:
+            opts = result.get("options") or {}
+            envs = (envelope_of(master, stream=int(opts.get("master_stream") or 0),
+                                channel=opts.get("master_channel")),
+                    envelope_of(dub, stream=int(opts.get("dub_stream") or 0),
+                                channel=opts.get("dub_channel")),
+                    envelope_of(repaired) if repaired is not None and repaired.suffix in pcm
+                    else None)
+            plots.append(save_png(envelope_figure(result, *envs, fps=fps),
+                                  folder / "plots" / "envelope.png"))
         return plots
 
     # --- introspection --------------------------------------------------------------------------

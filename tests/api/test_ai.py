@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.core.config import Settings
-from tests.api.helpers import read_sse, running_app
+from app.engine.ai.registry import SPECS
+from tests.api.helpers import read_sse, running_app, wait_status
 from tests.conftest import DUBS
 
 HAS_TORCH = all(importlib.util.find_spec(p) is not None for p in ("torch", "transformers"))
@@ -39,17 +40,46 @@ class TestModels:
             assert missing.status_code == 404
             assert missing.json()["error"]["code"] == "ai_model_not_found"
 
-    async def test_unavailable_model_is_refused_with_the_reason(
+    async def test_unavailable_model_runs_without_it_and_says_why(
             self, make_settings: Callable[..., Settings]) -> None:
         async with running_app(make_settings(ENABLED_AI_MODELS="wav2vec2")) as (_, c):
             r = await c.post("/api/v1/analysis/sync", json={
-                "master_file": "master.wav", "dub_file": "dub_late.wav", "enable_ai": True})
-            assert r.status_code == 422
-            err = r.json()["error"]
-            assert err["code"] == "ai_unavailable" and "wav2vec2" in err["message"]
-            assert "expected_layout" in err["details"]
+                "master_file": "master.wav", "dub_file": "dub_late.wav", "enable_ai": True,
+                "methods": ["correlation"], "max_offset_seconds": 5})
+            assert r.status_code == 202, r.text
+            warning = r.json()["warnings"][0]
+            assert warning.startswith("the ai method did not run: ai_model 'wav2vec2' is not "
+                                      "installed here: ")
+            layout = SPECS["wav2vec2"].expected_layout
+            assert warning.count(layout) == 1  # the install layout, once
+            done = await wait_status(c, r.json()["analysis_id"])
+            assert done["status"] == "completed" and done["warnings"] == [warning]
+            result = done["result"]
+            assert abs(result["offset_seconds"] - DUBS["dub_late.wav"]) < 0.001
+            assert result["warnings"] == [warning]
+            by = {m["method"]: m for m in result["methods"]}
+            assert set(by) == {"correlation", "ai"} and by["correlation"]["status"] == "ok"
+            ai = by["ai"]
+            assert ai["status"] == "unavailable" and ai["offset_seconds"] is None
+            assert ai["confidence"] == 0.0 and "wav2vec2" in ai["reason"]
+            assert ai["diagnostics"]["expected_layout"] == layout
+            assert ai["diagnostics"]["model"] == "wav2vec2"
+            assert done["request"]["ai_unavailable"]["reason"] == ai["reason"]
             h = (await c.get("/api/v1/health")).json()
             assert h["components"]["ai-models"] == "degraded"
+
+    async def test_unknown_model_is_refused(self, make_settings: Callable[..., Settings]
+                                            ) -> None:
+        async with running_app(make_settings(ENABLED_AI_MODELS="spectral")) as (_, c):
+            for name in ("whisper", "silero_vad"):
+                r = await c.post("/api/v1/analysis/sync", json={
+                    "master_file": "master.wav", "dub_file": "dub_late.wav",
+                    "enable_ai": True, "ai_model": name})
+                assert r.status_code == 422, r.text
+                err = r.json()["error"]
+                assert err["code"] == "unknown_ai_model" and name in err["message"]
+                assert err["details"]["known"] == ["spectral", "basic_pitch", "wav2vec2",
+                                                   "yamnet"]
 
     async def test_spectral_needs_no_weights(self, make_settings: Callable[..., Settings]
                                              ) -> None:
@@ -94,3 +124,15 @@ class TestWav2Vec2EndToEnd:
             assert result["options"]["ai_cache_dir"] == str(cache)
             listed = (await c.get("/api/v1/ai/models/wav2vec2")).json()
             assert listed["loaded"] is True and listed["device"] == "cpu"
+
+
+def test_unavailable_ai_is_cpu_work(make_settings: Callable[..., Settings]) -> None:
+    """JOB_BACKEND=celery: an enable_ai analysis whose model cannot run here has only classical
+    methods to run, so it goes to the CPU queue, not to CELERY_GPU_QUEUE."""
+    from app.services.backends.celery_app import ANALYSIS_QUEUE, queue_for
+
+    settings = make_settings(CELERY_GPU_QUEUE="gpu")
+    assert queue_for(settings, {"enable_ai": True, "ai_model": "spectral"}) == "gpu"
+    assert queue_for(settings, {"enable_ai": True, "ai_unavailable": {"model": "wav2vec2"}}
+                     ) == ANALYSIS_QUEUE
+    assert queue_for(settings, {"enable_ai": False}) == ANALYSIS_QUEUE

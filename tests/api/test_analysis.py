@@ -28,7 +28,9 @@ class TestSubmitSync:
             assert body["status"] == "queued"
             assert body["links"] == {"self": f"/api/v1/analysis/{aid}",
                                      "stream": f"/api/v1/analysis/{aid}/progress/stream",
-                                     "cancel": f"/api/v1/analysis/{aid}"}
+                                     "cancel": f"/api/v1/analysis/{aid}",
+                                     "conform": f"/api/v1/analysis/sync/{aid}/conform"
+                                                "?format=edl"}
             assert r.headers["location"] == f"/api/v1/analysis/{aid}"
 
             events, _ = await read_sse(client, body["links"]["stream"])

@@ -41,7 +41,8 @@ class TestSubmitRefusals:
         ({"window_size": 0.5}, 422, "validation_error", "window_size"),
         ({"dub_channel": 3}, 422, "invalid_parameter", "dub_channel=3"),
         ({"master_stream": 2}, 422, "audio_decode_error", "stream 2"),
-        ({"enable_ai": True}, 422, "ai_unavailable", "ENABLED_AI_MODELS"),
+        ({"enable_ai": True, "ai_model": "whisper"}, 422, "unknown_ai_model", "whisper"),
+        ({"methods": ["ai"]}, 422, "invalid_parameter", "beside at least one"),
         ({"colour": "blue"}, 422, "validation_error", "colour"),
         ({"master_file": ""}, 422, "validation_error", "master_file"),
     ])
@@ -89,11 +90,32 @@ class TestSubmitRefusals:
             done = await wait_status(c, ok.json()["analysis_id"])
             assert done["request"]["methods"] == ["correlation", "onset"]
 
-    async def test_ai_model_not_enabled(self, make_settings: Callable[..., Settings]) -> None:
+    async def test_ai_model_not_enabled_runs_without_it(
+            self, make_settings: Callable[..., Settings]) -> None:
         async with running_app(make_settings(ENABLED_AI_MODELS="wav2vec2")) as (_, client):
-            err = _error(await client.post("/api/v1/analysis/sync", json={
-                **GOOD, "enable_ai": True, "ai_model": "yamnet"}), 422, "ai_unavailable")
-            assert "yamnet" in err["message"]
+            r = await client.post("/api/v1/analysis/sync", json={
+                **GOOD, "methods": ["correlation"], "enable_ai": True, "ai_model": "yamnet"})
+            assert r.status_code == 202, r.text
+            done = await wait_status(client, r.json()["analysis_id"])
+            ai = next(m for m in done["result"]["methods"] if m["method"] == "ai")
+            assert ai["status"] == "unavailable"
+            assert ai["reason"].startswith("ai_model 'yamnet' is not enabled on this server "
+                                           "(ENABLED_AI_MODELS=['wav2vec2']; add it there)")
+            assert "yamnet" in done["warnings"][0]
+
+    async def test_ai_off_in_enabled_methods(self, make_settings: Callable[..., Settings]
+                                             ) -> None:
+        settings = make_settings(ENABLED_METHODS="correlation,onset",
+                                 ENABLED_AI_MODELS="spectral")
+        async with running_app(settings) as (_, client):
+            r = await client.post("/api/v1/analysis/sync", json={
+                **GOOD, "methods": ["correlation", "ai"]})
+            assert r.status_code == 202, r.text
+            assert "the ai method is disabled on this server" in r.json()["warnings"][0]
+            done = await wait_status(client, r.json()["analysis_id"])
+            assert done["request"]["methods"] == ["correlation"]
+            assert done["request"]["enable_ai"] is True
+            assert [m["method"] for m in done["result"]["methods"]] == ["correlation", "ai"]
 
     async def test_file_too_large(self, make_settings: Callable[..., Settings]) -> None:
         async with running_app(make_settings(MAX_FILE_SIZE=1000)) as (_, client):

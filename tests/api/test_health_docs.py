@@ -56,6 +56,41 @@ class TestHealth:
             assert h["ai-models"]["models"][0]["name"] == "wav2vec2"
             assert h["ai-models"]["models"][0]["available"] is False
 
+    async def test_component_routes_have_their_own_status(
+            self, make_settings: Callable[..., Settings],
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        """The documented /health/{status,ffmpeg,ai-models,filesystem,system}: each its part
+        of the record, 503 only for the component that is down."""
+        settings = make_settings(ENABLED_AI_MODELS="wav2vec2,spectral")
+        async with running_app(settings) as (_, client):
+            whole = (await client.get("/api/v1/health")).json()
+            status = await client.get("/api/v1/health/status")
+            assert status.status_code == 200 and status.json()["components"] == \
+                whole["components"]
+            ff = await client.get("/api/v1/health/ffmpeg")
+            assert ff.status_code == 200 and ff.json()["status"] == "ok"
+            assert ff.json()["path"] == shutil.which("ffmpeg")
+            ai = await client.get("/api/v1/health/ai-models")
+            assert ai.status_code == 200 and ai.json()["status"] == "degraded"
+            assert [m["name"] for m in ai.json()["models"]] == ["wav2vec2", "spectral"]
+            assert [m["available"] for m in ai.json()["models"]] == [False, True]
+            system = (await client.get("/api/v1/health/system")).json()
+            assert system["status"] == "ok" and system["cpu_count"] >= 1
+            assert system["memory"]["total_bytes"] > 0
+            fs = await client.get("/api/v1/health/filesystem")
+            assert fs.status_code == 200 and fs.json()["upload"]["writable"] is True
+            shutil.rmtree(settings.UPLOAD_DIR)  # the upload folder disappears: only it is down
+            fs = await client.get("/api/v1/health/filesystem")
+            assert fs.status_code == 503 and fs.json()["status"] == "error"
+            assert fs.json()["upload"]["exists"] is False
+            assert (await client.get("/api/v1/health/ffmpeg")).status_code == 200
+            assert (await client.get("/api/v1/health/status")).status_code == 503
+            monkeypatch.setenv("FFMPEG_BINARY", "/nonexistent/ffmpeg")
+            ff = await client.get("/api/v1/health/ffmpeg")
+            assert ff.status_code == 503 and ff.json()["ffmpeg"]["path"] == "/nonexistent/ffmpeg"
+            assert "not found" in ff.json()["ffmpeg"]["error"]
+            assert (await client.get("/api/v1/health/system")).status_code == 200
+
     async def test_gpu_none_without_any(self, monkeypatch: pytest.MonkeyPatch) -> None:
         health_module.gpu_info.cache_clear()
         monkeypatch.setattr(health_module.importlib.util, "find_spec", lambda name: None)

@@ -119,6 +119,16 @@ class TestRepairWorkflow:
             assert names == set(z.namelist()) - {"manifest.json", "SHA256SUMS"}
             assert {"report.json", "report.md", "plots/correlation.png",
                     "plots/timeline.png"} <= names
+            # the conform export of its analysis: one clip of the dub, read back by OTIO
+            assert {"conform/conform.otio", "conform/conform.edl", "conform/conform.xml"} <= names
+            import opentimelineio as otio
+
+            conform = otio.adapters.read_from_string(z.read("conform/conform.otio").decode(),
+                                                     "otio_json")
+            [clip] = list(conform.find_clips())
+            assert abs(clip.source_range.start_time.to_seconds() - DUBS["dub_late.wav"]) \
+                <= 0.5 / 25  # the offset, to the nearest frame at 25 fps
+            assert body["links"]["conform"].endswith(f"/{aid}/conform?format=edl")
             assert any(n.endswith(".wav") for n in names)
             for e in manifest["files"]:
                 data = z.read(e["name"])

@@ -29,7 +29,7 @@ def pink(path: Path, seconds: float, *, rate: int = 48000, layout: str = "stereo
 def small_packets(path: Path, monkeypatch: pytest.MonkeyPatch, **kw: object) -> np.ndarray:
     """``decode`` with ffmpeg's default WAV packets."""
     with monkeypatch.context() as m:
-        m.setattr(dec, "_input_options", lambda *_: [])
+        m.setattr(dec, "_input_options", lambda *_: {})
         return decode(path, **kw)  # type: ignore[arg-type]
 
 
@@ -52,7 +52,7 @@ def test_large_packets_are_bit_identical(tmp_path: Path, monkeypatch: pytest.Mon
     path = pink(tmp_path / "a.wav", 7.3, rate=rate, layout=layout, codec=codec, extra=extra)
     info = probe(path)
     assert info.codec == codec
-    assert dec._input_options(info) == ["-max_size", str(dec.WAV_PACKET_BYTES)]
+    assert dec._input_options(info) == {"max_size": dec.WAV_PACKET_BYTES}
     for channel in (None, info.channels - 1):
         fast = decode(path, sample_rate=16000, channel=channel)
         slow = small_packets(path, monkeypatch, sample_rate=16000, channel=channel)
@@ -66,7 +66,7 @@ def test_only_pcm_wavs_get_large_packets(tmp_path: Path) -> None:
     flac = pink(tmp_path / "a.flac", 1.0, codec="flac")
     adpcm = pink(tmp_path / "b.wav", 1.0, codec="adpcm_ms")
     for path in (flac, adpcm):
-        assert dec._input_options(probe(path)) == []
+        assert dec._input_options(probe(path)) == {}
         assert decode(path, sample_rate=16000).size == pytest.approx(16000, abs=600)
 
 

@@ -98,8 +98,15 @@ class TestApiKeys:
         for key in (READER, WRITER):
             full = (await keyed.get("/api/v1/health", headers={"X-API-Key": key})).json()
             assert full["filesystem"]["mount"]["path"] and full["system"]["python"]
+        # a key in the query string is not taken (API_KEY_IN_QUERY off): statuses only
         query = (await keyed.get("/api/v1/health", params={"api_key": READER})).json()
-        assert "filesystem" in query
+        assert "filesystem" not in query and query["components"]["filesystem"] == "ok"
+        for part in ("ffmpeg", "filesystem", "system", "ai-models"):
+            r = await keyed.get(f"/api/v1/health/{part}")
+            assert r.status_code == 200 and set(r.json()) == {"component", "status", "details"}
+            assert "/" not in r.text.replace("X-API-Key", "")
+            full = await keyed.get(f"/api/v1/health/{part}", headers={"X-API-Key": READER})
+            assert "details" not in full.json() and len(full.json()) > 3, part
 
     async def test_scopes(self, keyed: httpx.AsyncClient) -> None:
         _error(await keyed.get("/api/v1/analysis", headers={"X-API-Key": "nope-nope-nope"}),
@@ -124,20 +131,31 @@ class TestApiKeys:
         _error(await keyed.delete(f"/api/v1/analysis/{aid}", headers=reader), 403,
                "insufficient_scope")
 
-    async def test_query_key_for_streams_and_links_only_on_get(
+    async def test_signed_urls_for_streams_and_links_no_query_keys(
             self, keyed: httpx.AsyncClient) -> None:
         r = await keyed.post("/api/v1/analysis/sync", json=GOOD,
                              headers={"X-API-Key": WRITER})
         aid = r.json()["analysis_id"]
-        events, _ = await read_sse(keyed, f"/api/v1/analysis/{aid}/progress/stream"
-                                          f"?api_key={READER}")
+        stream = f"/api/v1/analysis/{aid}/progress/stream"
+        report = f"/api/v1/reports/{aid}/formatted?format=html"
+        signed = (await keyed.get("/api/v1/auth/signed-url", params={"url": [stream, report]},
+                                  headers={"X-API-Key": READER})).json()["items"]
+        assert READER not in json.dumps(signed)
+        events, _ = await read_sse(keyed, signed[0]["url"])
         assert events[-1].event == "completed"
-        report = await keyed.get(f"/api/v1/reports/{aid}/formatted",
-                                 params={"format": "html", "api_key": READER})
-        assert report.status_code == 200
-        # a key in the query string is not accepted for changes
-        _error(await keyed.post(f"/api/v1/analysis/sync?api_key={WRITER}", json=GOOD), 401,
-               "api_key_missing")
+        assert (await keyed.get(signed[1]["url"])).status_code == 200
+        # a key in the query string is refused (it would end up in logs), for reads too
+        for call in (keyed.get(f"{stream}?api_key={READER}"),
+                     keyed.post(f"/api/v1/analysis/sync?api_key={WRITER}", json=GOOD)):
+            err = _error(await call, 401, "api_key_in_query")
+            assert "X-API-Key" in err["message"]
+
+    async def test_query_keys_when_allowed(self, make_settings: Callable[..., Settings]
+                                           ) -> None:
+        async with running_app(make_settings(API_KEYS=KEYS, API_KEY_IN_QUERY=True)) as (_, c):
+            assert (await c.get(f"/api/v1/analysis?api_key={READER}")).status_code == 200
+            _error(await c.post(f"/api/v1/analysis/sync?api_key={WRITER}", json=GOOD), 401,
+                   "api_key_missing")
 
     async def test_start_up_log_says_keys_are_on(self, keyed: httpx.AsyncClient,
                                                  tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The dashboard with API keys on, under its Content-Security-Policy, in headless Chromium:
-it asks for the key once, sends it (header for fetch, ?api_key= for the progress stream, the
-audio players and the links), runs an analysis to the end, and the CSP blocks nothing."""
+it asks for the key once, sends it as a header, loads the progress stream, the audio players and
+the links through signed URLs (never the key in a URL), runs an analysis to the end, and the CSP
+blocks nothing."""
 
 from __future__ import annotations
 
@@ -73,9 +74,23 @@ def test_dashboard_with_api_keys_and_csp(make_settings: Callable[..., Settings],
             assert len(prompts) == 1
             page.click(".job[data-kind=analysis] button:has-text('Show result')")
             page.wait_for_selector("#timeline svg")
-            assert f"api_key={KEY}" in (page.get_attribute("#audio-master", "src") or "")
-            href = page.get_attribute("#r-links a:has-text('Formatted report')", "href") or ""
-            assert href.startswith("/api/v1/reports/") and f"api_key={KEY}" in href
+            page.wait_for_function("(document.getElementById('audio-master').src || '')"
+                                   ".includes('signature=')")
+            src = page.get_attribute("#audio-master", "src") or ""
+            assert "/api/v1/files/proxy-audio?" in src and "expires=" in src
+            link = "#r-links a:has-text('Formatted report')"
+            page.wait_for_function("[...document.querySelectorAll('#r-links a')].every("
+                                   "(a) => a.getAttribute('href').includes('signature='))")
+            href = page.get_attribute(link, "href") or ""
+            assert href.startswith("/api/v1/reports/")
+            for url in (src, href):
+                assert KEY not in url and "api_key" not in url, url
+            # the signed link opens without a key; the same signature on another report not
+            report = page.request.get(server.base_url + href)
+            assert report.status == 200 and "<html" in report.text().lower()
+            other = page.request.get(server.base_url + href.replace("format=html",
+                                                                    "format=text"))
+            assert other.status == 401
             page.click("#tab-btn-health")
             page.wait_for_selector("#health .hcard .meter span")
             assert page.evaluate("window.__csp") == []

@@ -94,7 +94,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, media_dir: Path) -> Iterator[E
         OUTPUT_DIR=base / "output", DATABASE_URL=f"sqlite:///{base / 'db.sqlite'}",
         AI_MODEL_CACHE_DIR=base / "models", MAX_WORKERS=2, LOG_LEVEL="INFO",
         MAX_FILE_SIZE=MAX_FILE_SIZE, MAX_REQUEST_BODY=MAX_REQUEST_BODY,
-        API_KEYS=[WRITE_KEY, f"{READ_KEY}:read"])
+        API_KEYS=[WRITE_KEY, f"{READ_KEY}:read"],
+        API_KEY_IN_QUERY=True)  # legacy ?api_key= on: its redaction in the access log
     server = _Server(settings, cwd=base, log=base / "server.log", tmpdir=tmpdir)
     try:
         server.wait_ready()

@@ -147,7 +147,9 @@ def _check_rendered(md: str, user: list[str], headings: set[str]) -> None:
 
 def check_html(page: str, user: list[str]) -> None:
     assert "<script" not in page.lower() and "<a " not in page and "href" not in page
-    assert not re.search(r"<img (?!src='plots/)", page)
+    # images: the workflow report's plots/ files, the analysis report's inline PNG plots
+    assert not re.search(r"<img (?!src='plots/|src=\"data:image/png;base64,[A-Za-z0-9+/=]+\" )",
+                         page)
     assert "onerror=alert" not in page or "&lt;img src=x onerror=alert" in page
     for text in user:
         assert html.escape(text) in page, text
@@ -162,7 +164,7 @@ def check_text(body: str, user: list[str]) -> None:
 
 
 ANALYSIS_HEADINGS = {f"## {md_text(t)}" for t in (
-    "Verdict", "Offset (> 0 = dub late)", "Confidence", "Offset along the programme",
+    "Verdict", "QC", "Offset (> 0 = dub late)", "Confidence", "Offset along the programme",
     "Methods", "Findings", "Files", "Analysis")}
 WORKFLOW_HEADINGS = {"## Edits", "## Channels", "## Plots"}
 

@@ -18,7 +18,9 @@ class TestSettings:
     def test_defaults(self) -> None:
         s = _settings()
         assert s.DATABASE_URL == "sqlite:///./data/sync_analyzer.db"
-        assert s.ENABLED_METHODS == ["correlation", "mfcc", "onset", "spectral"]
+        assert s.ENABLED_METHODS == ["correlation", "mfcc", "onset", "spectral", "ai"]
+        assert s.engine_methods == ["correlation", "mfcc", "onset", "spectral"]
+        assert s.ai_method_enabled is True
         assert s.MAX_WORKERS >= 1 and s.DEFAULT_SAMPLE_RATE == 16000
         assert s.sqlite_path == Path("data/sync_analyzer.db")
 
@@ -34,6 +36,7 @@ class TestSettings:
 
     @pytest.mark.parametrize(("values", "message"), [
         ({"ENABLED_METHODS": "correlation,telepathy"}, "telepathy"),
+        ({"ENABLED_METHODS": "ai"}, "the ai method runs beside them"),
         ({"MOUNT_PATH": "/definitely/not/here"}, "MOUNT_PATH='/definitely/not/here'"),
         ({"MAX_WORKERS": 0}, "MAX_WORKERS"),
         ({"PORT": 70000}, "PORT"),
@@ -47,6 +50,15 @@ class TestSettings:
                                                     message: str) -> None:
         with pytest.raises(ValidationError, match=message.replace("(", r"\(")):
             _settings(**values)
+
+    def test_ai_in_enabled_methods(self) -> None:
+        s = _settings(ENABLED_METHODS='["mfcc", "onset", "spectral", "correlation", "ai"]',
+                      ENABLED_AI_MODELS='["wav2vec2", "yamnet", "spectral"]')
+        assert s.engine_methods == ["mfcc", "onset", "spectral", "correlation"]
+        assert s.ai_method_enabled and s.ENABLED_AI_MODELS == ["wav2vec2", "yamnet", "spectral"]
+        off = _settings(ENABLED_METHODS="correlation,onset", ENABLED_AI_MODELS="spectral")
+        assert not off.ai_method_enabled
+        assert any("does not list \"ai\"" in note for note in off.warnings())
 
     def test_upload_dir_must_not_be_a_file(self, tmp_path: Path) -> None:
         f = tmp_path / "file"

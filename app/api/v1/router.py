@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from app.api.v1.endpoints import (
     ai,
     analysis,
+    auth,
     batch,
     files,
     health,
@@ -32,3 +33,4 @@ api_router.include_router(files.router)
 api_router.include_router(reports.router)
 api_router.include_router(ui_state.router)
 api_router.include_router(ai.router)
+api_router.include_router(auth.router)

@@ -21,6 +21,7 @@ from app.engine.timeline.types import (
     Timeline,
     TimelineWindow,
 )
+from app.engine.wording import constant_words, edits_words, signed_ms, speed_words
 
 
 def _segments(t: np.ndarray, o: np.ndarray, jump: float) -> tuple[np.ndarray, float]:
@@ -254,17 +255,16 @@ def _model(
                                   "master only piecewise (re-ordered material?)", "none")
     elif edits:
         verdict, model = "edited", "piecewise"
-        reason = f"{len(edits)} edit(s): " + ", ".join(
-            f"{e.duration_seconds:.3f} s {e.kind} at {e.master_time_seconds:.2f} s" for e in edits)
+        reason = edits_words(edits)
     elif is_drift:
         verdict, model = "drift", "drift"
-        reason = (f"speed ratio {ratio:.6f} ({ppm:+.1f} ppm"
-                  + (f", {name}" if name else "") + f"), {total * 1000:+.1f} ms over the programme")
+        reason = (f"the dub {speed_words(ratio, ppm, name)}: its offset changes by "
+                  f"{signed_ms(total)} over the programme")
     elif abs(start or 0.0) <= THRESHOLDS["in_sync_seconds"]:
         verdict, model, reason = "in_sync", "constant", "constant offset within 1 ms of zero"
     else:
         verdict, model = "constant_offset", "constant"
-        reason = f"constant offset {start:+.6f} s across {coverage:.0%} of the windows"
+        reason = constant_words(start or 0.0, coverage)
     drift_out = drift if is_drift else None
     return Timeline(verdict, reason, model, start, round(coverage, 4), round(rms, 6),
                     round(mx, 6), window_seconds, hop_seconds, windows, segments, edits,

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from app.engine.wording import constant_words, edits_words
+
 #: Standard speed conversions: name → dub speed relative to the master.
 NAMED_CONVERSIONS: dict[str, Fraction] = {
     "1000/1001": Fraction(1000, 1001),
@@ -164,11 +166,9 @@ class Timeline:
                 verdict, reason = "in_sync", "constant offset within 1 ms of zero"
             else:
                 verdict = "constant_offset"
-                reason = f"constant offset {start:+.6f} s across {self.coverage:.0%} of the windows"
+                reason = constant_words(start, self.coverage)
         elif verdict == "edited":
-            reason = f"{len(edits)} edit(s): " + ", ".join(
-                f"{e.duration_seconds:.3f} s {e.kind} at {e.master_time_seconds:.2f} s"
-                for e in edits)
+            reason = edits_words(edits)
         return replace(self, verdict=verdict, reason=reason, offset_at_start_seconds=start,
                        windows=windows, segments=segments, edits=edits)
 

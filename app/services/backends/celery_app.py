@@ -24,8 +24,10 @@ ANALYSIS_QUEUE = "analysis"
 
 
 def queue_for(settings: Settings, request: dict[str, object]) -> str:
-    """The queue of an analysis request: GPU work (AI methods) or CPU work."""
-    return settings.CELERY_GPU_QUEUE if request.get("enable_ai") else ANALYSIS_QUEUE
+    """The queue of an analysis request: GPU work (AI methods) or CPU work (also an
+    ``enable_ai`` request whose model is unavailable: only classical methods run)."""
+    ai = request.get("enable_ai") and not request.get("ai_unavailable")
+    return settings.CELERY_GPU_QUEUE if ai else ANALYSIS_QUEUE
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from app.api.deps import AnalysisServiceDep, SettingsDep
+from app.api.v1.downloads import content_disposition
 from app.api.v1.schemas.analysis import (
     AnalysisCreate,
     AnalysisList,
@@ -30,6 +31,7 @@ from app.core.errors import UnprocessableError
 from app.db.models import AnalysisRow, JobStatus
 from app.engine.qc import ToleranceError, parse_tolerance
 from app.services.analysis import links_of, view_of
+from app.services.conform import conform_export
 from app.services.timeline import timeline_view
 
 __all__ = ["router"]
@@ -43,7 +45,8 @@ AnalysisId = Annotated[str, Path(description="analysis_YYYYMMDD_HHMMSS_<8 hex>",
 
 def _submitted(row: AnalysisRow) -> AnalysisSubmitted:
     return AnalysisSubmitted(analysis_id=row.id, status=JobStatus(row.status),
-                             created_at=row.created_at, links=links_of(row.id))  # type: ignore[arg-type]
+                             created_at=row.created_at, links=links_of(row.id),  # type: ignore[arg-type]
+                             warnings=list((row.request or {}).get("warnings") or []))
 
 
 @router.post(
@@ -128,11 +131,41 @@ router.add_api_route("/", list_analyses, methods=["GET"], response_model=Analysi
 )
 def get_timeline(
     analysis_id: AnalysisId, service: AnalysisServiceDep,
-    fps: Annotated[float, Query(gt=0, le=120, description="Frame rate of the timecodes "
-                                "(23.976 and 29.97 are the exact NTSC rates; 29.97 is "
-                                "drop-frame).", examples=[25])] = 25.0,
+    fps: Annotated[float | None, Query(gt=0, le=120, description="Frame rate of the "
+                                       "timecodes (23.976 and 29.97 are the exact NTSC rates; "
+                                       "29.97 is drop-frame). Default: the programme's "
+                                       "(request frame_rate, a file's timecode track, else "
+                                       "25).", examples=[25])] = None,
 ) -> TimelineRead:
     return TimelineRead.model_validate(timeline_view(service.get(analysis_id), fps=fps))
+
+
+@router.get(
+    "/sync/{analysis_id}/conform", summary="Conform export (OTIO, CMX 3600 EDL, FCP XML)",
+    description="The timeline's segments and edits as an edit decision list for the conform, "
+                "written with OpenTimelineIO: one audio track of dub clips on the master's "
+                "programme (record = the master's start timecode + master time, source = the "
+                "dub's own timecode), gaps where the dub lacks master material, a marker per "
+                "edit, a speed effect (M2) for drift; whole frames at `fps`. "
+                "`format`: otio (OTIO JSON), edl (CMX 3600) or fcpxml (FCP 7 XML). A "
+                "download (Content-Disposition: attachment). 409 until the analysis has "
+                "completed, or when it found no reliable match.",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, "text/plain": {},
+                                 "application/xml": {}}}, **_errors(404, 409, 422)},
+    openapi_extra={"x-curl-example":
+                   "curl -sOJ '{base}/api/v1/analysis/sync/$ID/conform?format=edl'"},
+)
+def get_conform(
+    analysis_id: AnalysisId, service: AnalysisServiceDep,
+    format: Annotated[Literal["otio", "edl", "fcpxml"], Query(
+        description="otio, edl or fcpxml.")] = "otio",
+    fps: Annotated[float | None, Query(gt=0, le=120, description="Frame rate of the edit "
+                                       "points (default: the programme's).")] = None,
+) -> Response:
+    body, filename, media_type = conform_export(service.get(analysis_id), format, fps=fps)
+    return Response(body, media_type=media_type,
+                    headers={"Content-Disposition": content_disposition(filename)})
 
 
 @router.get(

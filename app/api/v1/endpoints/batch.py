@@ -16,7 +16,13 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.api.deps import BatchServiceDep
 from app.api.v1.downloads import content_disposition
-from app.api.v1.schemas.batch import BatchList, BatchResultsRead, BatchStatusRead, BatchSummary
+from app.api.v1.schemas.batch import (
+    BatchCsvValidation,
+    BatchList,
+    BatchResultsRead,
+    BatchStatusRead,
+    BatchSummary,
+)
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.core.errors import AppError, BadRequestError, FileTooLargeError
@@ -148,6 +154,33 @@ async def upload_csv(
                                      skip_invalid=skip_invalid)
     view = await run_in_threadpool(service.status, upload.batch.id)
     return BatchStatusRead.model_validate(view)
+
+
+@router.post(
+    "/csv/validate", response_model=BatchCsvValidation,
+    summary="Check a CSV of master/dub pairs without storing it",
+    description="The same parser and checks as POST /upload-csv (columns, separators, "
+                "encodings, paths inside MOUNT_PATH/UPLOAD_DIR, files that exist and hold "
+                "audio, option ranges), but nothing is stored or started: 200 with the rows "
+                "that pass (their values converted: methods as a list, decimal commas read) "
+                "and every problem with its line (valid=false when there is any). A CSV that "
+                "cannot be read at all (encoding, header) is a 422 with its code. The "
+                "dashboard imports CSVs through this.",
+    responses=_errors(400, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary",
+                                        "description": "The CSV."}}}},
+            "text/csv": {"schema": {"type": "string"}, "example": _EXAMPLE_CSV}}},
+        "x-curl-example": "curl -s -X POST '{base}/api/v1/analysis/batch/csv/validate' "
+                          "-F file=@season1.csv"},
+)
+async def validate_csv(request: Request, service: BatchServiceDep) -> BatchCsvValidation:
+    data, _ = await _read_csv(request)
+    checked = await run_in_threadpool(service.validate_csv, data)
+    return BatchCsvValidation.model_validate(checked)
 
 
 @router.post(

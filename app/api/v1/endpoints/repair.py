@@ -25,6 +25,16 @@ RepairId = Annotated[str, Path(description="repair_YYYYMMDD_HHMMSS_<8 hex>", max
 
 
 @router.post(
+    "/repair/per-channel", status_code=status.HTTP_201_CREATED, response_model=RepairRead,
+    summary="Apply per-channel offsets (as documented; the same as /repair/per-channel)",
+    description="The same request and answer as `POST /api/v1/repair/per-channel`.",
+    responses=_errors(400, 403, 404, 413, 422, 503),
+    openapi_extra={"x-curl-example":
+                   "curl -s -X POST {base}/api/v1/repair/repair/per-channel -H 'Content-Type: "
+                   "application/json' -d '{\"dub_file\": \"show/ep101_de_51.wav\", "
+                   "\"offsets_seconds\": [0, 0, 0.12, 0, 0, 0]}'"},
+)
+@router.post(
     "/per-channel", status_code=status.HTTP_201_CREATED, response_model=RepairRead,
     summary="Shift each channel by its own offset",
     description="A multichannel file (`dub_file`) or a multi-mono set (`dub_files`, one mono "

@@ -124,3 +124,29 @@ def formatted_report(
     return Response(body, media_type=_MEDIA[format], headers={
         "Content-Disposition": content_disposition(f"{analysis_id}.{_EXT[format]}",
                                                    disposition)})
+
+
+@router.get(
+    "/{analysis_id}/plots/{name}", summary="A plot of the analysis (PNG)",
+    description="timeline: the offset over the programme, every window, fitted segment and "
+                "edit, the QC tolerance (ms on the left, frames on the right, master timecode "
+                "below, never offset notation, at least ± one frame of span); windows: the "
+                "offset measured in each window (drift and edits only); envelope: master vs "
+                "dub loudness around the largest error and each edit (while both files are "
+                "there). 404 plot_not_available when the plot does not apply; 409 while the "
+                "analysis is queued or running.",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **_errors(404, 409, 422)},
+    openapi_extra={"x-curl-example":
+                   "curl -s {base}/api/v1/reports/$ID/plots/timeline -o timeline.png"},
+)
+def report_plot(
+    analysis_id: AnalysisId, service: ReportServiceDep,
+    name: Annotated[Literal["timeline", "windows", "envelope"], Path(
+        description="timeline, windows or envelope.")],
+    fps: Fps = None,
+) -> Response:
+    png = service.plot(analysis_id, name, fps=fps)
+    return Response(png, media_type="image/png", headers={
+        "Content-Disposition": content_disposition(f"{analysis_id}_{name}.png", "inline"),
+        "Cache-Control": "private, max-age=3600"})

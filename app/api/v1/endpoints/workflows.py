@@ -61,6 +61,14 @@ def submit_workflow(body: WorkflowCreate, service: WorkflowServiceDep,
 
 
 @router.get(
+    "/analyze-and-repair/workflows", response_model=WorkflowList,
+    summary="List all workflows (as documented; the same as /workflows)",
+    description="Newest first; filter by status (repeatable); paginate with limit/offset.",
+    responses=_errors(422),
+    openapi_extra={"x-curl-example":
+                   "curl -s '{base}/api/v1/workflows/analyze-and-repair/workflows?limit=10'"},
+)
+@router.get(
     "", response_model=WorkflowList, summary="List workflows",
     description="Newest first; filter by status (repeatable); paginate with limit/offset.",
     responses=_errors(422),
@@ -80,6 +88,15 @@ def list_workflows(
                         total=total, limit=limit, offset=offset)
 
 
+@router.get(
+    "/analyze-and-repair/{workflow_id}/status", response_model=WorkflowRead,
+    summary="Get workflow status (as documented; the same as /workflows/{workflow_id}/status)",
+    description="Status, the current stage with its progress, every stage's state, the "
+                "decision with its reason, the headline result and the files ready.",
+    responses=_errors(404),
+    openapi_extra={"x-curl-example":
+                   "curl -s {base}/api/v1/workflows/analyze-and-repair/$WF/status"},
+)
 @router.get(
     "/{workflow_id}/status", response_model=WorkflowRead,
     summary="Status, stages, decision and result",
@@ -116,6 +133,17 @@ async def workflow_stream(workflow_id: WorkflowId, service: WorkflowServiceDep,
 
 
 @router.get(
+    "/analyze-and-repair/{workflow_id}/download/{file_type}",
+    summary="Download a workflow's file (as documented; the same as "
+            "/workflows/{workflow_id}/download/{file_type})",
+    description="`repaired`, `report`, `formatted`, `plots` or `package`; 404 "
+                "`file_not_available` when the workflow has none.",
+    response_class=FileResponse, responses=_errors(404, 422),
+    openapi_extra={"x-curl-example":
+                   "curl -s -OJ {base}/api/v1/workflows/analyze-and-repair/$WF/download/"
+                   "package"},
+)
+@router.get(
     "/{workflow_id}/download/{file_type}", summary="Download a workflow's file",
     description="`repaired` (the repaired audio), `report` (JSON), `formatted` (HTML or "
                 "Markdown report), `plots` (ZIP of the PNG plots), `package` (ZIP of all of "
@@ -131,6 +159,15 @@ def download(workflow_id: WorkflowId, file_type: FileType,
     return attachment(path)
 
 
+@router.delete(
+    "/analyze-and-repair/{workflow_id}", response_model=WorkflowDeleted,
+    summary="Cleanup workflow (as documented; the same as DELETE /workflows/{workflow_id})",
+    description="Cancels it when queued or running, removes its files from OUTPUT_DIR and "
+                "its record.",
+    responses=_errors(404),
+    openapi_extra={"x-curl-example":
+                   "curl -s -X DELETE {base}/api/v1/workflows/analyze-and-repair/$WF"},
+)
 @router.delete(
     "/{workflow_id}", response_model=WorkflowDeleted, summary="Cancel and delete a workflow",
     description="Cancels it when queued or running, removes its files from OUTPUT_DIR and "

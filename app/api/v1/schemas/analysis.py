@@ -14,6 +14,7 @@ from app.api.v1.schemas.common import ErrorDetail
 from app.db.models import JobStatus
 from app.engine import METHOD_NAMES
 from app.engine.qc import PRESETS, ToleranceError, parse_tolerance
+from app.engine.start_timecode import check_start_timecode
 
 __all__ = [
     "AnalysisOptionsIn",
@@ -44,14 +45,22 @@ class AnalysisOptionsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     methods: list[str] | None = Field(
-        None, min_length=1, max_length=len(METHOD_NAMES),
+        None, min_length=1, max_length=len(METHOD_NAMES) + 1,
         description=f"Detection methods to run, among {list(METHOD_NAMES)} (and enabled by "
-                    "ENABLED_METHODS). Default: every enabled method.",
+                    "ENABLED_METHODS); \"ai\" here is the same as enable_ai. Default: every "
+                    "enabled classical method.",
         examples=[["correlation", "onset"]])
-    enable_ai: bool = Field(False, description="Also run the AI method (needs a model listed in "
-                                               "ENABLED_AI_MODELS).")
+    enable_ai: bool = Field(False, description="Also run the AI method (ai_model, or the first "
+                                               "embedding model of ENABLED_AI_MODELS). When "
+                                               "the model cannot run here (ai not in "
+                                               "ENABLED_METHODS, model not enabled or not "
+                                               "installed) the analysis still runs: the ai "
+                                               "method is listed as unavailable with the "
+                                               "reason, and `warnings` says so.")
     ai_model: str | None = Field(None, max_length=64,
-                                 description="AI model to use when enable_ai is true.",
+                                 description="AI model to use when enable_ai is true: "
+                                             "spectral, basic_pitch, wav2vec2 or yamnet "
+                                             "(another name is 422 unknown_ai_model).",
                                  examples=["wav2vec2"])
     sample_rate: int | None = Field(None, ge=4000, le=48000,
                                     description="Analysis rate in Hz both files are decoded to "
@@ -144,6 +153,28 @@ class AnalysisCreate(AnalysisOptionsIn):
                                                  "tolerances in frames and the QC timecodes "
                                                  "(23.976 and 29.97 are the exact NTSC "
                                                  "rates). Default: 25.", examples=[25])
+    master_start_timecode: str | None = Field(
+        None, max_length=16,
+        description="The master's start timecode, \"HH:MM:SS:FF\" or \"HH:MM:SS;FF\" "
+                    "(drop-frame, 29.97/59.94 fps), at frame_rate (else the file's "
+                    "timecode track rate, else 25; a drop-frame one alone implies 29.97). "
+                    "Every master-time timecode shown (segments, edits, coverage, the QC's "
+                    "worst offset, the conform export) is this start + master time. "
+                    "Default: the file's own (BWF time_reference, MXF/MOV timecode), else "
+                    "00:00:00:00; given, it overrides the file's.",
+        examples=["10:00:00:00"])
+    dub_start_timecode: str | None = Field(
+        None, max_length=16,
+        description="The dub's start timecode, as master_start_timecode: dub-time "
+                    "timecodes (the conform export's source in/out, dub_extra) are this "
+                    "start + dub time. Default: the file's own, else 00:00:00:00.",
+        examples=["10:00:00:00"])
+
+    @field_validator("master_start_timecode", "dub_start_timecode")
+    @classmethod
+    def _timecode_syntax(cls, value: str | None) -> str | None:
+        check_start_timecode(value)  # TimecodeError (a ValueError): 422 naming the fault
+        return value.strip() if value is not None else None
 
     @field_validator("tolerance")
     @classmethod
@@ -200,6 +231,10 @@ class AnalysisLinks(BaseModel):
                         examples=[f"/api/v1/analysis/{_EXAMPLE_ID}/progress/stream"])
     cancel: str = Field(description="DELETE: cancel.",
                         examples=[f"/api/v1/analysis/{_EXAMPLE_ID}"])
+    conform: str | None = Field(
+        None, description="GET once completed: the conform export (format=otio, edl or "
+                          "fcpxml).",
+        examples=[f"/api/v1/analysis/sync/{_EXAMPLE_ID}/conform?format=edl"])
 
 
 class AnalysisSubmitted(BaseModel):
@@ -208,6 +243,8 @@ class AnalysisSubmitted(BaseModel):
     status: JobStatus = Field(description="queued right after submission.")
     created_at: datetime
     links: AnalysisLinks
+    warnings: list[str] = Field(default_factory=list, description=(
+        "What will not run as asked (e.g. the ai method, with the reason)."))
 
 
 class BatchSubmitted(BaseModel):
@@ -244,6 +281,17 @@ class EffectiveRequest(BaseModel):
                                                        "25).")
     workflow_id: str | None = Field(None, description="The analyze-and-repair workflow that "
                                                       "ran this analysis, if one did.")
+    master_start_timecode: str | None = Field(None, description="The master's start "
+                                                                "timecode as requested (null "
+                                                                "= the file's own).")
+    dub_start_timecode: str | None = Field(None, description="The dub's start timecode as "
+                                                             "requested (null = the file's "
+                                                             "own).")
+    ai_unavailable: dict[str, Any] | None = Field(
+        None, description="enable_ai asked for a model that cannot run here: model, reason, "
+                          "expected_layout (the analysis runs the classical methods alone).")
+    warnings: list[str] = Field(default_factory=list, description="What does not run as "
+                                                                  "asked, and why.")
 
 
 class AudioInfoRead(BaseModel):
@@ -258,12 +306,19 @@ class AudioInfoRead(BaseModel):
     duration_seconds: float
     stream_index: int
     analysed_seconds: float = Field(0.0, description="Seconds actually decoded.")
+    start_timecode: dict[str, Any] | None = Field(
+        None, description="The start timecode the file's tags carry (BWF time_reference, "
+                          "MXF/MOV timecode), null when none.")
 
 
 class MethodResultRead(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     method: str = Field(examples=["correlation"])
+    status: str = Field("ok", description="ok, or unavailable (an ai method that could not "
+                                          "run here: `reason` and diagnostics say why and "
+                                          "the expected install layout).")
+    reason: str | None = Field(None, description="Why the method is unavailable.")
     offset_seconds: float | None = Field(description="This method's offset (> 0 = dub late), "
                                                      "or null when it found none.")
     confidence: float = Field(description="In [0, 1].")
@@ -356,6 +411,19 @@ class SyncResultRead(BaseModel):
                           "lag, its statistic z against the threshold z_threshold "
                           "(significant when cleared), the peak ratio, and the stretch of "
                           "master and dub then analysed (null when the whole tracks were).")
+    warnings: list[str] = Field(default_factory=list, description="What did not run as "
+                                                                  "asked (e.g. the ai method, "
+                                                                  "with the reason).")
+    programme_timecode: dict[str, Any] | None = Field(
+        None, description="The programme clock of every timecode shown: fps (and "
+                          "fps_source), and per file (master, dub) the start timecode used "
+                          "with its source — request, file (tag: time_reference or "
+                          "timecode) or none (00:00:00:00) — and the file's own label. "
+                          "Offsets stay signed durations.",
+        examples=[{"fps": 25.0, "fps_source": "master file timecode", "drop_frame": False,
+                   "master": {"timecode": "10:00:00:00", "seconds": 36000.0,
+                              "source": "file", "tag": "timecode"},
+                   "dub": {"timecode": "00:00:00:00", "seconds": 0.0, "source": "none"}}])
     qc: QcRead | None = Field(
         None, description="The QC verdict (PASS / WARN / FAIL) against the request's "
                           "tolerance (or QC_TOLERANCE; GET ?tolerance= re-judges), on the "
@@ -379,6 +447,9 @@ class _AnalysisBase(BaseModel):
     error: ErrorDetail | None = Field(None, description="Why it failed, was cancelled or "
                                                         "interrupted.")
     links: AnalysisLinks
+    warnings: list[str] = Field(default_factory=list, description="What does not run as "
+                                                                  "asked (e.g. an unavailable "
+                                                                  "AI model), and why.")
 
 
 class AnalysisRead(_AnalysisBase):

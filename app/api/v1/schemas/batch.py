@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from app.api.v1.schemas.analysis import ProgressRead
 from app.api.v1.schemas.common import ErrorDetail
 
-__all__ = ["BatchRowError", "BatchItemRead", "BatchTotals", "BatchLinks", "BatchStatusRead",
+__all__ = ["BatchRowError", "BatchCsvRow", "BatchCsvValidation", "BatchItemRead", "BatchTotals",
+           "BatchLinks", "BatchStatusRead",
            "BatchResultHeadline", "BatchResultItem", "BatchResultsRead", "BatchSummary",
            "BatchList", "BATCH_STATUSES"]
 
@@ -173,3 +174,34 @@ class BatchList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class BatchCsvRow(BaseModel):
+    """A row of a checked CSV, with its values as the server read them."""
+
+    line: int = Field(description="Line of the CSV where the row starts.", examples=[2])
+    episode_name: str | None = Field(None, examples=["EP101 German"])
+    master_file: str = Field(description="As written in the CSV.",
+                             examples=["show/ep101_master.wav"])
+    dub_file: str = Field(description="As written in the CSV.", examples=["show/ep101_de.wav"])
+    auto_repair: bool = Field(False, description="The row's auto_repair column.")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="Analysis options of the row, converted "
+                                                "(methods as a list, decimal commas read).",
+                                    examples=[{"methods": ["correlation", "onset"],
+                                               "confidence_threshold": 0.5}])
+
+
+class BatchCsvValidation(BaseModel):
+    """What the server's CSV parser and checks make of a batch CSV; nothing is stored."""
+
+    valid: bool = Field(description="Every row can run as it is.")
+    rows: list[BatchCsvRow] = Field(description="The rows that passed every check.")
+    errors: list[BatchRowError] = Field(description="Each problem with its line.")
+    warnings: list[str] = Field(default_factory=list,
+                                description="Unused columns, repeated pairs.")
+    valid_rows: int
+    invalid_rows: int
+    delimiter: str = Field(description="The separator found in the header row.",
+                           examples=[";"])
+    columns: list[str] = Field(description="The header's columns, normalised.")

@@ -86,6 +86,12 @@ class ProbeRead(BaseModel):
     audio_streams: int
     video_streams: int
     video_frame_rate: float | None = None
+    start_timecode: dict[str, Any] | None = Field(
+        None, description="The start timecode the file's tags carry: BWF time_reference "
+                          "(samples since midnight), or the MXF/MOV timecode (label and the "
+                          "track's fps); null when none.",
+        examples=[{"tag": "timecode", "timecode": "10:00:00:00", "fps": 25.0,
+                   "where": "format"}])
     streams: list[StreamRead]
     flags: ProbeFlags
     raw: dict[str, Any] | None = Field(None, description="ffprobe -show_format "

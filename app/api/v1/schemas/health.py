@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["HealthRead", "LiveRead"]
+__all__ = ["HealthRead", "HealthStatusRead", "LiveRead", "ComponentStatusRead",
+           "SystemComponentHealth"]
 
 Status = Literal["ok", "degraded", "error", "disabled"]
 
@@ -94,6 +95,22 @@ class SystemHealth(BaseModel):
                                                   '"none".', examples=["none"])
     python: str
     platform: str
+
+
+class SystemComponentHealth(SystemHealth):
+    """``/health/system``: the system record with its status (always ok: the process
+    answers)."""
+
+    status: Status = "ok"
+
+
+class ComponentStatusRead(BaseModel):
+    """A component's status without a (valid) API key while API_KEYS is set."""
+
+    component: str = Field(examples=["ffmpeg"])
+    status: Status
+    details: str = Field(default="send an API key (X-API-Key) for the component's details",
+                         description="Why the details are left out.")
 
 
 class HealthRead(BaseModel):

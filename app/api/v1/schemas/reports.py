@@ -58,6 +58,9 @@ class ReportRead(BaseModel):
     methods: list[dict[str, Any]]
     timeline: dict[str, Any] | None = Field(None, description="Model, coverage, drift, edits "
                                                               "(with timecodes), segments.")
+    qc: dict[str, Any] | None = Field(None, description="The QC gate: status PASS / WARN / "
+                                                        "FAIL, the tolerance, the worst offset "
+                                                        "and where, reason.")
     findings: list[str]
     recommendation: RecommendationRead
     timings: dict[str, float]

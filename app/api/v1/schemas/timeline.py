@@ -1,9 +1,13 @@
 """Schema of ``GET /api/v1/analysis/sync/{analysis_id}/timeline``.
 
-Times in seconds of the master; offsets > 0 mean the dub is late; timecodes at ``fps``.
+Times in seconds of the master; offsets > 0 mean the dub is late; timecodes at ``fps``:
+master-time positions are programme timecode (the master's start timecode + master time),
+offsets signed durations.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -35,6 +39,10 @@ class SegmentRead(BaseModel):
     master_end_seconds: float = Field(examples=[40.1])
     master_start_timecode: str = Field(examples=["00:00:00:00"])
     master_end_timecode: str = Field(examples=["00:00:40:02"])
+    dub_start_timecode: str | None = Field(None, description="Where the segment starts in the "
+                                           "dub, on the dub's own timecode.",
+                                           examples=["00:00:00:07"])
+    dub_end_timecode: str | None = Field(None, examples=["00:00:40:09"])
     offset_start_seconds: float = Field(description="Offset at the segment's start (s).",
                                         examples=[0.3])
     offset_end_seconds: float = Field(description="Offset at the segment's end (s).",
@@ -81,6 +89,9 @@ class TimelineRead(BaseModel):
     analysis_id: str = Field(examples=["analysis_20250101_120000_1a2b3c4d"])
     fps: float = Field(description="Frame rate of every timecode and frame count.",
                        examples=[25.0])
+    programme_timecode: dict[str, Any] | None = Field(
+        None, description="The start timecodes used (master, dub: timecode, seconds, source "
+                          "request / file / none) and the programme frame rate.")
     verdict: str = Field(description="in_sync, constant_offset, drift, edited or "
                          "no_reliable_match.", examples=["edited"])
     reason: str = Field(examples=["1 edit(s): 3.000 s removed at 40.13 s"])

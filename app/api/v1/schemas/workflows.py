@@ -101,6 +101,8 @@ class WorkflowLinks(BaseModel):
                                                    "run), an analysis like any other.")
     timeline: str | None = Field(None, description="GET: that analysis's timeline.")
     report: str | None = Field(None, description="GET: that analysis's report.")
+    conform: str | None = Field(None, description="GET: that analysis's conform export "
+                                                  "(format=otio, edl or fcpxml).")
 
 
 class WorkflowSubmitted(BaseModel):

@@ -2,18 +2,70 @@
 export const API = "/api/v1";
 
 // API keys (API_KEYS on the server): asked once on a 401, kept in this browser's localStorage,
-// sent as X-API-Key; URLs the browser fetches by itself (EventSource, <audio>, links) carry it
-// as ?api_key= (GET only).
+// sent as X-API-Key. URLs the browser fetches by itself (EventSource, <audio>, links) never carry
+// the key: they are signed by the server (GET /auth/signed-url: a short-lived HMAC for that one
+// URL), and links under /api/ are signed again when clicked close to (or after) their expiry.
 const KEY_STORE = "syncAnalyzer.apiKey";
 const storedKey = () => { try { return localStorage.getItem(KEY_STORE) || ""; } catch { return ""; } };
 const keyHeaders = () => (storedKey() ? { "X-API-Key": storedKey() } : {});
+/** seconds before expiry at which a signed URL is signed again before use */
+const RESIGN_MARGIN_S = 30;
 
-/** ``url`` with ?api_key= when a key is stored (for GET URLs the browser loads itself). */
-export function withKey(url) {
-  const key = storedKey();
-  if (!key) return url;
-  return `${url}${url.includes("?") ? "&" : "?"}api_key=${encodeURIComponent(key)}`;
+/** The X-API-Key header (empty without a stored key), for fetch calls made directly. */
+export const authHeaders = () => keyHeaders();
+
+/** ``url`` without any signature and with the expiry of the one it had (0: none). */
+function unsign(url) {
+  const u = new URL(url, location.origin);
+  const expires = Number(u.searchParams.get("expires") || 0);
+  u.searchParams.delete("expires");
+  u.searchParams.delete("signature");
+  u.searchParams.delete("api_key");
+  return { url: u.pathname + u.search, expires };
 }
+
+/** Whether ``url`` (maybe signed) needs a fresh signature before the browser loads it. */
+export function needsSigning(url) {
+  if (!storedKey() || !url || !url.startsWith(`${API}/`)) return false;
+  const { expires } = unsign(url);
+  return expires - Date.now() / 1000 < RESIGN_MARGIN_S;
+}
+
+/** The URLs signed by the server when a key is stored (unchanged otherwise), in order. */
+export async function signedMany(urls) {
+  if (!storedKey() || !urls.length) return urls;
+  const query = new URLSearchParams();
+  for (const url of urls) query.append("url", unsign(url).url);
+  const data = await api(`auth/signed-url?${query}`);
+  return data.items.map((item) => item.url);
+}
+
+/** One URL signed (see signedMany). */
+export async function signed(url) {
+  return (await signedMany([url]))[0];
+}
+
+/** Deprecated: URLs are no longer given the key (use ``signed``); links are signed on click. */
+export const withKey = (url) => url;
+
+// Links to the API (reports, downloads) clicked with a key stored: signed first when their
+// signature is missing or about to expire, then followed as the browser would have.
+document.addEventListener("click", async (event) => {
+  const a = event.target instanceof Element ? event.target.closest("a[href]") : null;
+  if (!a || a.dataset.signing || event.defaultPrevented || event.button !== 0) return;
+  const href = a.getAttribute("href");
+  if (!needsSigning(href)) return;
+  event.preventDefault();
+  a.dataset.signing = "1";
+  try {
+    a.setAttribute("href", await signed(href));
+    a.click();
+  } catch (err) {
+    toast(err);
+  } finally {
+    delete a.dataset.signing;
+  }
+});
 
 /** Ask for an API key (after a 401); true when one was entered. */
 function askKey(message) {

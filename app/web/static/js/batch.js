@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 const FINAL = new Set(["completed", "failed", "cancelled", "interrupted"]);
 const OPTION_KEYS = ["methods", "enable_ai", "ai_model", "sample_rate", "window_size", "confidence_threshold",
   "max_offset_seconds", "master_stream", "dub_stream", "master_channel", "dub_channel"];
-const NUMERIC = ["window_size", "confidence_threshold", "max_offset_seconds", "sample_rate"];
+// the columns of a one-row CSV that checks a pair added by hand (the server's batch CSV columns)
+const PAIR_COLUMNS = ["master_file", "dub_file", "episode_name", "auto_repair", ...OPTION_KEYS];
 
 let queue = { items: [], version: 0 };
 const runs = new Map();     // analysis_id -> summary from GET /analysis
@@ -83,7 +84,10 @@ function render() {
       el("td", { class: "num", text: off != null ? signed(off * 25, 2) : "" }),
       el("td", { class: "num mono", text: off != null ? timecode(off, "25") : "" }),
       el("td", { class: "num", text: run?.confidence != null ? pct(run.confidence) : "" }),
-      el("td", {}, run?.verdict ? el("span", { class: `chip ${run.verdict}`, text: run.verdict.replaceAll("_", " ") })
+      el("td", {}, run?.qc_status ? el("span", { class: `chip qc-${run.qc_status.toLowerCase()}`, text: run.qc_status,
+        title: run.max_abs_offset_ms != null ? `QC ${run.qc_status}: largest |offset| ${run.max_abs_offset_ms.toFixed(1)} ms` : null }) : null,
+        run?.qc_status && run?.verdict ? " " : null,
+        run?.verdict ? el("span", { class: `chip ${run.verdict}`, text: run.verdict.replaceAll("_", " ") })
         : err ? el("span", { class: "chip failed", text: err.slice(0, 60) }) : ""),
       actions);
   });
@@ -113,7 +117,8 @@ async function poll() {
       } else {
         for (const r of queue.items.filter((x) => x.analysis_id && !x.batch_id)) {
           const it = await api(`analysis/${r.analysis_id}`);
-          runs.set(it.analysis_id, { ...it, ...(it.result || {}) });
+          const qc = it.result?.qc;
+          runs.set(it.analysis_id, { ...it, ...(it.result || {}), qc_status: qc?.status, max_abs_offset_ms: qc?.max_abs_offset_ms });
         }
       }
     }
@@ -160,59 +165,47 @@ async function cancelRunning() {
   poll();
 }
 
-/** CSV text → rows (header names as in the server's CSV batches). */
-export function parseCsv(text) {
-  text = text.replace(/^\uFEFF/, "");
-  const first = text.split(/\r?\n/, 1)[0];
-  const delim = [",", ";", "\t"].sort((a, b) => first.split(b).length - first.split(a).length)[0];
-  const records = [];
-  let rec = [], field = "", quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === delim) { rec.push(field); field = ""; }
-    else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
-      rec.push(field); records.push(rec); rec = []; field = "";
-    } else field += c;
+/** Ask the server's CSV parser and checks (POST analysis/batch/csv/validate, nothing stored)
+ *  about a CSV: queue rows for every row that passes; an ApiError listing each problem with
+ *  its line (the server's words) when any row fails, so nothing is added then. */
+export async function validateCsv(file) {
+  const form = new FormData();
+  form.append("file", file, file.name || "pairs.csv");
+  const checked = await api("analysis/batch/csv/validate", { method: "POST", form });
+  if (!checked.valid) {
+    const n = checked.invalid_rows;
+    throw new ApiError(`${n} row(s) of ${file.name || "the CSV"} are invalid; nothing was added.`,
+      { code: "invalid_csv", details: checked.errors.map((e) => e.message) });   // each starts "line N"
   }
-  if (field || rec.length) { rec.push(field); records.push(rec); }
-  const rows = records.filter((r) => r.some((x) => x.trim()));
-  if (!rows.length) throw new ApiError("The CSV is empty.");
-  const head = rows[0].map((h) => h.trim().toLowerCase());
-  const problems = [];
-  if (!head.includes("master_file") || !head.includes("dub_file")) {
-    throw new ApiError(`The CSV needs a header row with master_file and dub_file (found: ${head.join(", ")}).`);
-  }
-  const items = rows.slice(1).map((r, n) => {
-    const get = (k) => { const i = head.indexOf(k); return i >= 0 ? (r[i] ?? "").trim() : ""; };
-    const item = { id: newId(), master_file: get("master_file"), dub_file: get("dub_file"), selected: true };
-    if (!item.master_file || !item.dub_file) problems.push({ line: n + 2, message: "master_file and dub_file are both needed" });
-    if (get("episode_name")) item.episode_name = get("episode_name");
-    if (get("methods")) item.methods = get("methods").split(/[|;, ]+/).filter(Boolean).map((m) => m.toLowerCase());
-    for (const k of NUMERIC) {
-      if (!get(k)) continue;
-      const v = Number(get(k));
-      if (Number.isNaN(v)) problems.push({ line: n + 2, message: `${k} '${get(k)}' is not a number` }); else item[k] = v;
-    }
-    return item;
-  });
-  if (problems.length) throw new ApiError(`${problems.length} row(s) of the CSV are invalid; nothing was added.`, { details: problems });
-  return items;
+  const items = checked.rows.map((r) => ({
+    id: newId(), selected: true, master_file: r.master_file, dub_file: r.dub_file,
+    ...(r.episode_name ? { episode_name: r.episode_name } : {}),
+    ...(r.auto_repair ? { auto_repair: true } : {}), ...r.options }));
+  return { items, warnings: checked.warnings || [] };
 }
 
+/** A spreadsheet cell as the server writes one (app/services/text_safety.py csv_cell): a
+ *  leading ' when the text would start a formula (= + - @ tab CR). */
+export function csvCell(value) {
+  const s = value == null ? "" : String(value);
+  return /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+}
+
+/** One CSV field: quoted when it holds a separator, a quote or a line break. */
+const quote = (v) => { const s = v == null ? "" : String(v); return /[",\n\r;]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s; };
+
 function exportCsv() {
-  const cols = ["episode_name", "master_file", "dub_file", "status", "offset_ms", "offset_frames_25", "timecode_25", "confidence", "verdict", "analysis_id", "batch_id", "error"];
-  const q = (v) => { const s = v == null ? "" : String(v); return /[",\n;]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s; };
+  const cols = ["episode_name", "master_file", "dub_file", "status", "qc", "offset_ms", "max_abs_offset_ms", "offset_frames_25", "timecode_25", "confidence", "verdict", "analysis_id", "batch_id", "error"];
   const lines = [cols.join(",")];
   for (const r of queue.items) {
     const run = runs.get(r.analysis_id) || {};
     const off = run.offset_seconds;
-    lines.push([r.episode_name, r.master_file, r.dub_file, statusOf(r), off != null ? (off * 1000).toFixed(3) : "",
-      off != null ? (off * 25).toFixed(3) : "", off != null ? timecode(off, "25") : "", run.confidence != null ? run.confidence.toFixed(4) : "",
-      run.verdict || "", r.analysis_id || "", r.batch_id || "", run.error?.message || ""].map(q).join(","));
+    // text cells are neutralised like the server's CSV (csv_cell); numbers are written as numbers
+    const text = (v) => csvCell(v || "");
+    lines.push([text(r.episode_name), text(r.master_file), text(r.dub_file), statusOf(r), run.qc_status || "",
+      off != null ? (off * 1000).toFixed(3) : "", run.max_abs_offset_ms != null ? run.max_abs_offset_ms.toFixed(1) : "",
+      off != null ? (off * 25).toFixed(3) : "", off != null ? timecode(off, "25").replace(/^\+/, "") : "", run.confidence != null ? run.confidence.toFixed(4) : "",
+      text(run.verdict), text(r.analysis_id), text(r.batch_id), text(run.error?.message)].map(quote).join(","));
   }
   const blob = new Blob([lines.join("\n") + "\n"], { type: "text/csv" });
   const a = el("a", { href: URL.createObjectURL(blob), download: `batch_results_${new Date().toISOString().slice(0, 10)}.csv` });
@@ -228,19 +221,24 @@ export async function addPair(pair) {
     showError($("batch-error"), new ApiError("Give both a master and a dub path."));
     return false;
   }
-  // the files must exist, hold audio and lie inside the allowed folders: ask the server now
-  // rather than at start (the queue itself accepts any path, for files still to be delivered)
+  // checked now by the server, as a one-row CSV through the same parser and checks as an
+  // imported one (paths inside the allowed folders, files that exist and hold audio)
   showError($("batch-error"), null);
-  for (const path of [pair.master_file, pair.dub_file]) {
-    try {
-      await api(`files/probe?${new URLSearchParams({ path, deep: "false" })}`);
-    } catch (err) {
-      err.message = `${path}: ${err.message}`;
-      showError($("batch-error"), err);
-      return false;
+  const cols = PAIR_COLUMNS.filter((k) => pair[k] != null && pair[k] !== "");
+  const cell = (v) => (Array.isArray(v) ? v.join("|") : String(v));
+  const text = `${cols.join(",")}\n${cols.map((k) => quote(cell(pair[k]))).join(",")}\n`;
+  try {
+    const { items } = await validateCsv(new File([text], "pair.csv", { type: "text/csv" }));
+    if (items.length !== 1) throw new ApiError("The pair could not be read as a row (a path starting with # reads as a comment).");
+    return commit([...queue.items, { ...items[0], ...pair }]);
+  } catch (err) {
+    if (err.code === "invalid_csv") {   // the server's words, without the one-row CSV's line number
+      err.message = "The pair cannot be added:";
+      err.details = (err.details || []).map((d) => d.replace(/^line \d+(, |: )/, ""));
     }
+    showError($("batch-error"), err);
+    return false;
   }
-  return commit([...queue.items, { id: newId(), selected: true, ...pair }]);
 }
 
 export function initBatch() {
@@ -254,9 +252,12 @@ export function initBatch() {
     const file = e.target.files[0];
     e.target.value = "";
     if (!file) return;
+    showError($("batch-error"), null);
     try {
-      const items = parseCsv(await file.text());
-      if (await commit([...queue.items, ...items])) toast(`${items.length} pair(s) added from ${file.name}.`, "info", 4000);
+      const { items, warnings } = await validateCsv(file);
+      if (await commit([...queue.items, ...items])) {
+        toast([`${items.length} pair(s) added from ${file.name}.`, ...warnings].join("\n"), "info", 4000);
+      }
     } catch (err) {
       showError($("batch-error"), err);
     }

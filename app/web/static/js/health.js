@@ -1,5 +1,5 @@
 // Health panel: GET /api/v1/health (a 503 still carries the report).
-import { ApiError, withKey } from "./api.js";
+import { ApiError, authHeaders } from "./api.js";
 import { bytes, el } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -37,7 +37,7 @@ export async function refreshHealth() {
   let h;
   try {
     // open to everyone; with API keys on, the details come only with a key
-    const r = await fetch(withKey("/api/v1/health"), { headers: { Accept: "application/json" } });
+    const r = await fetch("/api/v1/health", { headers: { Accept: "application/json", ...authHeaders() } });
     h = await r.json();
     if (!h || !h.components) throw new ApiError(h?.error?.message || `HTTP ${r.status}`);
   } catch (err) {

@@ -1,5 +1,5 @@
 // Running jobs (analyses and analyze-and-repair workflows): one card each, live from SSE.
-import { API, api, toast, withKey } from "./api.js";
+import { API, api, signed, toast } from "./api.js";
 import { STAGE_WORDS, el, ms, pct } from "./format.js";
 
 const FINAL = new Set(["completed", "failed", "cancelled", "interrupted", "deleted"]);
@@ -58,9 +58,15 @@ function fromAnalysis(d) {
 }
 const fromWorkflow = (d) => ({ status: d.status, percent: d.percent, stage: d.stage, message: d.message });
 
-function follow(job) {
+async function follow(job) {
   const url = job.kind === "workflow" ? `${API}/workflows/${job.id}/status/stream` : `${API}/analysis/${job.id}/progress/stream`;
-  const es = new EventSource(withKey(url));
+  let es;
+  try {
+    es = new EventSource(await signed(url));  // a signed URL: the key never goes in a URL
+  } catch {
+    poll(job);
+    return;
+  }
   job.es = es;
   const convert = job.kind === "workflow" ? fromWorkflow : fromAnalysis;
   const handle = (ev) => {

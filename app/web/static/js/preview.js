@@ -1,6 +1,6 @@
 // Listening: full players through /proxy-audio, and "play both" around a moment with the
 // detected offset applied, scheduled sample-accurately with the Web Audio API.
-import { API, ApiError, withKey } from "./api.js";
+import { API, ApiError, authHeaders, needsSigning, signed, signedMany } from "./api.js";
 import { ms } from "./format.js";
 
 const CONTEXT = 2.0;     // seconds played before the moment
@@ -11,15 +11,32 @@ let ctx = null;
 let playing = [];
 
 const proxy = (path, params = {}) =>
-  withKey(`${API}/files/proxy-audio?${new URLSearchParams({ path, ...params })}`);
+  `${API}/files/proxy-audio?${new URLSearchParams({ path, ...params })}`;
 
-/** Point the players at a pair; offsetAt(t) gives the dub's offset (s) at master time t. */
-export function setPair(master, dub, offsetAt) {
+/** Point the players at a pair; offsetAt(t) gives the dub's offset (s) at master time t.
+ * Their sources are signed URLs when a key is stored (signed again on play once stale). */
+export async function setPair(master, dub, offsetAt) {
   current = { master, dub, offsetAt };
   const $ = (id) => document.getElementById(id);
-  $("audio-master").src = proxy(master, { format: "mp3" });
-  $("audio-dub").src = proxy(dub, { format: "mp3" });
   $("preview-status").textContent = "";
+  const [m, d] = [proxy(master, { format: "mp3" }), proxy(dub, { format: "mp3" })];
+  try {
+    [$("audio-master").src, $("audio-dub").src] = await signedMany([m, d]);
+  } catch (err) {
+    $("preview-status").textContent = `Audio unavailable: ${err.message}`;
+  }
+}
+
+/** A player whose signed source is about to expire gets a fresh one before it plays. */
+async function resignOnPlay(event) {
+  const audio = event.target;
+  const src = audio.getAttribute("src");
+  if (!needsSigning(src)) return;
+  const at = audio.currentTime;
+  audio.pause();
+  audio.src = await signed(src);
+  audio.currentTime = at;
+  await audio.play().catch(() => {});
 }
 
 export function setMoment(t) {
@@ -28,7 +45,8 @@ export function setMoment(t) {
 
 async function excerpt(path, start, duration) {
   for (const format of ["wav", "mp3"]) {
-    const r = await fetch(proxy(path, { format, start: start.toFixed(4), duration: duration.toFixed(3), channels: "1" }));
+    const r = await fetch(proxy(path, { format, start: start.toFixed(4), duration: duration.toFixed(3), channels: "1" }),
+      { headers: authHeaders() });
     if (!r.ok) {
       let msg = `HTTP ${r.status}`;
       try { msg = (await r.json()).error.message; } catch { /* keep */ }
@@ -93,6 +111,7 @@ async function playBoth() {
 
 export function initPreview() {
   document.getElementById("preview-play").addEventListener("click", playBoth);
+  for (const id of ["audio-master", "audio-dub"]) document.getElementById(id).addEventListener("play", resignOnPlay);
   document.getElementById("preview-stop").addEventListener("click", () => {
     stop();
     for (const id of ["audio-master", "audio-dub"]) document.getElementById(id).pause();

@@ -1,6 +1,6 @@
 // The result panel: verdict in words, offset in ms/frames/timecode, confidence, methods,
 // the timeline chart, reports and downloads, and the listening controls.
-import { API, api, showError, withKey } from "./api.js";
+import { API, api, showError, signedMany } from "./api.js";
 import { el, ms, pct, signed, timecode, verdictWords } from "./format.js";
 import { setMoment, setPair } from "./preview.js";
 import { drawTimeline, modelOffsetAt } from "./timeline.js";
@@ -26,12 +26,35 @@ function renderFigures() {
   $("r-confidence").textContent = pct(r.confidence);
   $("r-reason").textContent = r.reason || "";
   $("r-findings").textContent = (r.findings || []).join(" · ") + (r.polarity_inverted ? " Polarity inverted." : "");
+  renderQc(r.qc);
+}
+
+/** The QC gate's verdict (result.qc): PASS / WARN / FAIL, the tolerance, the worst offset and
+ *  where, start → end and the largest |offset| when they differ, the reason in words. */
+function renderQc(qc) {
+  const box = $("r-qc");
+  box.hidden = !qc;
+  if (!qc) { delete box.dataset.status; return; }
+  box.dataset.status = qc.status;
+  $("r-qc-status").textContent = `QC ${qc.status}`;
+  const t = qc.tolerance || {};
+  const bits = [];
+  if (t.early_ms != null) bits.push(`tolerance ${t.name}${t.fps ? ` at ${t.fps} fps` : ""}: ${t.early_ms.toFixed(1)} ms early, ${t.late_ms.toFixed(1)} ms late`);
+  if (qc.worst_offset_ms != null) bits.push(`worst ${signed(qc.worst_offset_ms, 1)} ms${qc.worst_at_timecode ? ` at ${qc.worst_at_timecode}` : ""}`);
+  if (qc.offset_start_ms != null && qc.offset_end_ms !== qc.offset_start_ms) {
+    bits.push(`${signed(qc.offset_start_ms, 1)} ms at the start → ${signed(qc.offset_end_ms, 1)} ms at the end`);
+  }
+  if (qc.max_abs_offset_ms != null && qc.max_abs_offset_ms !== Math.abs(qc.worst_offset_ms ?? NaN)) {
+    bits.push(`largest |offset| ${qc.max_abs_offset_ms.toFixed(1)} ms${qc.max_abs_at_timecode ? ` at ${qc.max_abs_at_timecode}` : ""}`);
+  }
+  $("r-qc-limits").textContent = bits.join(" · ");
+  $("r-qc-reason").textContent = qc.reason ? `${qc.reason.charAt(0).toUpperCase()}${qc.reason.slice(1)}.` : "";
 }
 
 function renderMethods(methods = []) {
   const tbody = $("methods-table").querySelector("tbody");
-  tbody.replaceChildren(...methods.map((m) => el("tr", {},
-    el("td", { text: m.method }),
+  tbody.replaceChildren(...methods.map((m) => el("tr", { title: m.reason || null },
+    el("td", { text: m.status === "unavailable" ? `${m.method} (unavailable: ${m.reason})` : m.method }),
     el("td", { class: "num", text: m.offset_seconds == null ? "none" : signed(m.offset_seconds * 1000, 2) }),
     el("td", { class: "num", text: pct(m.confidence) }),
     el("td", { class: "num", text: m.peak_ratio != null ? m.peak_ratio.toFixed(2) : "–" }),
@@ -39,9 +62,19 @@ function renderMethods(methods = []) {
   if (!methods.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "empty", text: "No per-method results." })));
 }
 
-function renderLinks(items) {
-  $("r-links").replaceChildren(...items.map(([label, href, download]) =>
-    el("li", {}, el("a", { href: withKey(href), target: download ? null : "_blank", download: download || null, rel: "noopener", text: label }))));
+let linksTicket = 0;
+
+/** The reports and downloads; with an API key stored their hrefs are signed URLs (the key
+ *  itself never goes in a URL; api.js signs a link again when it is clicked once stale). */
+async function renderLinks(items) {
+  const mine = ++linksTicket;
+  const anchors = items.map(([label, href, download]) =>
+    el("a", { href, target: download ? null : "_blank", download: download || null, rel: "noopener", text: label }));
+  $("r-links").replaceChildren(...anchors.map((a) => el("li", {}, a)));
+  try {
+    const urls = await signedMany(items.map(([, href]) => href));
+    if (mine === linksTicket) anchors.forEach((a, i) => a.setAttribute("href", urls[i]));
+  } catch { /* left unsigned: signed when clicked */ }
 }
 
 async function renderTimeline() {
@@ -69,6 +102,30 @@ async function renderTimeline() {
   if (tl.drift) bits.push(`drift ${tl.drift.ppm.toFixed(0)} ppm${tl.drift.conversion ? ` (${tl.drift.conversion})` : ""}, ${signed(tl.drift.total_seconds * 1000, 1)} ms over the programme`);
   if (tl.edits?.length) bits.push(`${tl.edits.length} edit(s): ` + tl.edits.map((e) => `${e.kind} ${e.duration_seconds.toFixed(2)} s at ${e.master_timecode}`).join("; "));
   summary.textContent = bits.join(" · ");
+}
+
+let evidenceTicket = 0;
+
+/** The server's evidence plots of the analysis shown (PNG, GET /reports/{id}/plots/...): the
+ *  master vs dub envelopes, and for drift and edits the offset of each window; hidden when a
+ *  plot does not apply or cannot be made (files gone). */
+async function renderEvidence() {
+  const mine = ++evidenceTicket;
+  const box = $("evidence");
+  const r = shown?.result;
+  const plots = [["r-plot-envelope", "envelope", r?.offset_seconds != null],
+    ["r-plot-windows", "windows", ["drift", "edited"].includes(r?.verdict)]];
+  box.hidden = !(shown?.kind === "analysis" && r?.offset_seconds != null);
+  if (box.hidden) return;
+  const urls = plots.map(([, name]) => `${API}/reports/${shown.id}/plots/${name}?fps=${fpsKey()}`);
+  let srcs = urls;
+  try { srcs = await signedMany(urls); } catch { srcs = urls; }
+  if (mine !== evidenceTicket) return;
+  plots.forEach(([elId, , wanted], i) => {
+    const img = $(elId);
+    img.hidden = !wanted;
+    if (wanted) img.src = srcs[i]; else img.removeAttribute("src");
+  });
 }
 
 function offsetAtFn() {
@@ -113,6 +170,8 @@ async function renderAnalysis(id, mine, wf) {
     for (const k of ["r-offset-ms", "r-frames", "r-timecode", "r-confidence"]) $(k).textContent = "–";
     $("r-reason").textContent = "";
     $("r-findings").textContent = "";
+    renderQc(null);
+    evidenceTicket++; $("evidence").hidden = true;
     renderMethods([]);
     $("timeline").replaceChildren();
     $("timeline-summary").textContent = "";
@@ -120,6 +179,7 @@ async function renderAnalysis(id, mine, wf) {
     return;
   }
   renderFigures();
+  if (a.warnings?.length) $("r-findings").textContent = [$("r-findings").textContent, ...a.warnings].filter(Boolean).join(" · ");
   renderMethods(a.result.methods);
   const rep = `${API}/reports/${id}`;
   renderLinks([
@@ -129,9 +189,16 @@ async function renderAnalysis(id, mine, wf) {
     ["Report as Markdown (download)", `${rep}/formatted?format=markdown&download=true`, `${id}.md`],
     ["Full report (JSON)", rep],
     ["Timeline (JSON)", `${API}/analysis/sync/${id}/timeline?fps=${fpsKey()}`],
+    ...(a.result.offset_seconds != null && a.result.verdict !== "no_reliable_match" ? [
+      ["Conform EDL (CMX 3600)", `${API}/analysis/sync/${id}/conform?format=edl`, `${id}_conform.edl`],
+      ["Conform OTIO", `${API}/analysis/sync/${id}/conform?format=otio`, `${id}_conform.otio`],
+      ["Conform FCP XML", `${API}/analysis/sync/${id}/conform?format=fcpxml`, `${id}_conform.xml`],
+    ] : []),
+    ...(a.result.offset_seconds != null ? [["Plot: offset over the programme (PNG)", `${rep}/plots/timeline?fps=${fpsKey()}`]] : []),
     ["Analysis record (JSON)", `${API}/analysis/${id}`],
   ]);
   setPair(a.master_file, a.dub_file, offsetAtFn());
+  renderEvidence();
   await renderTimeline();
 }
 
@@ -188,6 +255,7 @@ export async function showWorkflow(id, data) {
   delete $("result").dataset.analysisId;
   $("result").dataset.workflowId = id;
   renderWorkflow(wf);
+  evidenceTicket++; $("evidence").hidden = true;
   if (head.verdict) renderFigures();
   else {
     $("verdict").dataset.verdict = "failed";
@@ -195,6 +263,7 @@ export async function showWorkflow(id, data) {
     for (const k of ["r-offset-ms", "r-frames", "r-timecode", "r-confidence"]) $(k).textContent = "–";
     $("r-reason").textContent = "";
     $("r-findings").textContent = "";
+    renderQc(null);
   }
   renderMethods([]);
   renderLinks(workflowLinks(wf));
@@ -204,8 +273,12 @@ export async function showWorkflow(id, data) {
 }
 
 export function initResult() {
+  for (const id of ["r-plot-envelope", "r-plot-windows"]) {
+    $(id).addEventListener("error", (e) => { if (e.target.getAttribute("src")) e.target.hidden = true; });
+  }
   $("fps").addEventListener("change", () => {
     renderFigures();
+    renderEvidence();
     if (shown?.kind === "analysis") { shown.timeline = null; renderTimeline(); }
   });
   let resize;
