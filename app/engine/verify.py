@@ -358,9 +358,16 @@ def repair_channels(
     verify: bool = True,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    order: Sequence[int] | None = None,
+    invert: Sequence[bool] | None = None,
 ) -> RepairOutcome | list[RepairOutcome]:
     """One offset per channel (seconds, > 0 = that channel late: its head is removed; < 0:
     silence padded), applied sample-accurately.
+
+    A multichannel file can also be re-wired and its polarity put right first (the faults
+    :mod:`app.engine.channel_check` names): ``invert[j]`` flips dub channel j, and output
+    channel i takes dub channel ``order[i]`` with that channel's offset
+    (``offsets_seconds`` stay indexed by the dub's channels).
 
     ``dub`` one multichannel file → one output file ``out_path`` (its extension set by the
     output spec); a multi-mono set (a list of mono files) → one output per file, named
@@ -397,9 +404,12 @@ def repair_channels(
         x, fmt = read_audio(paths[0], stream=opts.dub_stream, cancel=cancel)
         if len(offsets_seconds) != fmt.channels:
             raise ParameterError(f"{len(offsets_seconds)} offsets for {fmt.channels} channels")
-        outcomes.append(_shift_write(x, fmt, list(offsets_seconds), base, master, opts,
+        offsets, rewired = _rewire(x, list(offsets_seconds), order, invert)
+        outcomes.append(_shift_write(rewired, fmt, offsets, base, master, opts,
                                      match_master_duration, output_format, output_codec,
                                      output_bitrate))
+        if order is not None or invert is not None:
+            outcomes[0].plan["operations"][:0] = _rewire_operations(order, invert, fmt.channels)
         written.append(Path(outcomes[0].path))
         _stage(progress, cancel, "repair", 0.4, "repaired")
     if verify and master is not None:
@@ -412,6 +422,33 @@ def repair_channels(
             o.channel_verification = summary
     _stage(progress, cancel, "verify", 1.0, "repair done")
     return outcomes if multi else outcomes[0]
+
+
+def _rewire(x: np.ndarray, offsets: list[float], order: Sequence[int] | None,
+            invert: Sequence[bool] | None) -> tuple[list[float], np.ndarray]:
+    """(offsets of the output channels, samples (n, ch)) after flipping the ``invert``ed dub
+    channels and taking output channel i from dub channel ``order[i]``."""
+    ch = x.shape[1]
+    if invert is not None:
+        if len(invert) != ch:
+            raise ParameterError(f"{len(invert)} polarity flags for {ch} channels")
+        signs = np.where(np.asarray(invert, bool), -1.0, 1.0).astype(x.dtype)
+        x = x * signs
+    if order is None:
+        return offsets, x
+    if sorted(order) != list(range(ch)):
+        raise ParameterError(f"order {list(order)}: must be a permutation of 0..{ch - 1}")
+    return [offsets[j] for j in order], np.ascontiguousarray(x[:, list(order)])
+
+
+def _rewire_operations(order: Sequence[int] | None, invert: Sequence[bool] | None,
+                       ch: int) -> list[str]:
+    ops = [f"dub channel {j}: polarity inverted back" for j in range(ch)
+           if invert is not None and invert[j]]
+    if order is not None and list(order) != list(range(ch)):
+        ops.append("channels re-wired: output " + ", ".join(
+            f"{i} <- dub {j}" for i, j in enumerate(order) if i != j))
+    return ops
 
 
 def channel_verification(check: ChannelAnalysis, *,

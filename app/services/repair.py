@@ -38,7 +38,9 @@ from app.core.errors import (
 )
 from app.db.models import JobStatus
 from app.engine import AnalysisOptions, ParameterError
+from app.engine.channel_check import check_channels
 from app.engine.channels import analyze_channels, channel_sources
+from app.engine.decode import probe
 from app.engine.repair import plan_from_result, probe_format, sha256_file
 from app.engine.verify import RepairOutcome, repair_channels, repair_dub
 from app.services.analysis import AnalysisService, to_jsonable
@@ -187,6 +189,8 @@ class RepairService:
         t0 = datetime.now(UTC)
         with _removed_on_error(folder):
             analysis = None
+            order: list[int] | None = None
+            invert: list[bool] | None = None
             if req.offsets_seconds is None:
                 assert master is not None
                 measured = analyze_channels(master, dub, options=opts,
@@ -195,6 +199,9 @@ class RepairService:
                 analysis = measured.to_dict()
                 for c in analysis["channels"]:
                     c.pop("timeline", None)
+                wiring = _wiring(master, dub, measured.common_offset_seconds, opts)
+                if wiring is not None:
+                    order, invert, offsets, analysis["channel_check"] = wiring
             else:
                 offsets = list(req.offsets_seconds)
             first = sources[0].path
@@ -203,7 +210,8 @@ class RepairService:
                 dub, folder / stem, offsets_seconds=offsets, master=master, options=opts,
                 match_master_duration=req.match_master_duration,
                 output_format=req.output_format, output_codec=req.output_codec,
-                output_bitrate=req.output_bitrate, verify=req.verify)
+                output_bitrate=req.output_bitrate, verify=req.verify, order=order,
+                invert=invert)
         outcomes = outcome if isinstance(outcome, list) else [outcome]
         labels = [s.label for s in sources]
         rate = sources[0].info.sample_rate
@@ -325,3 +333,27 @@ def _remove_tree(folder: Path) -> None:
 
     shutil.rmtree(folder, ignore_errors=True)
 
+
+def _wiring(master: Path, dub: Path | list[Path], common: float | None,
+            opts: AnalysisOptions) -> tuple[list[int] | None, list[bool] | None, list[float],
+                                            dict[str, Any]] | None:
+    """The channel check of an interleaved dub at the measured common offset: when it names
+    swapped or mis-wired channels or an inverted one, (output order, polarity flags, each dub
+    channel's offset against the master channel it carries, the check) for the repair."""
+    if isinstance(dub, list) or common is None:
+        return None
+    info_m, info_d = probe(master, stream=opts.master_stream), probe(dub, stream=opts.dub_stream)
+    check = check_channels(master, dub, info_m, info_d, offset_seconds=common,
+                           master_stream=opts.master_stream, dub_stream=opts.dub_stream)
+    kinds = {f["kind"] for f in check.faults} if check is not None else set()
+    if check is None or check.reference != "matching" or not kinds & {
+            "swapped", "film_order", "wrong_channel", "inverted"}:
+        return None
+    carries = [c["master_channel"] for c in check.channels]
+    order = [carries.index(i) if i in carries else i for i in range(len(carries))]
+    if sorted(order) != list(range(len(order))):
+        order = list(range(len(order)))
+    invert = [bool(c["polarity_inverted"]) for c in check.channels]
+    offsets = [float(c["offset_seconds"]) if c["offset_seconds"] is not None else common
+               for c in check.channels]
+    return order, invert, offsets, check.to_dict()
