@@ -36,7 +36,8 @@ from app.engine.halfrate import Signal
 from app.engine.windows import has_content
 from app.engine.xcorr import fft_size
 
-__all__ = ["FALSE_ALARM_RATE", "MIN_UNIQUENESS", "MIN_SHARED", "Decision", "decide",
+__all__ = ["FALSE_ALARM_RATE", "MIN_UNIQUENESS", "MIN_SHARED", "MIN_TOLERANCE_SECONDS",
+           "Decision", "decide",
            "window_false_alarm", "uniqueness", "is_tone"]
 
 #: stated false-alarm probability per analysis of unrelated material (the decision threshold)
@@ -45,6 +46,9 @@ FALSE_ALARM_RATE = 1e-4
 MIN_UNIQUENESS = 1.5
 #: share of the shorter track's windows with sound that the model must explain
 MIN_SHARED = 0.5
+#: agreement tolerance floor (s): a window's GCC-PHAT peak at the mid rate (8 kHz), located by
+#: parabolic interpolation, is good to a few µs; the fit's largest residual when larger
+MIN_TOLERANCE_SECONDS = 5e-5
 #: a window searches ±this many seconds around the tracked offset
 WINDOW_SEARCH_SECONDS = 1.0
 _ALT_SECONDS = 30.0

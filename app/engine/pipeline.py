@@ -29,6 +29,7 @@ from app.engine.coverage import coverage_findings, coverage_of
 from app.engine.decision import (
     FALSE_ALARM_RATE,
     MIN_SHARED,
+    MIN_TOLERANCE_SECONDS,
     Decision,
     decide,
     is_tone,
@@ -407,7 +408,9 @@ def _bed_channel_result(master: str | Path, dub: str | Path, opts: AnalysisOptio
              and abs(c["offset_seconds"] - common) <= CHANNEL_TOLERANCE_SECONDS]
     measured = [c for c in check.channels if c["offset_seconds"] is not None]
     off_common = abs(common - result.offset_seconds) > CHANNEL_TOLERANCE_SECONDS
-    if not (off_common or not result.reliable) or len(agree) < max(2, len(measured) / 2):
+    faulty = len(agree) < len(measured)  # a channel off on its own explains a failed downmix
+    if not (off_common or (faulty and not result.reliable)) or \
+            len(agree) < max(2, len(measured) / 2):
         return None
     ref = max((c for c in agree if c["label"] != "LFE"), key=lambda c: c["z"], default=None)
     if ref is None or check.reference != "matching":
@@ -415,8 +418,9 @@ def _bed_channel_result(master: str | Path, dub: str | Path, opts: AnalysisOptio
     again = analyze_files(master, dub, options=replace(
         opts, master_channel=ref["master_channel"], dub_channel=ref["index"]),
         progress=report.callback, cancel=report.cancel)
-    if not again.reliable:
-        return None
+    if not again.reliable or again.offset_seconds is None or \
+            abs(again.offset_seconds - common) > CHANNEL_TOLERANCE_SECONDS:
+        return None  # the channel alone must confirm what the channels agreed on
     followed = [c["label"] for c in measured if c not in agree and abs(
         c["offset_seconds"] - result.offset_seconds) <= 0.005] or ["other material"]
     was = ("gave no reliable match" if not result.reliable else
@@ -456,6 +460,16 @@ def _analyze_tracks(
     em_m, em_d = (_prepare(emphasise_shared(x.signal, sample_rate=sr, cancel=report.cancel),
                            sample_rate=sr, cancel=report.cancel) for x in (tm, td))
     shared = _analyze_mixes(em_m, em_d, info_m, info_d, opts, report)
+    if shared.verdict == "no_reliable_match" and opts.window_seconds is None:
+        # sparse shared sound (effects only): windows twice as long gather enough of it
+        shorter = min(tm.signal.size, td.signal.size) / sr
+        longer = min(2.0 * window_seconds_for(shorter), shorter / 3.0)
+        if longer > window_seconds_for(shorter) * 1.2:
+            report("shared", 0.95, f"shared sound is sparse: windows of {longer:.0f} s")
+            again = _analyze_mixes(em_m, em_d, info_m, info_d,
+                                   replace(opts, window_seconds=longer), report)
+            if again.verdict != "no_reliable_match":
+                shared = again
     elapsed = round(time.perf_counter() - t, 3)
     if shared.verdict == "no_reliable_match":
         result.timings["shared_sound"] = elapsed
@@ -806,7 +820,7 @@ def _decision(tm: _Track, td: _Track, timeline: Timeline, speed: SpeedEstimate,
                              for w in used])
     tone = is_tone(as_array(tm.mid), sr / 2) or is_tone(as_array(td.mid), sr / 2)
     return decide(k=k, n=n, shorter_windows=shorter_windows,
-                  tolerance=max(timeline.residual_max_seconds or 0.0, 2e-4),
+                  tolerance=max(timeline.residual_max_seconds or 0.0, MIN_TOLERANCE_SECONDS),
                   search_seconds=search, segments=max(1, len(timeline.segments)),
                   drift_seconds=drift, unique=unique, tone=tone)
 
