@@ -223,3 +223,23 @@ class TestSnapToNamedConversion:
         from app.engine.timeline import _snap_slope
 
         assert _snap_slope(-300e-6, slope_se=200e-6) is None  # 300 ppm: no named conversion
+
+
+def test_an_unconfirmed_window_never_carries_full_confidence() -> None:
+    """A window whose offset neither a neighbour nor the feature method confirms is capped."""
+    from app.engine.timeline.fit import UNCONFIRMED_MAX_CONFIDENCE, _cap_unconfirmed
+    from app.engine.timeline.scan import _Raw
+    from app.engine.timeline.types import TimelineWindow
+
+    offsets = [0.1, 0.1, 0.35, 0.1, 0.1]  # the middle window alone says 0.35 s
+    windows = [TimelineWindow(10.0 * i, 10.0 * i + 10, o, 1.0, "gcc", "ok")
+               for i, o in enumerate(offsets)]
+    raws = [_Raw(10.0 * i, 10.0 * i + 10, True, True, (o, 30.0), None)
+            for i, o in enumerate(offsets)]
+    _cap_unconfirmed(windows, raws, lambda t, o: o)
+    assert [w.confidence for w in windows] == [1.0, 1.0, UNCONFIRMED_MAX_CONFIDENCE, 1.0, 1.0]
+    # the feature method in the same window confirming it lifts the cap
+    windows[2].confidence = 1.0
+    raws[2] = _Raw(20.0, 30.0, True, True, (0.35, 30.0), (0.352, 12.0))
+    _cap_unconfirmed(windows, raws, lambda t, o: o)
+    assert windows[2].confidence == 1.0

@@ -8,6 +8,8 @@ warped domain back to the dub's own timeline; slopes in s/s (speed ratio = 1 / (
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from app.engine.halfrate import Signal
@@ -122,6 +124,32 @@ def _snap_slope(slope: float, slope_se: float) -> float | None:
     return None
 
 
+#: the most a window's confidence may be when neither a neighbour nor a second method
+#: confirms its offset
+UNCONFIRMED_MAX_CONFIDENCE = 0.8
+_CONFIRM_SECONDS = 0.005
+
+
+def _cap_unconfirmed(windows: list[TimelineWindow], raws: list[_Raw], to_dub: Callable[
+        [float, float], float]) -> None:
+    """A window keeps a confidence above :data:`UNCONFIRMED_MAX_CONFIDENCE` only when a
+    neighbouring window on the model (previous or next) or the feature method in the same
+    window gives its offset within 5 ms; ``windows`` and ``raws`` are index-aligned."""
+    for i, w in enumerate(windows):
+        if w.status != "ok" or w.offset_seconds is None or \
+                w.confidence <= UNCONFIRMED_MAX_CONFIDENCE:
+            continue
+        near = [windows[j] for j in (i - 1, i + 1) if 0 <= j < len(windows)]
+        by_neighbour = any(n.status == "ok" and n.offset_seconds is not None and abs(
+            n.offset_seconds - w.offset_seconds) <= _CONFIRM_SECONDS for n in near)
+        feat = raws[i].feat
+        mid = 0.5 * (raws[i].t0 + raws[i].t1)
+        by_features = feat is not None and feat[1] >= THRESHOLDS["feature_min_zscore"] and \
+            abs(to_dub(mid, feat[0]) - w.offset_seconds) <= _CONFIRM_SECONDS
+        if not (by_neighbour or by_features):
+            w.confidence = UNCONFIRMED_MAX_CONFIDENCE
+
+
 def _model(
     raws: list[_Raw], *, feature_mode: bool, m_mid: Signal, d_mid: Signal,
     mid_rate: float, s0: float, window_seconds: float, hop_seconds: float,
@@ -203,6 +231,7 @@ def _model(
         windows[i].residual_seconds = round(float(resid[k]), 6)
         if labels[k] < 0:
             windows[i].status = "outlier"
+    _cap_unconfirmed(windows, raws, to_dub)
 
     segments: list[Segment] = []
     for seg in range(int(labels.max()) + 1):
