@@ -149,6 +149,8 @@ class _Progress:
         self.estimate: dict[str, float] | None = None
         #: seconds added to estimates while a located stretch is analysed (its own offsets)
         self.offset_shift = 0.0
+        #: the fraction reported last: a second pass (shared sound, a channel) never goes back
+        self.last = 0.0
 
     def __call__(
         self, stage: str, fraction: float, message: str, *, window: int | None = None,
@@ -161,8 +163,8 @@ class _Progress:
             if estimate is not None and self.offset_shift and "offset_seconds" in estimate:
                 estimate = {**estimate, "offset_seconds": round(
                     estimate["offset_seconds"] + self.offset_shift, 5)}
-            self.callback(ProgressEvent(stage, round(min(max(fraction, 0.0), 1.0), 4), message,
-                                        window, windows, estimate))
+            self.last = max(self.last, round(min(max(fraction, 0.0), 1.0), 4))
+            self.callback(ProgressEvent(stage, self.last, message, window, windows, estimate))
 
 
 def _prepare(x: np.ndarray, *, sample_rate: int,
@@ -564,6 +566,8 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
                     f"({e.master_time_seconds:.3f} s): a break or new material")
         edits.extend(located)
     edits.sort(key=lambda e: e.master_time_seconds)
+    if not edits:  # pieces with no jump between them are no edited programme (a music loop)
+        return None
     windows = [w for _, _, tl in measured for w in tl.windows]
     used = [w for w in windows if w.status == "ok"]
     content = [w for w in windows if w.status not in ("silence", "outside")]
