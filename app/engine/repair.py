@@ -478,6 +478,13 @@ class RepairPlan:
     operations: list[str] = field(default_factory=list)
     residual_correction_seconds: float = 0.0
 
+    @property
+    def warnings(self) -> list[str]:
+        """Every place where the repair fills programme the dub lacks with silence, said
+        plainly (a repair never pads missing material silently)."""
+        return [f"silence stands in for programme the dub lacks: {op}" for op in
+                self.operations if "silence" in op]
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "speed_ratio": float(self.speed_ratio),
                 "speed_ratio_exact": f"{self.speed_ratio.numerator}/"
@@ -485,7 +492,7 @@ class RepairPlan:
                 "conversion": self.conversion, "keep_pitch": self.keep_pitch,
                 "segments": [{"master_start_seconds": a, "master_end_seconds": b,
                               "offset_seconds": c} for a, b, c in self.segments],
-                "operations": list(self.operations),
+                "operations": list(self.operations), "warnings": self.warnings,
                 "residual_correction_seconds": self.residual_correction_seconds}
 
 

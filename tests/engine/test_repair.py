@@ -189,6 +189,11 @@ class TestPlans:
                                  (80.0, None, pytest.approx(1.3))]
         assert any("inserted 3.000 s of silence" in op for op in plan.operations)
         assert any("removed 4.000 s of dub material" in op for op in plan.operations)
+        # the silence that stands in for the missing 3 s is said, never silent
+        assert plan.warnings == [f"silence stands in for programme the dub lacks: {op}"
+                                 for op in plan.operations if "3.000 s of silence" in op]
+        assert plan.to_dict()["warnings"] == plan.warnings
+        assert plan_constant(-0.5).warnings and not plan_constant(0.5).warnings
 
 
 class TestClosedLoopConstant:
