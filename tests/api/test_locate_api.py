@@ -49,6 +49,13 @@ async def test_promo_found_with_coverage_and_early_estimate(
         assert cov["missing"][0]["end_timecode"] == "00:02:30:00"
         assert result["placement"]["significant"] is True
         assert any("programme missing at the head" in f for f in result["findings"])
+        # the evidence that decided it, with its false-alarm probability, and the channels
+        decision = result["evidence"]["decision"]
+        assert result["evidence"]["signal"] == "mix" and decision["match"] is True
+        assert decision["p_false_alarm"] <= decision["threshold"] == 1e-4
+        assert decision["windows_agreeing"] >= 3 and decision["reasons"] == []
+        assert [c["label"] for c in result["channels"]["channels"]] == ["L", "R"]
+        assert result["channels"]["faults"] == []
         estimates = [e.data["progress"]["estimate"] for e in events
                      if isinstance(e.data, dict) and (e.data.get("progress") or {}).get(
                          "estimate")]

@@ -373,7 +373,11 @@ class SyncResultRead(BaseModel):
                                                      "master); null when nothing matched.",
                                          examples=[0.2345])
     confidence: float = Field(description="Consensus confidence in [0, 1].", examples=[0.97])
-    reliable: bool = Field(description="confidence ≥ confidence_threshold.")
+    reliable: bool = Field(description="A match: the evidence decided it (evidence.decision: "
+                                       "p_false_alarm within the stated rate, a unique "
+                                       "alignment, shared programme) and confidence ≥ "
+                                       "confidence_threshold, unless the evidence is "
+                                       "overwhelming (p_false_alarm ≤ 1e-7).")
     verdict: str = Field(description="in_sync (|offset| ≤ 1 ms), constant_offset, drift, "
                                      "edited, or no_reliable_match.",
                          examples=["constant_offset"])
@@ -411,6 +415,26 @@ class SyncResultRead(BaseModel):
                           "lag, its statistic z against the threshold z_threshold "
                           "(significant when cleared), the peak ratio, and the stretch of "
                           "master and dub then analysed (null when the whole tracks were).")
+    evidence: dict[str, Any] | None = Field(
+        None, description="What decided the verdict: signal (mix, shared sound — speech "
+                          "de-weighted —, or one channel), and the decision: windows_agreeing "
+                          "k of windows_with_sound n within tolerance_seconds, p_window, "
+                          "hypotheses H, p_false_alarm = min(1, H·B(k; n, p)) against "
+                          "threshold (the stated false-alarm rate), uniqueness (the fit over "
+                          "the best other lag) and its runner_up_lag_seconds, shared (share of "
+                          "the programme on the model), match, and the failed tests in words "
+                          "(reasons).",
+        examples=[{"signal": "mix", "decision": {
+            "match": True, "windows_agreeing": 11, "windows_with_sound": 12,
+            "tolerance_seconds": 5e-05, "p_false_alarm": 1.2e-38, "threshold": 0.0001,
+            "uniqueness": 9.8, "shared": 0.92, "reasons": []}}])
+    channels: dict[str, Any] | None = Field(
+        None, description="Per-channel check of a multichannel dub: reference (matching or "
+                          "downmix), per channel its label, status, the master channel it "
+                          "carries, offset_seconds, relative_ms and frames against the others, "
+                          "polarity_inverted, level_db against its counterpart, correlation "
+                          "and z; faults (kind: offset, swapped, film_order, wrong_channel, "
+                          "inverted, silent; the channels; the text) and findings in words.")
     warnings: list[str] = Field(default_factory=list, description="What did not run as "
                                                                   "asked (e.g. the ai method, "
                                                                   "with the reason).")
