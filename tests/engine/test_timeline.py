@@ -291,3 +291,15 @@ class TestLocateEditsGrid:
         one = [ed._coherence(m, d, float(lag), int(s), 2000, self.RATE)
                for lag, s in zip(lags, starts, strict=True)]
         assert np.allclose(many, one, atol=1e-6)
+
+    def test_rival_split_widens_the_uncertainty(self) -> None:
+        """Music matching the earlier segment again after the edit (a loop): the split with
+        one misplaced window more, 5 s away, lies inside the reported ±uncertainty."""
+        from app.engine.timeline.edits import _edit_split
+
+        c = np.arange(0.0, 20.0, 0.25)
+        left = ((c < 5.0) | ((c >= 8.0) & (c < 10.75))).astype(float)
+        right = (((c >= 5.5) & (c < 8.0)) | (c >= 11.0)).astype(float)
+        t, half = _edit_split(c, [(left, right)], shift=0, reach=0.5)
+        assert abs(t - 10.875) <= 0.25
+        assert abs(5.25 - t) <= half  # the rival split at 5.25 s

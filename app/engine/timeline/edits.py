@@ -243,7 +243,8 @@ def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]]
     the right labels moved ``shift`` grid steps earlier (for a removal the later segment's
     material resumes that much later in master time). The split is the middle of the best
     range (its start when the range is long); the uncertainty is how far the truth may lie,
-    at least half a window (``reach``, seconds)."""
+    at least half a window (``reach``, seconds), and out to any rival split more than 2 s
+    away that misplaces at most one window more (ambiguous evidence: repeating music)."""
     n = centres.size
     err = np.zeros(n + 1)
     for is_left, is_right in labels:
@@ -270,8 +271,17 @@ def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]]
         # a long stretch without evidence: the earlier segment's material runs on up to the
         # edit whether material was removed or inserted, so where its matches end is the
         # better estimate; the other end bounds the uncertainty
-        return lo, hi - lo + reach
-    return 0.5 * (lo + hi), 0.5 * (hi - lo) + reach
+        t, half = lo, hi - lo + reach
+    else:
+        t, half = 0.5 * (lo + hi), 0.5 * (hi - lo) + reach
+    # a rival split nearly as good (one misplaced window more) away from the best range:
+    # the evidence is ambiguous there (music repeating across the edit), so the truth may
+    # lie at either; the uncertainty reaches it
+    rivals = [boundary(int(i)) for i in np.flatnonzero(err <= err.min() + 1.0)]
+    far = [abs(b - t) for b in rivals if b < lo - 2.0 or b > hi + 2.0]
+    if far:
+        half = max(half, max(far) + reach)
+    return t, half
 
 
 def _fine_split(
