@@ -243,3 +243,82 @@ def test_an_unconfirmed_window_never_carries_full_confidence() -> None:
     raws[2] = _Raw(20.0, 30.0, True, True, (0.35, 30.0), (0.352, 12.0))
     _cap_unconfirmed(windows, raws, lambda t, o: o)
     assert windows[2].confidence == 1.0
+
+class TestLocateEditsGrid:
+    """Several edits in one fit: each edit's 2-s windows on the 0.25-s grid (the fine stages'
+    millisecond grids once leaked into the next edit's scan: thousands of times the work),
+    and the batched windows equal to one-at-a-time GCC-PHAT."""
+
+    RATE = 8000.0
+
+    def _pair(self) -> tuple[np.ndarray, np.ndarray, list]:
+        from app.engine.timeline.types import Segment
+
+        rng = np.random.default_rng(5)
+        sr = int(self.RATE)
+        m = rng.standard_normal(90 * sr).astype(np.float32)
+        late, cuts = 0.4, [(30.0, 0.5), (60.0, 1.25)]  # (master time s, removed s)
+        parts, at = [np.zeros(int(late * sr), np.float32)], 0
+        for t, dur in cuts:
+            parts.append(m[at : int(t * sr)])
+            at = int((t + dur) * sr)
+        parts.append(m[at:])
+        d = np.concatenate(parts) + 0.3 * rng.standard_normal(sum(p.size for p in parts)
+                                                               ).astype(np.float32)
+        segs = [Segment(0.0, 25.0, 0.4, 0.4, 3), Segment(35.0, 55.0, -0.1, -0.1, 3),
+                Segment(65.0, 88.0, -1.35, -1.35, 3)]
+        return m, d, segs
+
+    def test_every_edit_located_on_the_coarse_grid(self, monkeypatch: pytest.MonkeyPatch
+                                                   ) -> None:
+        from app.engine.timeline import edits as ed
+
+        m, d, segs = self._pair()
+        measured: list[int] = []
+        real = ed._hypotheses_z
+
+        def counting(centres: np.ndarray, *a: object, **k: object) -> list[np.ndarray]:
+            measured.append(int(centres.size))
+            return real(centres, *a, **k)
+
+        monkeypatch.setattr(ed, "_hypotheses_z", counting)
+        found = ed._locate_edits(segs, m, d, self.RATE, 1.0, 5.0)
+        assert [e.kind for e in found] == ["removed", "removed"]
+        for e, (t, dur) in zip(found, [(30.0, 0.5), (60.0, 1.25)], strict=True):
+            assert abs(e.master_time_seconds - t) <= min(0.005, e.uncertainty_seconds), e
+            assert abs(e.duration_seconds - dur) <= 0.001, e
+        assert sum(measured) <= 2 * 80  # two gaps of ~20 s at 0.25 s, not at 0.5 ms
+
+    def test_batched_windows_equal_single_ones(self) -> None:
+        from app.engine.timeline import edits as ed
+        from app.engine.timeline.scan import _gcc_at
+
+        m, d, segs = self._pair()
+        centres = np.arange(20.0, 40.0, 0.25)
+        z = ed._hypotheses_z(centres, segs[:2], m, d, self.RATE, 1.0, 2.0)
+        n, search = int(2.0 * self.RATE), int(0.25 * self.RATE)
+        for seg, zs in zip(segs[:2], z, strict=True):
+            for c, zc in zip(centres, zs, strict=True):
+                s = int(round((c - 1.0) * self.RATE))
+                off = ed._segment_offset(seg, c)
+                g = _gcc_at(m[s : s + n], d, s, off, search, self.RATE)
+                want = g[1] if g is not None and abs(g[0] - off) <= 0.002 else 0.0
+                assert zc == pytest.approx(want, rel=1e-9, abs=1e-9)
+        starts = np.array([int(c * self.RATE) for c in centres])
+        lags = np.full(centres.size, 0.4 * self.RATE + 0.3)
+        many = ed._coherences(m, d, lags, starts, 2000, self.RATE)
+        one = [ed._coherence(m, d, float(lag), int(s), 2000, self.RATE)
+               for lag, s in zip(lags, starts, strict=True)]
+        assert np.allclose(many, one, atol=1e-6)
+
+    def test_rival_split_widens_the_uncertainty(self) -> None:
+        """Music matching the earlier segment again after the edit (a loop): the split with
+        one misplaced window more, 5 s away, lies inside the reported ±uncertainty."""
+        from app.engine.timeline.edits import _edit_split
+
+        c = np.arange(0.0, 20.0, 0.25)
+        left = ((c < 5.0) | ((c >= 8.0) & (c < 10.75))).astype(float)
+        right = (((c >= 5.5) & (c < 8.0)) | (c >= 11.0)).astype(float)
+        t, half = _edit_split(c, [(left, right)], shift=0, reach=0.5)
+        assert abs(t - 10.875) <= 0.25
+        assert abs(5.25 - t) <= half  # the rival split at 5.25 s

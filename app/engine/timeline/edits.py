@@ -13,8 +13,8 @@ import numpy as np
 from scipy import fft as sfft
 
 from app.engine.halfrate import Signal
-from app.engine.timeline.scan import _gcc_at
 from app.engine.timeline.types import Edit, Segment
+from app.engine.xcorr import fft_size, parabolic_offset
 
 
 def _locate_edits(
@@ -24,7 +24,8 @@ def _locate_edits(
     """Place each jump between consecutive segments.
 
     Across the gap, 2-s windows every 0.25 s are tested against both segments' offsets
-    (GCC-PHAT ±0.25 s, the peak within 2 ms of the hypothesis); the edit is the split where
+    (GCC-PHAT ±0.25 s, the peak within 2 ms of the hypothesis; coarse to fine, measured only
+    where the labels change: :func:`_scan_labels`); the edit is the split where
     the earlier segment's matches end and the later one's begin (for a removal, the removed
     duration later in master time). The uncertainty is half the unlabelled gap around it.
     """
@@ -36,23 +37,19 @@ def _locate_edits(
         centres = np.arange(a + max(scales) / 2, b - max(scales) / 2 + 1e-9, step)
         if centres.size < 4:
             continue
-        labels = []
-        for length in scales:
-            zl = _hypothesis_z(centres, left, m_mid, d_mid, rate, s0, length)
-            zr = _hypothesis_z(centres, right, m_mid, d_mid, rate, s0, length)
-            # the highest peak of ±0.25 s landing within 2 ms of a hypothesis is itself
-            # strong evidence (about 1 % by chance), so a modest z-score is enough here
-            labels.append((((zl >= 4.0) & (zl > zr)).astype(float),
-                           ((zr >= 4.0) & (zr > zl)).astype(float)))
+        labels = [_scan_labels(centres, left, right, m_mid, d_mid, rate, s0, length)
+                  for length in scales]
         removed = max(0.0, _segment_offset(left, centres[0]) - _segment_offset(right, centres[0]))
         t_edit, uncertainty = _edit_split(centres, labels, shift=int(round(removed / step)),
                                           reach=0.5)
         fine = _refine_split(t_edit, removed, left, right, m_mid, d_mid, rate, s0)
         if fine is not None and fine[1] <= uncertainty:  # sharper where both sides have sound
             t_edit, uncertainty = fine
-        for length, step in ((0.06, 0.0025), (0.02, 0.0005)):  # a few ms, then finer
+        # a few ms, then finer (their own grid: ``step`` stays the 2-s windows' for the next
+        # edit, where a 0.5-ms grid of 2-s windows would cost thousands of times more)
+        for fine_length, fine_step in ((0.06, 0.0025), (0.02, 0.0005)):
             finest = _fine_split(t_edit, uncertainty, left, right, m_mid, d_mid, rate, s0,
-                                 length=length, step=step)
+                                 length=fine_length, step=fine_step)
             if finest is None or finest[1] >= uncertainty:
                 break
             t_edit, uncertainty = finest
@@ -63,6 +60,39 @@ def _locate_edits(
                           round(abs(jump), 6), round(before, 6), round(after, 6),
                           round(uncertainty, 3)))
     return edits
+
+
+def _scan_labels(
+    centres: np.ndarray, left: Segment, right: Segment, m: Signal, d: Signal, rate: float,
+    s0: float, length: float, *, stride: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(is_left, is_right) of ``length``-s windows at ``centres``: the window's GCC-PHAT peak
+    lands on that segment's offset with z ≥ 4 and above the other's. Every ``stride``-th
+    window first; the windows between two measured ones are measured too unless both match
+    the same segment, in which case they take its label (inside a run of one segment's
+    matches a window's label cannot move the split: every split near the edit counts it
+    alike). Unlabelled stretches are measured in full: a lone match there may be where one
+    segment's material ends."""
+    n = centres.size
+    lab = np.zeros(n, np.int8)  # 0: neither, 1: left, 2: right
+
+    def measure(idx: np.ndarray) -> None:
+        # the highest peak of ±0.25 s landing within 2 ms of a hypothesis is itself
+        # strong evidence (about 1 % by chance), so a modest z-score is enough here
+        zl, zr = _hypotheses_z(centres[idx], [left, right], m, d, rate, s0, length)
+        lab[idx] = np.where((zl >= 4.0) & (zl > zr), 1, np.where((zr >= 4.0) & (zr > zl), 2, 0))
+
+    known = np.unique(np.r_[np.arange(0, n, max(stride, 1)), n - 1])
+    measure(known)
+    a, b = known[:-1], known[1:]
+    same = (lab[a] == lab[b]) & (lab[a] != 0)
+    inner = [np.arange(i + 1, j) for i, j in zip(a[~same], b[~same], strict=True) if j > i + 1]
+    if inner:
+        measure(np.concatenate(inner))
+    filled = lab.copy()
+    for i, j in zip(a[same], b[same], strict=True):
+        filled[i + 1 : j] = lab[i]
+    return (filled == 1).astype(float), (filled == 2).astype(float)
 
 
 def _segment_offset(seg: Segment, t: float) -> float:
@@ -76,17 +106,75 @@ def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: Signal, d_mid: Signa
                   rate: float, s0: float, length: float) -> np.ndarray:
     """z-score of the GCC-PHAT peak of windows centred at ``centres`` (``length`` s) when it
     lies within 2 ms of the segment's offset; 0 otherwise."""
+    return _hypotheses_z(centres, [seg], m_mid, d_mid, rate, s0, length)[0]
+
+
+def _span(x: Signal, a: int, b: int) -> np.ndarray:
+    """Samples ``a .. b`` of ``x`` as float32, zeros where that range leaves the signal."""
+    lo, hi = max(a, 0), min(b, x.size)
+    if lo == a and hi == b:
+        return np.asarray(x[a:b], dtype=np.float32)
+    out = np.zeros(b - a, np.float32)
+    if lo < hi:
+        out[lo - a : hi - a] = x[lo:hi]
+    return out
+
+
+def _rows(x: Signal, starts: np.ndarray, n: int) -> np.ndarray:
+    """(len(starts), n) windows of ``x`` starting at sample ``starts`` (zero-padded off the
+    ends), sliced from one span of the signal (a :class:`HalfRate` decimates it once)."""
+    a = int(starts.min())
+    span = _span(x, a, int(starts.max()) + n)
+    return span[(starts - a)[:, None] + np.arange(n)[None, :]]
+
+
+def _hypotheses_z(centres: np.ndarray, segs: list[Segment], m_mid: Signal, d_mid: Signal,
+                  rate: float, s0: float, length: float) -> list[np.ndarray]:
+    """:func:`_hypothesis_z` for each of ``segs`` at once: windows stacked and transformed
+    together (one FFT pass per batch), each master window's spectrum shared by every
+    hypothesis; the same GCC-PHAT as :func:`~app.engine.windows.gcc_window` per window
+    (±0.25 s, 40 Hz up, z against the robust spread of the GCC's magnitude)."""
     n = int(round(length * rate))
     search = int(round(0.25 * rate))
-    out = np.zeros(centres.size)
-    for k, c in enumerate(centres):
-        s = int(round((c - length / 2) * rate))
-        if s < 0 or s + n > m_mid.size:
-            continue
-        warped = (c + _segment_offset(seg, c)) * s0 - c  # d_mid lives in the warped domain
-        g = _gcc_at(m_mid[s : s + n], d_mid, s, warped, search, rate)
-        if g is not None and abs(g[0] - warped) <= 0.002:
-            out[k] = g[1]
+    nfft = fft_size(n + 2 * search + 1)
+    low_bin = max(1, int(nfft * 40 / rate))
+    starts = np.round((centres - length / 2) * rate).astype(np.int64)
+    out = [np.zeros(centres.size) for _ in segs]
+    valid = np.flatnonzero((starts >= 0) & (starts + n <= m_mid.size))
+    batch = max(4, (1 << 21) // nfft)  # ~16 MB of complex64 spectra per batch
+    for i in range(0, valid.size, batch):
+        idx = valid[i : i + batch]
+        spec_m = np.conj(sfft.rfft(_rows(m_mid, starts[idx], n), nfft, axis=1))
+        for z, seg in zip(out, segs, strict=True):
+            c = centres[idx]
+            warped = (c + _segment_offset(seg, c)) * s0 - c  # d lives in the warped domain
+            lag = np.round(warped * rate).astype(np.int64)
+            a = starts[idx] + lag - search
+            b = a + n + 2 * search
+            ok = (b > 0) & (a < d_mid.size) & (
+                np.minimum(b, d_mid.size) - np.maximum(a, 0) >= n // 2)
+            if not ok.any():
+                continue
+            sel = np.flatnonzero(ok)
+            cross = spec_m[sel] * sfft.rfft(_rows(d_mid, a[sel], n + 2 * search), nfft, axis=1)
+            mag = np.abs(cross)
+            white = np.where(mag > 1e-20, cross / np.maximum(mag, 1e-20), 0.0).astype(
+                cross.dtype)
+            white[:, :low_bin] = 0.0
+            g = np.abs(sfft.irfft(white, nfft, axis=1)[:, : 2 * search + 1])
+            peak = np.argmax(g, axis=1)
+            for r in range(sel.size):
+                k = int(peak[r])
+                frac = 0.0
+                if 0 < k < g.shape[1] - 1:
+                    frac = parabolic_offset(float(g[r, k - 1]), float(g[r, k]),
+                                            float(g[r, k + 1]))
+                j = sel[r]
+                if abs((lag[j] + k - search + frac) / rate - warped[j]) > 0.002:
+                    continue
+                med = float(np.median(g[r]))
+                spread = max(float(np.median(np.abs(g[r] - med))) * 1.4826, 1e-12)
+                z[idx[j]] = (float(g[r, k]) - med) / spread
     return out
 
 
@@ -95,15 +183,34 @@ def _coherence(m: Signal, d: Signal, lag: float, s: int, n: int, rate: float
     """Phase coherence (mean cosine of the whitened cross-spectrum, 40 Hz to 0.45·rate) of
     master samples ``s .. s+n`` with the dub ``lag`` samples (fractional) later: ~0 ± 1/√bins
     for unrelated sound, clearly positive where the two share material at exactly that lag."""
-    li = int(np.floor(lag))
-    if s < 0 or s + n > m.size or s + li < 0 or s + li + n > d.size:
-        return 0.0
+    return float(_coherences(m, d, np.array([lag]), np.array([s]), n, rate)[0])
+
+
+def _coherences(m: Signal, d: Signal, lags: np.ndarray, starts: np.ndarray, n: int,
+                rate: float) -> np.ndarray:
+    """:func:`_coherence` of many windows at once: master samples ``starts[i] ..
+    starts[i]+n`` against the dub ``lags[i]`` samples (fractional) later; 0 where either
+    window leaves its signal."""
+    out = np.zeros(lags.size)
+    li = np.floor(lags).astype(np.int64)
+    starts = np.asarray(starts, dtype=np.int64)
+    ok = np.flatnonzero((starts >= 0) & (starts + n <= m.size) & (starts + li >= 0)
+                        & (starts + li + n <= d.size))
+    if ok.size == 0:
+        return out
     win = np.hanning(n).astype(np.float32)
-    cross = np.conj(sfft.rfft(m[s : s + n] * win)) * sfft.rfft(d[s + li : s + li + n] * win)
-    k = np.arange(cross.size)
-    cross *= np.exp(2j * np.pi * k * (lag - li) / n)  # undo the fractional part of the lag
-    band = cross[max(1, int(40 * n / rate)) : int(0.45 * n)]
-    return float(np.mean(band.real / np.maximum(np.abs(band), 1e-20)))
+    k = np.arange(n // 2 + 1)
+    lo, hi = max(1, int(40 * n / rate)), int(0.45 * n)
+    batch = max(8, (1 << 21) // n)
+    for i in range(0, ok.size, batch):
+        j = ok[i : i + batch]
+        cross = (np.conj(sfft.rfft(_rows(m, starts[j], n) * win, axis=1))
+                 * sfft.rfft(_rows(d, starts[j] + li[j], n) * win, axis=1))
+        # undo the fractional part of the lag
+        cross *= np.exp(2j * np.pi * k[None, :] * (lags[j] - li[j])[:, None] / n)
+        band = cross[:, lo:hi]
+        out[j] = np.mean(band.real / np.maximum(np.abs(band), 1e-20), axis=1)
+    return out
 
 
 def _refine_split(
@@ -117,15 +224,10 @@ def _refine_split(
     n = int(round(length * rate))
     centres = np.arange(t0 - reach, t0 + reach + removed + 1e-9, step)
     floor = 4.0 / np.sqrt(0.45 * n)  # ~4 standard deviations of unrelated sound's coherence
-    scores = []
-    for seg in (left, right):
-        row = []
-        for c in centres:
-            warped = (c + _segment_offset(seg, c)) * s0 - c  # d lives in the warped domain
-            row.append(_coherence(m, d, warped * rate, int(round((c - length / 2) * rate)), n,
-                                  rate))
-        scores.append(np.array(row))
-    zl, zr = scores
+    starts = np.round((centres - length / 2) * rate).astype(np.int64)
+    zl, zr = (_coherences(m, d, ((centres + _segment_offset(seg, centres)) * s0 - centres)
+                          * rate, starts, n, rate)  # d lives in the warped domain
+              for seg in (left, right))
     is_left = ((zl >= floor) & (zl > zr)).astype(float)
     is_right = ((zr >= floor) & (zr > zl)).astype(float)
     if is_left.sum() < 5 or is_right.sum() < 5:
@@ -141,7 +243,8 @@ def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]]
     the right labels moved ``shift`` grid steps earlier (for a removal the later segment's
     material resumes that much later in master time). The split is the middle of the best
     range (its start when the range is long); the uncertainty is how far the truth may lie,
-    at least half a window (``reach``, seconds)."""
+    at least half a window (``reach``, seconds), and out to any rival split more than 2 s
+    away that misplaces at most one window more (ambiguous evidence: repeating music)."""
     n = centres.size
     err = np.zeros(n + 1)
     for is_left, is_right in labels:
@@ -168,8 +271,17 @@ def _edit_split(centres: np.ndarray, labels: list[tuple[np.ndarray, np.ndarray]]
         # a long stretch without evidence: the earlier segment's material runs on up to the
         # edit whether material was removed or inserted, so where its matches end is the
         # better estimate; the other end bounds the uncertainty
-        return lo, hi - lo + reach
-    return 0.5 * (lo + hi), 0.5 * (hi - lo) + reach
+        t, half = lo, hi - lo + reach
+    else:
+        t, half = 0.5 * (lo + hi), 0.5 * (hi - lo) + reach
+    # a rival split nearly as good (one misplaced window more) away from the best range:
+    # the evidence is ambiguous there (music repeating across the edit), so the truth may
+    # lie at either; the uncertainty reaches it
+    rivals = [boundary(int(i)) for i in np.flatnonzero(err <= err.min() + 1.0)]
+    far = [abs(b - t) for b in rivals if b < lo - 2.0 or b > hi + 2.0]
+    if far:
+        half = max(half, max(far) + reach)
+    return t, half
 
 
 def _fine_split(
@@ -195,14 +307,12 @@ def _fine_split(
     xs = np.arange(x0 - reach, x0 + reach + 1e-9, step)
     rows = []
     for seg in (left, right):
-        row = np.empty(xs.size)
-        for k, x in enumerate(xs):
-            t = x - _segment_offset(seg, x) if removal else x  # master time of the window
-            if removal:
-                t = x - _segment_offset(seg, t)
-            lag = (t + _segment_offset(seg, t)) * s0 - t  # d lives in the warped domain
-            row[k] = _coherence(m, d, lag * rate, int(round((t - length / 2) * rate)), n, rate)
-        rows.append(row)
+        t = xs - _segment_offset(seg, xs) if removal else xs  # master time of the window
+        if removal:
+            t = xs - _segment_offset(seg, t)
+        lag = (t + _segment_offset(seg, t)) * s0 - t  # d lives in the warped domain
+        starts = np.round((t - length / 2) * rate).astype(np.int64)
+        rows.append(_coherences(m, d, lag * rate, starts, n, rate))
     diff = rows[0] - rows[1]  # > 0 where the earlier segment's offset explains the sound
     if not np.isfinite(diff).all() or float(np.abs(diff).sum()) == 0.0:
         return None
