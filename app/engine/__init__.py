@@ -22,6 +22,7 @@ from app.engine.types import (
     ProgressEvent,
     SyncResult,
     ToolNotFoundError,
+    Verdict,
 )
 
 limit_blas_threads()  # see app.engine.threads: BLAS's own pool only spins on 2 cores
@@ -42,6 +43,7 @@ __all__ = [
     "ProgressEvent",
     "SyncResult",
     "ToolNotFoundError",
+    "Verdict",
     "analyze_files",
     "analyze_signals",
     "decode",

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,10 @@ class StreamMessage:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars unwrapped, tuples as lists, NaN/inf as null."""
+    """Plain JSON types: numpy scalars unwrapped, tuples as lists, NaN/inf as null, str enums
+    (:class:`~app.engine.Verdict`) as their plain strings."""
+    if isinstance(value, StrEnum):
+        return value.value
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -49,6 +49,7 @@ from app.engine import (
     AnalysisOptions,
     EngineError,
     ProgressEvent,
+    Verdict,
     analyze_files,
     probe,
 )
@@ -128,7 +129,7 @@ def decide(result: dict[str, Any], channels: dict[str, Any] | None, *, auto_repa
     base = {"verdict": verdict, "confidence": conf, "min_confidence": min_confidence,
             "repair_threshold_ms": repair_threshold_ms, "auto_repair": auto_repair,
             "warnings": list((channels or {}).get("findings") or [])}
-    if verdict == "no_reliable_match" or not result.get("reliable") or \
+    if verdict == Verdict.NO_RELIABLE_MATCH or not result.get("reliable") or \
             result.get("offset_seconds") is None:
         return {**base, "action": "declined", "kind": None,
                 "reason": "no reliable match between master and dub — they may be unrelated "
@@ -143,8 +144,8 @@ def decide(result: dict[str, Any], channels: dict[str, Any] | None, *, auto_repa
     base["max_abs_offset_seconds"] = magnitude
     spread = float(channels.get("spread_seconds") or 0.0) if channels else 0.0
     kind: str | None
-    if verdict in ("drift", "edited") and magnitude > threshold:
-        kind = "drift" if verdict == "drift" else "edits"
+    if verdict in (Verdict.DRIFT, Verdict.EDITED) and magnitude > threshold:
+        kind = "drift" if verdict == Verdict.DRIFT else "edits"
         why = f"{verdict}: {result.get('reason')}"
     elif channels and channels.get("measured", 0) >= 2 and spread > max(threshold, 0.001):
         kind = "per_channel"
@@ -702,7 +703,7 @@ class WorkflowService:
         each edit."""
         plots: list[Path] = []
         off = result.get("offset_seconds")
-        changing = result.get("verdict") in ("drift", "edited")
+        changing = result.get("verdict") in (Verdict.DRIFT, Verdict.EDITED)
         pcm = (".wav", ".flac", ".aiff", ".w64")
         curves = []
         if off is not None and not changing:
