@@ -64,6 +64,7 @@ from app.services.analysis import AnalysisService, qc_of, to_jsonable
 from app.services.conform import conform_files
 from app.services.events import Event, EventBus
 from app.services.jobs import CancelReason, JobContext, JobRunner
+from app.services.options import options_for
 from app.services.paths import resolve_media_path
 from app.services.plots import envelope_figure, envelope_of, save_png, windows_figure
 from app.services.repair import atomic_write_text, inside
@@ -523,15 +524,9 @@ class WorkflowService:
         self._publish_final(workflow_id)
 
     def _options(self, req: dict[str, Any]) -> AnalysisOptions:
-        s = self.settings
-        return AnalysisOptions(
-            methods=tuple(s.engine_methods),
-            sample_rate=int(req.get("sample_rate") or s.DEFAULT_SAMPLE_RATE),
-            max_offset_seconds=float(req.get("max_offset_seconds")
-                                     or s.DEFAULT_MAX_OFFSET_SECONDS),
-            search_whole=not req.get("max_offset_seconds"),  # no limit: found wherever it lies
-            confidence_threshold=s.DEFAULT_CONFIDENCE_THRESHOLD,
-            window_seconds=s.DEFAULT_WINDOW_SIZE)
+        # the workflow's own analysis fields; the rest are the server's defaults
+        return options_for({k: req.get(k) for k in ("sample_rate", "max_offset_seconds")},
+                           self.settings)
 
     def _pipeline(self, row: WorkflowRow, rec: _Recorder, ctx: JobContext) -> dict[str, Any]:
         req = row.request
