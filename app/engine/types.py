@@ -7,11 +7,21 @@ much from the dub's head.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
+
+from app.engine.errors import (
+    AnalysisCancelled,
+    AudioDecodeError,
+    CancelToken,
+    EngineError,
+    FormatNotAllowedError,
+    ParameterError,
+    ToolNotFoundError,
+)
+from app.engine.timecode import FRAME_RATES
 
 __all__ = [
     "METHOD_NAMES",
@@ -20,6 +30,7 @@ __all__ = [
     "ParameterError",
     "AudioDecodeError",
     "FormatNotAllowedError",
+    "ToolNotFoundError",
     "AnalysisCancelled",
     "CancelToken",
     "ProgressEvent",
@@ -33,10 +44,6 @@ __all__ = [
 
 #: Detection methods the engine knows, in their default order.
 METHOD_NAMES: tuple[str, ...] = ("correlation", "mfcc", "onset", "spectral")
-
-#: Frame rates (frames per second) at which offsets are reported.
-FRAME_RATES: tuple[float, ...] = (23.976, 24.0, 25.0, 29.97, 30.0)
-
 
 class Verdict(StrEnum):
     """The verdict of an analysis (and of its timeline). A ``str``: it compares equal to, and
@@ -53,60 +60,6 @@ def _known(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
     """The items of ``d`` that name a field of the dataclass ``cls``."""
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in d.items() if k in names}
-
-
-class EngineError(Exception):
-    """Base of every error the engine raises."""
-
-
-class ParameterError(EngineError, ValueError):
-    """A parameter is out of range or of the wrong kind; the message names it."""
-
-
-class AudioDecodeError(EngineError):
-    """ffmpeg/ffprobe could not read a file; carries ffmpeg's own message."""
-
-    #: machine-readable error code the API answers with (HTTP 422)
-    code = "audio_decode_error"
-
-    def __init__(self, message: str, *, path: str | None = None, stderr: str = "") -> None:
-        self.path = path
-        self.stderr = stderr.strip()[-2000:]
-        full = message if not self.stderr else f"{message}: {self.stderr.splitlines()[-1]}"
-        super().__init__(full)
-
-
-class FormatNotAllowedError(AudioDecodeError):
-    """The file is not a media container ffmpeg may read: a playlist or reference format (HLS,
-    DASH, concat, image sequences…) that would make ffmpeg open other files or URLs."""
-
-    code = "format_not_allowed"
-
-
-class ToolNotFoundError(AudioDecodeError):
-    """ffmpeg or ffprobe is not installed (a fault of the machine, not of the file)."""
-
-
-class AnalysisCancelled(EngineError):
-    """Raised between stages when the analysis' :class:`CancelToken` was cancelled."""
-
-
-class CancelToken:
-    """Cooperative cancellation flag, checked by the engine between stages and blocks."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
-            raise AnalysisCancelled("analysis cancelled")
 
 
 @dataclass(frozen=True)
