@@ -547,9 +547,9 @@ class WorkflowService:
             per_channel = int(req.get("dub_channels") or 1) >= 3
         hi = 0.3 if per_channel else 0.5
         started = utcnow()
-        result = to_jsonable(analyze_files(master, dub, options=opts,
-                                           progress=rec.engine(0.0, hi),
-                                           cancel=token).to_dict())
+        sync = analyze_files(master, dub, options=opts, progress=rec.engine(0.0, hi),
+                             cancel=token)
+        result = to_jsonable(sync.to_dict())
         # stored as an analysis of its own: the same timeline, reports and result view
         analysis_id = self.analyses.record_completed(
             request={"master_file": req["master_file"], "dub_file": req["dub_file"],
@@ -599,7 +599,7 @@ class WorkflowService:
                 if verification is not None and not verification["passed"]:
                     outcome = "verification_failed"
             else:
-                plan = plan_from_result(result, drift_method=req.get("drift_method", "auto"))
+                plan = plan_from_result(sync, drift_method=req.get("drift_method", "auto"))
                 done = repair_dub(
                     master, dub, folder / stem, plan=plan, options=opts,
                     match_master_duration=bool(req.get("match_master_duration")),
