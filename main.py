@@ -29,7 +29,7 @@ from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.core.ratelimit import install_rate_limiting
 from app.core.security import KeyRing, auth_responses, require_api_key
 from app.core.signing import UrlSigner
-from app.engine import ENGINE_VERSION
+from app.engine import ENGINE_VERSION, tune_process
 from app.services.container import Services
 from app.web.docs import mount_docs
 from app.web.router import mount_dashboard
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # /{id} under load 119 → 75 ms on 2 cores).
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, 0.001))
+        tune_process()  # BLAS threads and allocator thresholds (app.engine.tuning)
         for note in settings.warnings():
             _logger.warning(note)
         if keyring.enabled:

@@ -12,7 +12,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from app.engine import METHOD_NAMES, AnalysisOptions, EngineError, ProgressEvent, analyze_files
+from app.engine import (
+    METHOD_NAMES,
+    AnalysisOptions,
+    EngineError,
+    ProgressEvent,
+    analyze_files,
+    tune_process,
+)
 from app.engine.qc import DEFAULT_WARN_FRACTION, ToleranceError, judge, parse_tolerance
 from app.engine.start_timecode import clock_of
 from app.engine.types import SyncResult
@@ -147,6 +154,7 @@ def format_timeline(r: SyncResult, *, fps: float | None = None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    tune_process()  # BLAS threads and allocator thresholds (app.engine.tuning)
     options = AnalysisOptions(
         methods=tuple(args.methods), sample_rate=args.sample_rate,
         max_offset_seconds=args.max_offset or 120.0, search_whole=args.max_offset is None,

@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.core.config import get_settings
 from app.core.logging import configure_logging
+from app.engine import tune_process
 from app.services.backends.celery_app import TASK_RUN_ANALYSIS, make_celery
 from app.services.backends.redis_events import WORKER_KEY_PREFIX, redis_client
 from app.services.backends.worker_runtime import WorkerRuntime
@@ -116,8 +117,10 @@ _heartbeat = _Heartbeat()
 @worker_init.connect
 def _describe_worker(sender: Any = None, **_: Any) -> None:
     """The ``app`` loggers as in the API (LOG_LEVEL, LOG_FORMAT, LOG_FILE); what the
-    heartbeat tells about this worker."""
+    heartbeat tells about this worker; the process tuning (app.engine.tuning), which the
+    pool's forked processes inherit."""
     configure_logging(settings)
+    tune_process()
     queues = sorted(getattr(sender.app.amqp.queues, "consume_from", None) or {})
     _heartbeat.info = {"name": sender.hostname, "hostname": socket.gethostname(),
                        "pid": os.getpid(), "queues": queues,

@@ -72,6 +72,9 @@ def _cache(args: argparse.Namespace, tmp: Path) -> tuple[Path, dict[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.engine import tune_process
+
+    tune_process()  # BLAS threads and allocator thresholds (app.engine.tuning)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="spectral,basic_pitch,wav2vec2,yamnet")
     ap.add_argument("--kinds", default=",".join(KINDS))

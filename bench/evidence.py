@@ -203,6 +203,9 @@ def run_evidence(*, quick: bool = False, peers: list[str] | None = None, pairs: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.engine import tune_process
+
+    tune_process()  # BLAS threads and allocator thresholds (app.engine.tuning)
     p = argparse.ArgumentParser(prog="bench/evidence.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="shorter programmes")

@@ -744,6 +744,9 @@ PEER_TIMEOUT: dict[str, float] = {"describealign": 300.0}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.engine import tune_process
+
+    tune_process()  # BLAS threads and allocator thresholds (app.engine.tuning)
     p = argparse.ArgumentParser(prog="bench/excerpts.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a 4-min reel of a 15-min programme")

@@ -134,6 +134,9 @@ def _case_lines(answers: list[Answer]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.engine import tune_process
+
+    tune_process()  # BLAS threads and allocator thresholds (app.engine.tuning)
     args = _parse(argv)
     if args.excerpts:
         from .excerpts import run_excerpts, write_json

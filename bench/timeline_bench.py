@@ -232,6 +232,9 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.engine import tune_process
+
+    tune_process()  # BLAS threads and allocator thresholds (app.engine.tuning)
     p = argparse.ArgumentParser(prog="bench/timeline_bench.py", description=__doc__)
     p.add_argument("--quick", action="store_true", help="one seed, 150-s programmes")
     p.add_argument("--json", type=Path, help="also write the rows as JSON here")

@@ -15,12 +15,18 @@ import numpy as np
 import pytest
 
 from app.core.config import Settings
+from app.engine import tune_process
 
 SR = 48_000
 DURATION_SECONDS = 30.0
 #: (file name, true offset in seconds: > 0 = dub late)
 DUBS: dict[str, float] = {"dub_late.wav": 0.2345, "dub_early.flac": -0.8765,
                           "dub_late2.wav": 1.5}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The engine's process tuning, as the entry points apply it (app.engine.tuning)."""
+    tune_process()
 
 
 def _programme(seconds: float, seed: int) -> np.ndarray:

@@ -2,12 +2,14 @@
 no web imports.
 
 Sign convention: ``offset_seconds > 0`` means the dub is late.
+
+Importing it leaves the process as it is; entry points call :func:`tune_process` (BLAS
+threads, allocator thresholds: :mod:`app.engine.tuning`).
 """
 
 from app.engine.decode import decode, probe, probe_raw
-from app.engine.memory import tune_allocator
 from app.engine.pipeline import ENGINE_VERSION, analyze_files, analyze_signals
-from app.engine.threads import limit_blas_threads
+from app.engine.tuning import tune_process
 from app.engine.types import (
     FRAME_RATES,
     METHOD_NAMES,
@@ -22,10 +24,8 @@ from app.engine.types import (
     ProgressEvent,
     SyncResult,
     ToolNotFoundError,
+    Verdict,
 )
-
-limit_blas_threads()  # see app.engine.threads: BLAS's own pool only spins on 2 cores
-tune_allocator()  # see app.engine.memory: block temporaries reused, not re-faulted
 
 __all__ = [
     "ENGINE_VERSION",
@@ -42,9 +42,11 @@ __all__ = [
     "ProgressEvent",
     "SyncResult",
     "ToolNotFoundError",
+    "Verdict",
     "analyze_files",
     "analyze_signals",
     "decode",
     "probe",
     "probe_raw",
+    "tune_process",
 ]

@@ -25,6 +25,7 @@ from app.engine.types import (
     ParameterError,
     ProgressCallback,
     ProgressEvent,
+    Verdict,
 )
 from app.engine.xcorr import parabolic_offset, peak_confidence, peak_stats
 
@@ -198,7 +199,7 @@ def analyze_channels(
         level = _rms_dbfs(d)
         if level < SILENT_DBFS or _rms_dbfs(masters[m_ch]) < SILENT_DBFS:
             results.append(ChannelResult(src.index, src.label, src.path, src.channel, ref,
-                                         "silent", None, None, 0.0, "no_reliable_match",
+                                         "silent", None, None, 0.0, Verdict.NO_RELIABLE_MATCH,
                                          f"silent (RMS {level:.1f} dBFS < {SILENT_DBFS})",
                                          False, round(level, 2)))
             continue
@@ -209,7 +210,7 @@ def analyze_channels(
             opts, shared_sound=src.label != "LFE", channel_check=False),
                             progress=inner, cancel=cancel)
         ok = (r.reliable and r.offset_seconds is not None
-              and r.verdict in ("in_sync", "constant_offset")
+              and r.verdict in (Verdict.IN_SYNC, Verdict.CONSTANT_OFFSET)
               and r.confidence >= MIN_CHANNEL_CONFIDENCE)
         off = float(r.offset_seconds) if ok and r.offset_seconds is not None else None
         conf, verdict, reason = float(r.confidence), r.verdict, r.reason
@@ -219,11 +220,11 @@ def analyze_channels(
             if low is not None:
                 off, conf = low
                 ok = True
-                verdict = "in_sync" if abs(off) <= IN_SYNC_TOLERANCE_SECONDS else \
-                    "constant_offset"
+                verdict = Verdict.IN_SYNC if abs(off) <= IN_SYNC_TOLERANCE_SECONDS else \
+                    Verdict.CONSTANT_OFFSET
                 reason = (f"low-band correlation at {LOWBAND_RATE} Hz (LFE): {off:+.6f} s, the "
                           f"three thirds of the programme agree; full pipeline: {r.reason}")
-        elif not ok and r.reliable and r.verdict in ("drift", "edited"):
+        elif not ok and r.reliable and r.verdict in (Verdict.DRIFT, Verdict.EDITED):
             reason = f"{r.verdict}: {r.reason} (per-channel repair shifts only; repair the " \
                      "whole file from its timeline)"
         results.append(ChannelResult(

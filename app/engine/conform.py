@@ -27,7 +27,7 @@ import opentimelineio as otio
 
 from app.engine.start_timecode import DEFAULT_FPS, clock_of
 from app.engine.timecode import exact_rate, is_drop_rate
-from app.engine.types import ParameterError
+from app.engine.types import ParameterError, Verdict
 
 __all__ = ["FORMATS", "ConformError", "ConformPiece", "conform_pieces", "build_timeline",
            "write_conform"]
@@ -84,7 +84,7 @@ def conform_pieces(result: Mapping[str, Any]) -> list[ConformPiece]:
     """The clips and gaps, in master order, that rebuild the master's programme from the dub
     (seconds). Raises :class:`ConformError` when the result has no offset."""
     offset = result.get("offset_seconds")
-    if offset is None or result.get("verdict") == "no_reliable_match":
+    if offset is None or result.get("verdict") == Verdict.NO_RELIABLE_MATCH:
         raise ConformError("no reliable match: there is no offset to conform the dub with")
     cov = result.get("coverage") or {}
     tl = result.get("timeline") or {}

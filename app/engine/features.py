@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import fft as sfft
 
-from app.engine.types import CancelToken, ParameterError
+from app.engine.errors import CancelToken, ParameterError
 
 __all__ = ["FeatureSet", "LogMelStream", "mel_filterbank", "log_mel", "compute_features"]
 

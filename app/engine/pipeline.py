@@ -47,12 +47,8 @@ from app.engine.start_timecode import ProgrammeClock, clock_of, programme_timeco
 from app.engine.timecode import frames_and_timecodes
 from app.engine.timeline import (
     NAMED_CONVERSIONS,
-    Drift,
-    Edit,
-    Segment,
     SpeedEstimate,
     Timeline,
-    TimelineWindow,
     WindowScan,
     build_timeline,
     detect_speed,
@@ -69,6 +65,7 @@ from app.engine.types import (
     ProgressCallback,
     ProgressEvent,
     SyncResult,
+    Verdict,
 )
 from app.engine.windows import window_seconds_for
 from app.engine.wording import edits_words, sentence, sentences
@@ -453,7 +450,7 @@ def _analyze_tracks(
     neither holds on the mixes as they are, the same again on their shared sound
     (:mod:`app.engine.shared`: the quiet bed under dialogue that differs by language)."""
     result = _analyze_mixes(tm, td, info_m, info_d, opts, report)
-    if result.verdict != "no_reliable_match" or not opts.shared_sound:
+    if result.verdict != Verdict.NO_RELIABLE_MATCH or not opts.shared_sound:
         return result
     t = time.perf_counter()
     report("shared", 0.9, "no match on the mixes: weighting every time-frequency cell alike "
@@ -473,7 +470,7 @@ def _analyze_tracks(
             if again.verdict != "no_reliable_match":
                 shared = again
     elapsed = round(time.perf_counter() - t, 3)
-    if shared.verdict == "no_reliable_match":
+    if shared.verdict == Verdict.NO_RELIABLE_MATCH:
         result.timings["shared_sound"] = elapsed
         result.evidence = {**(result.evidence or {}), "shared_sound_tried": True}
         return result
@@ -493,7 +490,7 @@ def _analyze_mixes(
 ) -> SyncResult:
     """One offset model over the located stretch, else the dub as pieces of the master."""
     result = _analyze_once(tm, td, info_m, info_d, opts, report)
-    if opts.search_whole and result.verdict == "no_reliable_match":
+    if opts.search_whole and result.verdict == Verdict.NO_RELIABLE_MATCH:
         pieces = _piecewise(tm, td, info_m, info_d, opts, report, result)
         if pieces is not None:
             return pieces
@@ -536,9 +533,9 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
         sub = _analyze_once(_crop(tm, ms, me, sample_rate=sr, cancel=report.cancel),
                             _crop(td, ds, de, sample_rate=sr, cancel=report.cancel),
                             info_m, info_d, sub_opts, report, stretch=stretch)
-        if sub.verdict == "no_reliable_match" or sub.timeline is None:
+        if sub.verdict == Verdict.NO_RELIABLE_MATCH or sub.timeline is None:
             continue
-        measured.append((piece, sub, timeline_from_dict(sub.timeline)))
+        measured.append((piece, sub, Timeline.from_dict(sub.timeline)))
     if len(measured) < 2:
         return None
     shared = sum(g.master_end_seconds - g.master_start_seconds
@@ -575,7 +572,7 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     confidences = [sub.confidence for _, sub, _ in measured]
     reason = edits_words(edits)
     start = segments[0].offset_start_seconds
-    timeline = Timeline("edited", reason, "piecewise", start, round(coverage, 4),
+    timeline = Timeline(Verdict.EDITED, reason, "piecewise", start, round(coverage, 4),
                         max((tl.residual_rms_seconds or 0.0) for _, _, tl in measured),
                         max((tl.residual_max_seconds or 0.0) for _, _, tl in measured),
                         window, measured[0][2].hop_seconds, windows, segments, edits, None)
@@ -593,7 +590,7 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     report("done", 1.0, "verdict: edited")
     return replace(
         base, offset_seconds=start, confidence=round(confidence, 4), reliable=True,
-        verdict="edited", reason=sentences(
+        verdict=Verdict.EDITED, reason=sentences(
             reason, f"{len(measured)} pieces of the dub measured on their own; confidence "
                     f"{wd.confidence(confidence)}, at or above the "
                     f"{wd.confidence(opts.confidence_threshold)} threshold"),
@@ -603,17 +600,6 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
         options=single.options, timeline=timeline.to_dict(), coverage=cov,
         placement=single.placement, overlap_seconds=round(sum(
             p.dub_end_seconds - p.dub_start_seconds for p, _, _ in measured), 3))
-
-
-def timeline_from_dict(d: dict[str, Any]) -> Timeline:
-    """A :class:`Timeline` back from its ``to_dict()``."""
-    drift = d.get("drift")
-    return Timeline(d["verdict"], d["reason"], d["model"], d["offset_at_start_seconds"],
-                    d["coverage"], d["residual_rms_seconds"], d["residual_max_seconds"],
-                    d["window_seconds"], d["hop_seconds"],
-                    [TimelineWindow(**w) for w in d["windows"]],
-                    [Segment(**g) for g in d["segments"]], [Edit(**e) for e in d["edits"]],
-                    None if drift is None else Drift(**drift), dict(d["thresholds"]))
 
 
 def _analyze_once(
@@ -729,17 +715,17 @@ def _analyze_once(
     offset = None if first.offset_seconds is None else first.offset_seconds / speed.ratio
     coverage = timeline.coverage if timeline is not None else 0.0
     confidence = first.confidence * cons.support_factor(coverage)
-    verdict = timeline.verdict if timeline is not None else "no_reliable_match"
-    if timeline is not None and verdict in ("drift", "edited"):
+    verdict = timeline.verdict if timeline is not None else Verdict.NO_RELIABLE_MATCH
+    if timeline is not None and verdict in (Verdict.DRIFT, Verdict.EDITED):
         used = [w.confidence for w in timeline.windows if w.status == "ok"]
         confidence = float(np.mean(used)) * cons.support_factor(coverage) if used else 0.0
         confidence = max(confidence, first.confidence * cons.support_factor(coverage))
         offset = timeline.offset_at(0.0)
-    elif timeline is not None and verdict == "no_reliable_match":
+    elif timeline is not None and verdict == Verdict.NO_RELIABLE_MATCH:
         confidence = min(confidence, 0.49 * opts.confidence_threshold)
     reliable = offset is not None and confidence >= opts.confidence_threshold
     if decision is not None and offset is not None and timeline is not None and \
-            timeline.verdict != "no_reliable_match":
+            timeline.verdict != Verdict.NO_RELIABLE_MATCH:
         # the stated-rate decision rules: it vetoes a match it cannot support, and answers
         # where many windows agree although each peak is weak
         strong = decision.p_false_alarm <= FALSE_ALARM_RATE * 1e-3
@@ -747,10 +733,10 @@ def _analyze_once(
         if reliable and confidence < opts.confidence_threshold:
             confidence = opts.confidence_threshold  # the evidence, not the peaks, decided
     if not reliable:
-        verdict = "no_reliable_match"
-    elif verdict in ("in_sync", "constant_offset"):
-        verdict = "in_sync" if abs(offset or 0.0) <= IN_SYNC_TOLERANCE_SECONDS else \
-            "constant_offset"
+        verdict = Verdict.NO_RELIABLE_MATCH
+    elif verdict in (Verdict.IN_SYNC, Verdict.CONSTANT_OFFSET):
+        verdict = Verdict.IN_SYNC if abs(offset or 0.0) <= IN_SYNC_TOLERANCE_SECONDS else \
+            Verdict.CONSTANT_OFFSET
     reason = _reason(verdict, first, timeline, confidence, opts)
     if not reliable and decision is not None and decision.reasons:
         reason = f"{'; '.join(decision.reasons)}; {reason}"
@@ -810,7 +796,7 @@ def _decision(tm: _Track, td: _Track, timeline: Timeline, speed: SpeedEstimate,
     """The stated-rate decision (:mod:`app.engine.decision`) on this timeline's windows (the
     tracks' own axes, before any shift to the whole programme)."""
     used = [w for w in timeline.windows if w.status == "ok" and w.offset_seconds is not None
-            and timeline.verdict != "no_reliable_match"]  # no model: no window agrees with it
+            and timeline.verdict != Verdict.NO_RELIABLE_MATCH]  # no model: no window agrees with it
     n = sum(1 for w in timeline.windows if w.status in ("ok", "weak", "outlier"))
     k = len(used)
     shorter_windows = int(round(k / timeline.coverage)) if timeline.coverage > 0 else n
@@ -884,11 +870,11 @@ def _warp_track(track: _Track, ratio: Fraction, *, sample_rate: int) -> _Track:
     return _prepare(signal, sample_rate=sample_rate, features=feats)
 
 
-def _reason(verdict: str, first: cons.Consensus, timeline: Timeline | None,
+def _reason(verdict: Verdict, first: cons.Consensus, timeline: Timeline | None,
             confidence: float, opts: AnalysisOptions) -> str:
     """The verdict's reason in plain sentences, its figures rounded as the result shows them."""
     threshold = wd.confidence(opts.confidence_threshold)
-    if verdict != "no_reliable_match":
+    if verdict != Verdict.NO_RELIABLE_MATCH:
         assert timeline is not None
         members = list(first.members)
         score = f"confidence {wd.confidence(confidence)}, at or above the {threshold} threshold"
@@ -897,7 +883,7 @@ def _reason(verdict: str, first: cons.Consensus, timeline: Timeline | None,
         return sentences(timeline.reason, f"{agree}; {score}" if agree else score)
     if first.offset_seconds is None:
         return sentence("no method found a correlation peak")
-    if timeline is not None and timeline.verdict == "no_reliable_match":
+    if timeline is not None and timeline.verdict == Verdict.NO_RELIABLE_MATCH:
         return sentences(timeline.reason, f"the best offset found was "
                                           f"{wd.signed_ms(first.offset_seconds)}")
     below = wd.confidence(confidence)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.engine.start_timecode import ProgrammeClock, clock_of
-from app.engine.types import ParameterError
+from app.engine.types import ParameterError, Verdict
 
 __all__ = ["PRESETS", "DEFAULT_TOLERANCE", "DEFAULT_FPS", "DEFAULT_WARN_FRACTION", "Tolerance",
            "ToleranceError", "parse_tolerance", "judge"]
@@ -215,7 +215,7 @@ def judge(result: Mapping[str, Any], tolerance: Any = None,
         "fps": rate, "reason": NO_MATCH_REASON}
     points = _points(result)
     reliable = result.get("reliable", True) is not False and \
-        result.get("verdict") != "no_reliable_match" and \
+        result.get("verdict") != Verdict.NO_RELIABLE_MATCH and \
         isinstance(result.get("offset_seconds"), int | float)
     if not reliable or not points:
         return qc

@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -35,7 +35,14 @@ from scipy.signal import resample_poly
 
 from app.engine.decode import compile_command, ffmpeg_path, media_input, probe_raw
 from app.engine.timeline import NAMED_CONVERSIONS
-from app.engine.types import AnalysisCancelled, AudioDecodeError, CancelToken, ParameterError
+from app.engine.types import (
+    AnalysisCancelled,
+    AudioDecodeError,
+    CancelToken,
+    ParameterError,
+    SyncResult,
+    Verdict,
+)
 
 __all__ = [
     "PCM_CODECS",
@@ -505,9 +512,11 @@ def plan_constant(offset_seconds: float) -> RepairPlan:
                       operations=[op])
 
 
-def plan_from_result(result: dict[str, Any], *, drift_method: str = "auto") -> RepairPlan:
-    """The repair that puts the dub on the master's timeline, from an analysis result
-    (``SyncResult.to_dict()``): its verdict, offset and timeline (segments, edits, drift).
+def plan_from_result(result: SyncResult | Mapping[str, Any], *,
+                     drift_method: str = "auto") -> RepairPlan:
+    """The repair that puts the dub on the master's timeline, from an analysis result (a
+    :class:`SyncResult` or its ``to_dict()``): its verdict, offset and timeline (segments,
+    edits, drift).
 
     ``drift_method``: "auto" (resample when the analysis says the pitch changed with the speed
     or cannot tell, time-stretch when the pitch was kept), "resample" or "time_stretch".
@@ -515,12 +524,18 @@ def plan_from_result(result: dict[str, Any], *, drift_method: str = "auto") -> R
     """
     if drift_method not in ("auto", "resample", "time_stretch"):
         raise ParameterError(f"drift_method={drift_method!r}: auto, resample or time_stretch")
-    verdict = result.get("verdict")
-    offset = result.get("offset_seconds")
-    if verdict == "no_reliable_match" or offset is None or not result.get("reliable", False):
+    if isinstance(result, SyncResult):
+        verdict: Any = result.verdict
+        offset, reliable, timeline = result.offset_seconds, result.reliable, result.timeline
+    else:
+        verdict, offset = result.get("verdict"), result.get("offset_seconds")
+        reliable, timeline = result.get("reliable", False), result.get("timeline")
+    timeline = timeline or {}
+    if isinstance(verdict, Verdict):
+        verdict = verdict.value  # the message names the plain string
+    if verdict == Verdict.NO_RELIABLE_MATCH or offset is None or not reliable:
         raise ParameterError(f"no reliable offset to repair (verdict {verdict!r})")
-    timeline = result.get("timeline") or {}
-    if verdict in ("in_sync", "constant_offset") or not timeline:
+    if verdict in (Verdict.IN_SYNC, Verdict.CONSTANT_OFFSET) or not timeline:
         return plan_constant(float(offset))
     drift = timeline.get("drift")
     ratio = Fraction(1)
@@ -536,7 +551,7 @@ def plan_from_result(result: dict[str, Any], *, drift_method: str = "auto") -> R
         label = conversion or f"{float(drift.get('ppm', 0.0)):+.1f} ppm"
         ops.append(f"speed {float(ratio):.9f} ({label}) undone: {how}")
     s = float(ratio)
-    if verdict == "drift" or not timeline.get("segments"):
+    if verdict == Verdict.DRIFT or not timeline.get("segments"):
         c = s * float(offset)  # offset(0) = a; in the stretched domain the offset is s·a
         ops.append(f"then offset {float(offset):+.6f} s at the start removed"
                    if c >= 0 else f"then {-float(offset):.6f} s of silence padded at the head")

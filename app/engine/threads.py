@@ -4,8 +4,9 @@ The engine parallelises itself at the level of blocks and tracks (a few threads,
 ``workers=2``); the small matrix products inside (mel filterbanks, 40-band features) gain
 nothing from OpenBLAS's own thread pool, whose threads spin while they wait and, on a 2-core
 machine, took as much CPU again as the products themselves (60-min log-mel: 1.6 s user with
-the pool, 0.7 s without). So BLAS runs single-threaded once the engine is imported;
-``ENGINE_BLAS_THREADS`` (environment) overrides the count.
+the pool, 0.7 s without). So BLAS runs single-threaded in the processes that analyse (their
+entry points call :func:`app.engine.tuning.tune_process`); ``ENGINE_BLAS_THREADS``
+(environment) overrides the count.
 """
 
 from __future__ import annotations

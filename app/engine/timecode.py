@@ -9,10 +9,14 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from app.engine.types import FRAME_RATES, ParameterError
+from app.engine.errors import ParameterError
 
-__all__ = ["exact_rate", "seconds_to_frames", "seconds_to_timecode", "frames_and_timecodes",
-           "TimecodeError", "is_drop_rate", "parse_timecode", "frames_to_timecode"]
+__all__ = ["FRAME_RATES", "exact_rate", "seconds_to_frames", "seconds_to_timecode",
+           "frames_and_timecodes", "TimecodeError", "is_drop_rate", "parse_timecode",
+           "frames_to_timecode"]
+
+#: Frame rates (frames per second) at which offsets are reported.
+FRAME_RATES: tuple[float, ...] = (23.976, 24.0, 25.0, 29.97, 30.0)
 
 _NTSC = {23.976: Fraction(24000, 1001), 29.97: Fraction(30000, 1001),
          59.94: Fraction(60000, 1001), 47.952: Fraction(48000, 1001)}

@@ -7,10 +7,21 @@ much from the dub's head.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any
+
+from app.engine.errors import (
+    AnalysisCancelled,
+    AudioDecodeError,
+    CancelToken,
+    EngineError,
+    FormatNotAllowedError,
+    ParameterError,
+    ToolNotFoundError,
+)
+from app.engine.timecode import FRAME_RATES
 
 __all__ = [
     "METHOD_NAMES",
@@ -19,10 +30,12 @@ __all__ = [
     "ParameterError",
     "AudioDecodeError",
     "FormatNotAllowedError",
+    "ToolNotFoundError",
     "AnalysisCancelled",
     "CancelToken",
     "ProgressEvent",
     "ProgressCallback",
+    "Verdict",
     "AnalysisOptions",
     "AudioInfo",
     "MethodResult",
@@ -32,62 +45,21 @@ __all__ = [
 #: Detection methods the engine knows, in their default order.
 METHOD_NAMES: tuple[str, ...] = ("correlation", "mfcc", "onset", "spectral")
 
-#: Frame rates (frames per second) at which offsets are reported.
-FRAME_RATES: tuple[float, ...] = (23.976, 24.0, 25.0, 29.97, 30.0)
+class Verdict(StrEnum):
+    """The verdict of an analysis (and of its timeline). A ``str``: it compares equal to, and
+    formats and serialises (JSON) as, its plain value."""
+
+    IN_SYNC = "in_sync"
+    CONSTANT_OFFSET = "constant_offset"
+    DRIFT = "drift"
+    EDITED = "edited"
+    NO_RELIABLE_MATCH = "no_reliable_match"
 
 
-class EngineError(Exception):
-    """Base of every error the engine raises."""
-
-
-class ParameterError(EngineError, ValueError):
-    """A parameter is out of range or of the wrong kind; the message names it."""
-
-
-class AudioDecodeError(EngineError):
-    """ffmpeg/ffprobe could not read a file; carries ffmpeg's own message."""
-
-    #: machine-readable error code the API answers with (HTTP 422)
-    code = "audio_decode_error"
-
-    def __init__(self, message: str, *, path: str | None = None, stderr: str = "") -> None:
-        self.path = path
-        self.stderr = stderr.strip()[-2000:]
-        full = message if not self.stderr else f"{message}: {self.stderr.splitlines()[-1]}"
-        super().__init__(full)
-
-
-class FormatNotAllowedError(AudioDecodeError):
-    """The file is not a media container ffmpeg may read: a playlist or reference format (HLS,
-    DASH, concat, image sequences…) that would make ffmpeg open other files or URLs."""
-
-    code = "format_not_allowed"
-
-
-class ToolNotFoundError(AudioDecodeError):
-    """ffmpeg or ffprobe is not installed (a fault of the machine, not of the file)."""
-
-
-class AnalysisCancelled(EngineError):
-    """Raised between stages when the analysis' :class:`CancelToken` was cancelled."""
-
-
-class CancelToken:
-    """Cooperative cancellation flag, checked by the engine between stages and blocks."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
-            raise AnalysisCancelled("analysis cancelled")
+def _known(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:
+    """The items of ``d`` that name a field of the dataclass ``cls``."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
 
 
 @dataclass(frozen=True)
@@ -224,6 +196,11 @@ class AudioInfo:
     #: the start timecode the file's tags carry (app.engine.start_timecode.file_timecode)
     start_timecode: dict[str, Any] | None = None
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AudioInfo:
+        """An :class:`AudioInfo` back from its ``asdict`` (unknown keys ignored)."""
+        return cls(**_known(cls, d))
+
 
 @dataclass
 class MethodResult:
@@ -250,13 +227,21 @@ class MethodResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MethodResult:
+        """A :class:`MethodResult` back from its ``to_dict()`` (JSON lists become tuples)."""
+        kw = _known(cls, d)
+        kw["search_range_seconds"] = tuple(kw["search_range_seconds"])
+        kw["diagnostics"] = dict(kw.get("diagnostics") or {})
+        return cls(**kw)
+
 
 @dataclass
 class SyncResult:
     """The consensus of an analysis.
 
-    verdict: "in_sync" (|offset| <= 1 ms), "constant_offset", "drift", "edited" or
-    "no_reliable_match"; ``reason`` says why, with the thresholds used.
+    verdict: a :class:`Verdict`: "in_sync" (|offset| <= 1 ms), "constant_offset", "drift",
+    "edited" or "no_reliable_match"; ``reason`` says why, with the thresholds used.
     offset_seconds: for drift and edits, the offset at the start of the master.
     offset_samples: the offset in samples at the dub's native sample rate.
     offset_frames / timecodes: per frame rate (keys like "25", "29.97").
@@ -277,7 +262,7 @@ class SyncResult:
     offset_seconds: float | None
     confidence: float
     reliable: bool
-    verdict: str
+    verdict: Verdict
     reason: str
     offset_samples: int | None
     offset_frames: dict[str, float]
@@ -302,3 +287,14 @@ class SyncResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SyncResult:
+        """A :class:`SyncResult` back from its ``to_dict()`` (or the stored JSON of it): the
+        verdict a :class:`Verdict`, methods and files typed; unknown keys are ignored."""
+        kw = _known(cls, d)
+        kw["verdict"] = Verdict(kw["verdict"])
+        kw["methods"] = [MethodResult.from_dict(m) for m in kw["methods"]]
+        kw["master"] = AudioInfo.from_dict(kw["master"])
+        kw["dub"] = AudioInfo.from_dict(kw["dub"])
+        return cls(**kw)

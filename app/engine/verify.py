@@ -41,6 +41,7 @@ from app.engine.types import (
     ProgressCallback,
     ProgressEvent,
     SyncResult,
+    Verdict,
 )
 from app.engine.xcorr import parabolic_offset
 
@@ -315,7 +316,7 @@ def repair_dub(
                 v = residual_of_features(windows, tolerance_seconds=tol, reanalysis=v)
             outcome.verifications.append(v)
             off = r.offset_seconds
-            fixable = (r.reliable and off is not None and r.verdict == "constant_offset"
+            fixable = (r.reliable and off is not None and r.verdict == Verdict.CONSTANT_OFFSET
                        and abs(off) > CONSTANT_TOLERANCE_SECONDS and abs(off) < 1.0)
             if not fixable or p == max_passes - 1:
                 break

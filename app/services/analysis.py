@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ from app.engine.start_timecode import TimecodeError, programme_timecode
 from app.services.backends import JobBackend, make_job_backend
 from app.services.events import Event, EventBus, Subscription
 from app.services.jobs import CancelReason, JobContext
+from app.services.options import options_for
 from app.services.paths import ResolvedFile, resolve_media_path
 
 __all__ = ["AnalysisService", "new_analysis_id", "new_batch_id", "ANALYSIS_ID_PATTERN",
@@ -103,7 +105,10 @@ class StreamMessage:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars unwrapped, tuples as lists, NaN/inf as null."""
+    """Plain JSON types: numpy scalars unwrapped, tuples as lists, NaN/inf as null, str enums
+    (:class:`~app.engine.Verdict`) as their plain strings."""
+    if isinstance(value, StrEnum):
+        return value.value
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -457,7 +462,7 @@ class AnalysisService:
             "dub_start_timecode": req.dub_start_timecode,
         }
         try:
-            _options_of(effective).validate()
+            options_for(effective, s).validate()
         except ParameterError as exc:
             raise UnprocessableError(str(exc), code="invalid_parameter") from exc
         return effective
@@ -726,7 +731,8 @@ class AnalysisService:
                 raise AnalysisCancelled("analysis cancelled")
             with paths_as_given(_given_paths(request)):
                 sync = analyze_files(request["master_path"], request["dub_path"],
-                                     options=_options_of(request), progress=recorder,
+                                     options=options_for(request, self.settings),
+                                     progress=recorder,
                                      cancel=ctx.token)
             result = to_jsonable(sync.to_dict())
             if request.get("ai_unavailable"):  # asked for, could not run: said so, not hidden
@@ -891,26 +897,6 @@ def _check_start_timecodes(request: dict[str, Any], master: AudioInfo, dub: Audi
         field = str(exc).split(":", 1)[0]
         raise UnprocessableError(str(exc), code="invalid_timecode", details={
             "field": field, "value": request.get(field)}) from exc
-
-
-def _options_of(request: dict[str, Any]) -> AnalysisOptions:
-    return AnalysisOptions(
-        methods=tuple(request["methods"]), sample_rate=int(request["sample_rate"]),
-        max_offset_seconds=float(request["max_offset_seconds"]),
-        master_stream=int(request["master_stream"]), dub_stream=int(request["dub_stream"]),
-        master_channel=request["master_channel"], dub_channel=request["dub_channel"],
-        confidence_threshold=float(request["confidence_threshold"]),
-        window_seconds=request.get("window_size"),
-        search_whole=bool(request.get("search_whole", True)),
-        frame_rate=request.get("frame_rate"),
-        master_start_timecode=request.get("master_start_timecode"),
-        dub_start_timecode=request.get("dub_start_timecode"),
-        **{k: request[k] for k in _AI_OPTIONS if request.get("enable_ai")
-           and not request.get("ai_unavailable") and k in request})
-
-
-#: options of an enable_ai request, filled in by app.services.ai.AiService.check_request
-_AI_OPTIONS = ("ai_model", "ai_cache_dir", "ai_use_gpu", "ai_batch_size", "speech_weighting")
 
 
 def _given_paths(request: dict[str, Any]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 from app.core.errors import ConflictError, UnprocessableError
 from app.db.models import AnalysisRow, JobStatus
 from app.engine.conform import FORMATS, build_timeline, write_conform
+from app.engine.types import Verdict
 
 __all__ = ["FORMATS", "conform_export", "conform_files"]
 
@@ -26,7 +27,7 @@ def _usable(row: AnalysisRow) -> dict[str, Any]:
             f"analysis {row.id} is {row.status}: its conform export exists once it has "
             "completed", code="analysis_not_completed", details={"status": str(row.status)})
     result = row.result or {}
-    if result.get("offset_seconds") is None or result.get("verdict") == "no_reliable_match":
+    if result.get("offset_seconds") is None or result.get("verdict") == Verdict.NO_RELIABLE_MATCH:
         raise ConflictError(
             f"analysis {row.id} found no reliable match, so there is nothing to conform",
             code="no_match", details={"verdict": result.get("verdict")})
@@ -62,7 +63,7 @@ def conform_files(result: dict[str, Any], folder: Path, *, dub_path: str | None 
                   fps: float | None = None, name: str | None = None) -> list[Path]:
     """Write ``conform.otio``, ``conform.edl`` and ``conform.xml`` of ``result`` into
     ``folder`` (for a package); none when it has no match or a format cannot be written."""
-    if result.get("offset_seconds") is None or result.get("verdict") == "no_reliable_match":
+    if result.get("offset_seconds") is None or result.get("verdict") == Verdict.NO_RELIABLE_MATCH:
         return []
     from app.services.repair import atomic_write_text
 

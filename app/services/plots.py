@@ -29,6 +29,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MultipleLocator, Scal
 from app.engine.decode import decode
 from app.engine.start_timecode import ProgrammeClock, clock_of
 from app.engine.timecode import exact_rate
+from app.engine.types import Verdict
 
 __all__ = ["Envelope", "Moment", "envelope_of", "envelope_figure", "evidence_moments",
            "offset_limits", "png_bytes", "save_png", "timeline_figure", "windows_figure",
@@ -425,7 +426,7 @@ def evidence_pngs(result: Mapping[str, Any], *, fps: float,
     """The plots of a result as PNG bytes by name: ``timeline``, ``windows`` (drift and edits)
     and ``envelope`` (when ``envelopes`` gives master, dub and repaired envelopes)."""
     out = {"timeline": png_bytes(timeline_figure(result, fps=fps, after=after))}
-    if result.get("verdict") in ("drift", "edited"):
+    if result.get("verdict") in (Verdict.DRIFT, Verdict.EDITED):
         out["windows"] = png_bytes(windows_figure(result, fps=fps))
     if envelopes is not None and result.get("offset_seconds") is not None:
         m, d, r = envelopes()

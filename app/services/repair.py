@@ -22,7 +22,6 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from app.engine.decode import probe
 from app.engine.repair import plan_from_result, probe_format, sha256_file
 from app.engine.verify import RepairOutcome, repair_channels, repair_dub
 from app.services.analysis import AnalysisService, to_jsonable
+from app.services.options import options_for
 from app.services.paths import resolve_media_path
 
 __all__ = ["RepairService", "REPAIR_ID_PATTERN", "inside", "atomic_write_text"]
@@ -141,13 +141,13 @@ class RepairService:
         folder.mkdir(parents=True, exist_ok=False)
         return repair_id, folder
 
-    def _options(self, max_offset_seconds: float | None = None) -> AnalysisOptions:
-        s = self.settings
-        return AnalysisOptions(methods=tuple(s.engine_methods),
-                               sample_rate=s.DEFAULT_SAMPLE_RATE,
-                               max_offset_seconds=max_offset_seconds
-                               or s.DEFAULT_MAX_OFFSET_SECONDS,
-                               confidence_threshold=s.DEFAULT_CONFIDENCE_THRESHOLD)
+    def _options(self, max_offset_seconds: float | None = None, *, master_stream: int = 0,
+                 dub_stream: int = 0) -> AnalysisOptions:
+        """The server's default options; a repair measures the dub wherever it lies (a given
+        ``max_offset_seconds`` is the local search around it, not a limit)."""
+        return options_for({"max_offset_seconds": max_offset_seconds, "search_whole": True,
+                            "master_stream": master_stream, "dub_stream": dub_stream},
+                           self.settings)
 
     def _output(self, repair_id: str, path: str) -> dict[str, Any]:
         """Describe one written file (probed again: what is on disk, not what was asked)."""
@@ -253,9 +253,9 @@ class RepairService:
         master = self._resolve(request["master_path"], "master_file",
                                request.get("master_file"))
         dub = self._resolve(request["dub_path"], "dub_file", request.get("dub_file"))
-        opts = replace(self._options(request.get("max_offset_seconds")),
-                       master_stream=int(request.get("master_stream", 0)),
-                       dub_stream=int(request.get("dub_stream", 0)))
+        opts = self._options(request.get("max_offset_seconds"),
+                             master_stream=int(request.get("master_stream", 0)),
+                             dub_stream=int(request.get("dub_stream", 0)))
         repair_id, folder = self._new()
         t0 = datetime.now(UTC)
         with _removed_on_error(folder):

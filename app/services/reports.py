@@ -24,7 +24,7 @@ from app.core.config import API_PREFIX, Settings
 from app.core.errors import ConflictError, NotFoundError, public_text, root_labels
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
 from app.db.repository_reports import ReportRepository
-from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError
+from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError, Verdict
 from app.engine.decode import ffmpeg_path, ffprobe_path
 from app.engine.start_timecode import clock_of
 from app.engine.wording import qc_pairs, sentence
@@ -50,9 +50,10 @@ REPORT_VERSION = "1.0"
 PLOT_NAMES: tuple[str, ...] = ("timeline", "windows", "envelope")
 RATE_KEYS: tuple[str, ...] = tuple(f"{r:g}" for r in FRAME_RATES)
 DEFAULT_FPS = "25"
-VERDICT_LABELS = {"in_sync": "IN SYNC", "constant_offset": "OUT OF SYNC (constant offset)",
-                  "drift": "OUT OF SYNC (drift)", "edited": "OUT OF SYNC (edits)",
-                  "no_reliable_match": "NO RELIABLE MATCH"}
+VERDICT_LABELS: dict[str, str] = {
+    Verdict.IN_SYNC: "IN SYNC", Verdict.CONSTANT_OFFSET: "OUT OF SYNC (constant offset)",
+    Verdict.DRIFT: "OUT OF SYNC (drift)", Verdict.EDITED: "OUT OF SYNC (edits)",
+    Verdict.NO_RELIABLE_MATCH: "NO RELIABLE MATCH"}
 #: ITU-R BT.1359 detectability thresholds of audio ahead of / behind the picture, seconds
 DETECTABLE_EARLY_SECONDS = 0.045
 DETECTABLE_LATE_SECONDS = 0.125
@@ -102,7 +103,7 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
     confidence = float(r.get("confidence") or 0.0)
     threshold = float((r.get("options") or {}).get("confidence_threshold")
                       or (row.request or {}).get("confidence_threshold") or 0.5)
-    if verdict == "no_reliable_match" or offset is None:
+    if verdict == Verdict.NO_RELIABLE_MATCH or offset is None:
         max_offset = (row.request or {}).get("max_offset_seconds")
         steps = [f"Reason: {r.get('reason')}",
                  "Check that master and dub are the same programme and version, and that the "
@@ -134,7 +135,7 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
             details.append("The dub was time-stretched (pitch kept): time-stretch it back "
                            "with a high-quality stretcher.")
         return {"action": "conform_speed", "summary": summary, "details": details}
-    if verdict == "edited":
+    if verdict == Verdict.EDITED:
         edits = timeline.get("edits") or []
         clock = clock_of(r.get("programme_timecode"), fps=float(fps))
         points = "; ".join(
@@ -145,7 +146,7 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
                    "material is missing, remove what was added), then measure again.")
         details.insert(0, f"Offset at the start of the programme: {_signed_ms(offset)}.")
         return {"action": "conform_edits", "summary": summary, "details": details}
-    if verdict == "in_sync":
+    if verdict == Verdict.IN_SYNC:
         return {"action": "none", "summary": "In sync (within 1 ms): no action needed.",
                 "details": details}
     late = offset > 0
@@ -268,7 +269,7 @@ def _conform_links(row: AnalysisRow) -> dict[str, str]:
     with a match; none otherwise."""
     r = row.result or {}
     if row.status != JobStatus.COMPLETED or r.get("offset_seconds") is None or \
-            r.get("verdict") == "no_reliable_match":
+            r.get("verdict") == Verdict.NO_RELIABLE_MATCH:
         return {}
     base = f"{API_PREFIX}/analysis/sync/{row.id}/conform?format="
     return {f"conform_{fmt}": base + fmt for fmt in ("otio", "edl", "fcpxml")}
@@ -584,7 +585,7 @@ class ReportService:
         if row.status != JobStatus.COMPLETED or not r or r.get("offset_seconds") is None:
             raise NotFoundError(f"analysis {analysis_id} has no offset to plot",
                                 code="plot_not_available", details={"plot": name})
-        if name == "windows" and r.get("verdict") not in ("drift", "edited"):
+        if name == "windows" and r.get("verdict") not in (Verdict.DRIFT, Verdict.EDITED):
             raise NotFoundError("the per-window plot is for drifting or edited dubs; this one "
                                 f"is {r.get('verdict')}", code="plot_not_available",
                                 details={"plot": name})

@@ -49,6 +49,7 @@ from app.engine import (
     AnalysisOptions,
     EngineError,
     ProgressEvent,
+    Verdict,
     analyze_files,
     probe,
 )
@@ -63,6 +64,7 @@ from app.services.analysis import AnalysisService, qc_of, to_jsonable
 from app.services.conform import conform_files
 from app.services.events import Event, EventBus
 from app.services.jobs import CancelReason, JobContext, JobRunner
+from app.services.options import options_for
 from app.services.paths import resolve_media_path
 from app.services.plots import envelope_figure, envelope_of, save_png, windows_figure
 from app.services.repair import atomic_write_text, inside
@@ -128,7 +130,7 @@ def decide(result: dict[str, Any], channels: dict[str, Any] | None, *, auto_repa
     base = {"verdict": verdict, "confidence": conf, "min_confidence": min_confidence,
             "repair_threshold_ms": repair_threshold_ms, "auto_repair": auto_repair,
             "warnings": list((channels or {}).get("findings") or [])}
-    if verdict == "no_reliable_match" or not result.get("reliable") or \
+    if verdict == Verdict.NO_RELIABLE_MATCH or not result.get("reliable") or \
             result.get("offset_seconds") is None:
         return {**base, "action": "declined", "kind": None,
                 "reason": "no reliable match between master and dub — they may be unrelated "
@@ -143,8 +145,8 @@ def decide(result: dict[str, Any], channels: dict[str, Any] | None, *, auto_repa
     base["max_abs_offset_seconds"] = magnitude
     spread = float(channels.get("spread_seconds") or 0.0) if channels else 0.0
     kind: str | None
-    if verdict in ("drift", "edited") and magnitude > threshold:
-        kind = "drift" if verdict == "drift" else "edits"
+    if verdict in (Verdict.DRIFT, Verdict.EDITED) and magnitude > threshold:
+        kind = "drift" if verdict == Verdict.DRIFT else "edits"
         why = f"{verdict}: {result.get('reason')}"
     elif channels and channels.get("measured", 0) >= 2 and spread > max(threshold, 0.001):
         kind = "per_channel"
@@ -522,15 +524,9 @@ class WorkflowService:
         self._publish_final(workflow_id)
 
     def _options(self, req: dict[str, Any]) -> AnalysisOptions:
-        s = self.settings
-        return AnalysisOptions(
-            methods=tuple(s.engine_methods),
-            sample_rate=int(req.get("sample_rate") or s.DEFAULT_SAMPLE_RATE),
-            max_offset_seconds=float(req.get("max_offset_seconds")
-                                     or s.DEFAULT_MAX_OFFSET_SECONDS),
-            search_whole=not req.get("max_offset_seconds"),  # no limit: found wherever it lies
-            confidence_threshold=s.DEFAULT_CONFIDENCE_THRESHOLD,
-            window_seconds=s.DEFAULT_WINDOW_SIZE)
+        # the workflow's own analysis fields; the rest are the server's defaults
+        return options_for({k: req.get(k) for k in ("sample_rate", "max_offset_seconds")},
+                           self.settings)
 
     def _pipeline(self, row: WorkflowRow, rec: _Recorder, ctx: JobContext) -> dict[str, Any]:
         req = row.request
@@ -551,9 +547,9 @@ class WorkflowService:
             per_channel = int(req.get("dub_channels") or 1) >= 3
         hi = 0.3 if per_channel else 0.5
         started = utcnow()
-        result = to_jsonable(analyze_files(master, dub, options=opts,
-                                           progress=rec.engine(0.0, hi),
-                                           cancel=token).to_dict())
+        sync = analyze_files(master, dub, options=opts, progress=rec.engine(0.0, hi),
+                             cancel=token)
+        result = to_jsonable(sync.to_dict())
         # stored as an analysis of its own: the same timeline, reports and result view
         analysis_id = self.analyses.record_completed(
             request={"master_file": req["master_file"], "dub_file": req["dub_file"],
@@ -603,7 +599,7 @@ class WorkflowService:
                 if verification is not None and not verification["passed"]:
                     outcome = "verification_failed"
             else:
-                plan = plan_from_result(result, drift_method=req.get("drift_method", "auto"))
+                plan = plan_from_result(sync, drift_method=req.get("drift_method", "auto"))
                 done = repair_dub(
                     master, dub, folder / stem, plan=plan, options=opts,
                     match_master_duration=bool(req.get("match_master_duration")),
@@ -702,7 +698,7 @@ class WorkflowService:
         each edit."""
         plots: list[Path] = []
         off = result.get("offset_seconds")
-        changing = result.get("verdict") in ("drift", "edited")
+        changing = result.get("verdict") in (Verdict.DRIFT, Verdict.EDITED)
         pcm = (".wav", ".flac", ".aiff", ".w64")
         curves = []
         if off is not None and not changing:

@@ -19,11 +19,13 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import signal as sps
 
+from app.engine.ai.onnx import onnx_providers, onnx_session
+from app.engine.errors import ParameterError
 from app.engine.features import mel_filterbank
-from app.engine.types import ParameterError
 
 __all__ = ["Backend", "SpectralBackend", "Wav2Vec2Backend", "YamnetBackend",
-           "BasicPitchBackend", "load", "is_out_of_memory", "onnx_providers"]
+           "BasicPitchBackend", "load", "is_out_of_memory", "onnx_providers",
+           "onnx_session"]
 
 SR = 16000
 
@@ -45,26 +47,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     text = str(exc).lower()
     return name in ("OutOfMemoryError", "ResourceExhaustedError") or "out of memory" in text \
         or "failed to allocate memory" in text
-
-
-def onnx_providers(device: str) -> list[str]:
-    """onnxruntime execution providers for ``device`` ("cpu" or "cuda[:i]")."""
-    import onnxruntime as ort
-
-    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def onnx_session(path: Path, device: str) -> Any:
-    """An onnxruntime session on ``path`` (two intra-op threads: the shared machines have 2)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=onnx_providers(device))
 
 
 class SpectralBackend:

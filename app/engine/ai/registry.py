@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from app.engine.types import ParameterError
+from app.engine.errors import ParameterError
 
 __all__ = [
     "MODEL_NAMES",

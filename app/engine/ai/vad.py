@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.engine.ai.onnx import onnx_session
+from app.engine.errors import ParameterError
 from app.engine.features import FeatureSet
-from app.engine.types import ParameterError
 
 __all__ = ["SileroVad", "VAD_FRAME_RATE", "speech_weights", "weight_features",
            "resample_to_16k"]
@@ -45,8 +46,6 @@ class SileroVad:
     context = 64
 
     def __init__(self, path: Path, device: str = "cpu", *, batch_size: int = 8) -> None:
-        from app.engine.ai.backends import onnx_session
-
         self.device = device
         self.batch_size = batch_size
         self.session = onnx_session(path, device)

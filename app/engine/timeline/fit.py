@@ -23,6 +23,7 @@ from app.engine.timeline.types import (
     Timeline,
     TimelineWindow,
 )
+from app.engine.types import Verdict
 from app.engine.wording import constant_words, edits_words, signed_ms, speed_words
 
 
@@ -191,8 +192,8 @@ def _model(
     expected = possible * content / max(content + silent, 1)
     content = max(content, int(round(expected)))
     jump = THRESHOLDS["edit_jump_seconds"]
-    empty = Timeline("no_reliable_match", "", "none", None, 0.0, None, None, window_seconds,
-                     hop_seconds, windows, [], [], None)
+    empty = Timeline(Verdict.NO_RELIABLE_MATCH, "", "none", None, 0.0, None, None,
+                     window_seconds, hop_seconds, windows, [], [], None)
     if len(pts) < 3 or content == 0:
         empty.reason = f"only {len(pts)} of {content} windows with sound match the master"
         return empty
@@ -275,24 +276,24 @@ def _model(
     start = segments[0].offset_start_seconds if segments else None
     minutes = max(span / 60.0, 1.0)
     if coverage < THRESHOLDS["min_coverage"]:
-        verdict, reason, model = ("no_reliable_match",
+        verdict, reason, model = (Verdict.NO_RELIABLE_MATCH,
                                   f"only {coverage:.0%} of the windows with sound follow one "
                                   "offset model", "none")
     elif len(edits) > max(2.0, THRESHOLDS["max_edits_per_minute"] * minutes):
-        verdict, reason, model = ("no_reliable_match",
+        verdict, reason, model = (Verdict.NO_RELIABLE_MATCH,
                                   f"{len(edits)} jumps in {span:.0f} s: the dub matches the "
                                   "master only piecewise (re-ordered material?)", "none")
     elif edits:
-        verdict, model = "edited", "piecewise"
+        verdict, model = Verdict.EDITED, "piecewise"
         reason = edits_words(edits)
     elif is_drift:
-        verdict, model = "drift", "drift"
+        verdict, model = Verdict.DRIFT, "drift"
         reason = (f"the dub {speed_words(ratio, ppm, name)}: its offset changes by "
                   f"{signed_ms(total)} over the programme")
     elif abs(start or 0.0) <= THRESHOLDS["in_sync_seconds"]:
-        verdict, model, reason = "in_sync", "constant", "constant offset within 1 ms of zero"
+        verdict, model, reason = Verdict.IN_SYNC, "constant", "constant offset within 1 ms of zero"
     else:
-        verdict, model = "constant_offset", "constant"
+        verdict, model = Verdict.CONSTANT_OFFSET, "constant"
         reason = constant_words(start or 0.0, coverage)
     drift_out = drift if is_drift else None
     return Timeline(verdict, reason, model, start, round(coverage, 4), round(rms, 6),

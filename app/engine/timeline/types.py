@@ -8,10 +8,12 @@ ppm = (ratio − 1)·1e6. No sample or frame counts are stored here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from app.engine.types import Verdict
 from app.engine.wording import constant_words, edits_words
 
 #: Standard speed conversions: name → dub speed relative to the master.
@@ -116,10 +118,10 @@ class Edit:
 
 @dataclass
 class Timeline:
-    """The offset over the programme and the verdict: "in_sync", "constant_offset", "drift",
-    "edited" or "no_reliable_match"."""
+    """The offset over the programme and the :class:`~app.engine.types.Verdict`: "in_sync",
+    "constant_offset", "drift", "edited" or "no_reliable_match"."""
 
-    verdict: str
+    verdict: Verdict
     reason: str
     model: str
     offset_at_start_seconds: float | None
@@ -136,6 +138,17 @@ class Timeline:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Timeline:
+        """A :class:`Timeline` back from its ``to_dict()``."""
+        drift = d.get("drift")
+        return cls(Verdict(d["verdict"]), d["reason"], d["model"], d["offset_at_start_seconds"],
+                   d["coverage"], d["residual_rms_seconds"], d["residual_max_seconds"],
+                   d["window_seconds"], d["hop_seconds"],
+                   [TimelineWindow(**w) for w in d["windows"]],
+                   [Segment(**g) for g in d["segments"]], [Edit(**e) for e in d["edits"]],
+                   None if drift is None else Drift(**drift), dict(d["thresholds"]))
 
     def shifted(self, *, master_seconds: float, offset_seconds: float) -> Timeline:
         """This timeline of a stretch that starts ``master_seconds`` into the master, with
@@ -161,13 +174,13 @@ class Timeline:
         start = None if self.offset_at_start_seconds is None else \
             o(self.offset_at_start_seconds)
         verdict, reason = self.verdict, self.reason
-        if verdict in ("in_sync", "constant_offset") and start is not None:
+        if verdict in (Verdict.IN_SYNC, Verdict.CONSTANT_OFFSET) and start is not None:
             if abs(start) <= THRESHOLDS["in_sync_seconds"]:
-                verdict, reason = "in_sync", "constant offset within 1 ms of zero"
+                verdict, reason = Verdict.IN_SYNC, "constant offset within 1 ms of zero"
             else:
-                verdict = "constant_offset"
+                verdict = Verdict.CONSTANT_OFFSET
                 reason = constant_words(start, self.coverage)
-        elif verdict == "edited":
+        elif verdict == Verdict.EDITED:
             reason = edits_words(edits)
         return replace(self, verdict=verdict, reason=reason, offset_at_start_seconds=start,
                        windows=windows, segments=segments, edits=edits)
