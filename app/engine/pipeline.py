@@ -37,7 +37,7 @@ from app.engine.decision import (
 )
 from app.engine.decode import decode, probe
 from app.engine.features import FeatureSet, LogMelStream, compute_features
-from app.engine.halfrate import HalfRate, as_array, coarse_view
+from app.engine.halfrate import HalfRate, coarse_view
 from app.engine.locate import Placement, locate
 from app.engine.methods import correlation, mfcc, onset, spectral
 from app.engine.methods._feature import local_detrend
@@ -808,7 +808,7 @@ def _decision(tm: _Track, td: _Track, timeline: Timeline, speed: SpeedEstimate,
         unique = uniqueness(tm.mid, td.mid, sr / 2,
                             [(w.start_seconds, w.end_seconds, float(w.offset_seconds or 0.0))
                              for w in used])
-    tone = is_tone(as_array(tm.mid), sr / 2) or is_tone(as_array(td.mid), sr / 2)
+    tone = is_tone(tm.mid, sr / 2) or is_tone(td.mid, sr / 2)
     return decide(k=k, n=n, shorter_windows=shorter_windows,
                   tolerance=max(timeline.residual_max_seconds or 0.0, MIN_TOLERANCE_SECONDS),
                   search_seconds=search, segments=max(1, len(timeline.segments)),
