@@ -3,7 +3,7 @@
 ``python bench/ai_bench.py [--models spectral,basic_pitch,...] [--seeds 2] [--duration 30]
 [--speech-weighting] [--cache-dir DIR] [--out bench/out/ai_bench.json]``
 
-For each model and each case (``app.testkit.make_case`` kinds, a known true offset), the
+For each model and each case (``testkit.make_case`` kinds, a known true offset), the
 analysis runs with the ``ai`` method (only ``spectral`` beside it, so the timing is the AI's).
 Reported per model and category: share of cases whose ai offset is within one frame (40 ms),
 share whose *coarse* embedding peak alone is, median error in ms, mean confidence; for the
@@ -11,7 +11,7 @@ cases with no true offset ("unrelated", "shuffled"), the share where the ai conf
 below 0.5. Speed: x real time = programme seconds (master + dub) / seconds of the ai method.
 
 wav2vec2 and yamnet load from ``--cache-dir``; without real weights there, tiny random
-stand-ins (``app.engine.ai.testing``) are written to a temporary cache and the report says so:
+stand-ins (``testkit.ai_models``) are written to a temporary cache and the report says so:
 their accuracy is the plumbing's, not the model's, but their speed is representative only
 of the tiny network.
 """
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.engine import AnalysisOptions, analyze_files  # noqa: E402
 from app.engine.ai.registry import EMBEDDING_MODELS, ModelRegistry  # noqa: E402
-from app.testkit import make_case  # noqa: E402
+from testkit import make_case  # noqa: E402
 
 ONE_FRAME = 0.040
 KINDS = {"clean": 0.5, "remix": 1.234, "aac": -0.777, "noise": 2.5, "negative": -3.21,

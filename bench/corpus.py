@@ -7,7 +7,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from app.testkit import KINDS, make_case
+from testkit import KINDS, make_case
 
 __all__ = ["CaseSpec", "CorpusCase", "corpus_specs", "generate_corpus", "CORPUS_VERSION"]
 

@@ -32,8 +32,8 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from app.testkit import evidence_cases as ec  # noqa: E402
-from app.testkit import make_case  # noqa: E402
+from testkit import evidence_cases as ec  # noqa: E402
+from testkit import make_case  # noqa: E402
 
 CACHE = BENCH / ".cache" / "evidence"
 TRUE = 0.4321

@@ -46,7 +46,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from app.testkit import (  # noqa: E402
+from testkit import (  # noqa: E402
     AudioWriter,
     Programme,
     codec_delay_samples,

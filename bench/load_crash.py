@@ -36,8 +36,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.testkit.services import stop_process  # noqa: E402
 from bench.service_load import DUBS, make_media  # noqa: E402
+from testkit.services import stop_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}

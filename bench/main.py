@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from app.testkit import KINDS
+from testkit import KINDS
 
 from .corpus import CORPUS_VERSION, CorpusCase, corpus_specs, generate_corpus
 from .peers import PEERS, run_peer

@@ -1,8 +1,8 @@
 """Scale-out benchmark: the same batch of analyses with ``JOB_BACKEND=local`` and with 1 and 2
 Celery worker processes.
 
-Starts a real redis-server and PostgreSQL (``app.testkit.services``), writes a few short
-programmes with a known true offset (``app.testkit.make_case``, synthetic bed + espeak-ng
+Starts a real redis-server and PostgreSQL (``testkit.services``), writes a few short
+programmes with a known true offset (``testkit.make_case``, synthetic bed + espeak-ng
 dialogue), then for each configuration submits one ``POST /api/v1/analysis/batch`` of N items
 (default 20) to the real app and times it until every item has finished. Prints wall time,
 speed-up against one worker, the items each worker ran and whether every offset is within 1 ms
@@ -33,14 +33,14 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.config import Settings  # noqa: E402
-from app.testkit import make_case  # noqa: E402
-from app.testkit.services import (  # noqa: E402
+from main import create_app  # noqa: E402
+from testkit import make_case  # noqa: E402
+from testkit.services import (  # noqa: E402
     CeleryWorker,
     PostgresServer,
     RedisServer,
     missing_servers,
 )
-from main import create_app  # noqa: E402
 
 #: (kind, seed, true offset in seconds)
 CASES = [("clean", 1, 0.2345), ("remix", 2, -0.8765), ("aac", 3, 1.5), ("noise", 4, 0.040)]

@@ -35,7 +35,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.testkit.services import stop_process  # noqa: E402
+from testkit.services import stop_process  # noqa: E402
 
 SR = 48_000
 #: dub file name → true offset in seconds (> 0 = dub late)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.testkit import AudioWriter, dialogue_track, remix, synth_bed_blocks, to_51
+from testkit import AudioWriter, dialogue_track, remix, synth_bed_blocks, to_51
 
 __all__ = ["make_long_pair", "time_long_pair", "SPEED_OFFSET_SAMPLES"]
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 from app.engine import analyze_files  # noqa: E402
 from app.engine.timeline import measure_stretch_shift  # noqa: E402
-from app.testkit import (  # noqa: E402
+from testkit import (  # noqa: E402
     dialogue_track,
     dub_remix,
     make_programme,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import coherence, correlate, csd
 
-from app.testkit import (
+from testkit import (
     KINDS,
     delay,
     dialogue_track,

@@ -21,8 +21,8 @@ import psutil
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from app.testkit.services import stop_process
 from main import create_app
+from testkit.services import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}

@@ -93,7 +93,7 @@ class TestModels:
 class TestWav2Vec2EndToEnd:
     async def test_tiny_model_through_the_api(self, make_settings: Callable[..., Settings],
                                               tmp_path: Path) -> None:
-        from app.engine.ai.testing import make_tiny_wav2vec2
+        from testkit.ai_models import make_tiny_wav2vec2
 
         cache = tmp_path / "models"
         make_tiny_wav2vec2(cache / "wav2vec2")

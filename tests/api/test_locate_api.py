@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from app.core.config import Settings
-from app.testkit.audio_io import write_audio
-from app.testkit.cases import dub_remix
-from app.testkit.programme import make_programme
-from app.testkit.speech import dialogue_track
+from testkit.audio_io import write_audio
+from testkit.cases import dub_remix
+from testkit.programme import make_programme
+from testkit.speech import dialogue_track
 from tests.api.helpers import read_sse, running_app, wait_status
 
 SR = 48000

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.core.config import Settings
-from app.testkit import dialogue_track, dub_remix, make_programme, write_audio
+from testkit import dialogue_track, dub_remix, make_programme, write_audio
 from tests.api.helpers import running_app, wait_status
 
 SR = 48000

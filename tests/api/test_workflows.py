@@ -261,8 +261,8 @@ class TestEditedAndCancelled:
         """A remixed other-language dub, late by 0.3 s, with 3 s cut at 20 s and 4 s of other
         music inserted at 40 s: the workflow repairs it and the re-analysis' windows over the
         whole programme are within one frame."""
-        from app.testkit import dialogue_track, dub_remix, make_programme, real_bed
-        from app.testkit import write_audio as tk_write
+        from testkit import dialogue_track, dub_remix, make_programme, real_bed
+        from testkit import write_audio as tk_write
 
         mount = tmp_path / "mount"
         mount.mkdir()

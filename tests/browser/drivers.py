@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.testkit.services import stop_process
+from testkit.services import stop_process
 
 __all__ = ["Driver", "ChromiumDriver", "FirefoxDriver", "BROWSERS", "browser_missing",
            "open_browser"]

@@ -23,7 +23,7 @@ import pytest
 
 from app.core.config import Settings
 from app.engine.ai.registry import SPECS
-from app.testkit.services import stop_process
+from testkit.services import stop_process
 from tests.api.helpers import REPO, free_port, read_sse, running_app
 from tests.conftest import _programme, _shift, write_audio
 from tests.contract.contract import CONTRACT, curls, env_block, routes

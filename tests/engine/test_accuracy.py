@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.engine import AnalysisOptions, SyncResult, analyze_files
-from app.testkit import make_case
+from testkit import make_case
 
 DURATION = 40.0
 #: target of the issue: every constant-offset case within 0.1 ms

@@ -16,7 +16,7 @@ from app.engine.ai import registry as registry_module
 from app.engine.ai.embeddings import cosine_xcorr, embed_track, prepare
 from app.engine.ai.registry import MODEL_NAMES, ModelRegistry, ModelUnavailable
 from app.engine.ai.vad import VAD_FRAME_RATE, speech_weights
-from app.testkit import dialogue_track, make_case, synth_bed
+from testkit import dialogue_track, make_case, synth_bed
 
 HAS_ONNX = importlib.util.find_spec("onnxruntime") is not None and \
     registry_module.package_file("silero_vad", "data/silero_vad.onnx") is not None
@@ -47,7 +47,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temporary AI_MODEL_CACHE_DIR with a tiny random Wav2Vec2 (and a tiny YAMNet when
     TensorFlow is installed), both written in the real on-disk formats."""
-    from app.engine.ai.testing import make_tiny_wav2vec2, make_tiny_yamnet
+    from testkit.ai_models import make_tiny_wav2vec2, make_tiny_yamnet
 
     root = tmp_path_factory.mktemp("ai_models")
     if HAS_TORCH:
@@ -297,7 +297,7 @@ class TestGpu:
         """The whole pipeline with the AI method on the GPU (arrays, so no ffmpeg/espeak-ng
         needed on a GPU server): a re-balanced, EQ'd, compressed, noisier dub 1.234 s late."""
         from app.engine import analyze_signals
-        from app.testkit.transforms import compress, delay, equalize
+        from testkit.transforms import compress, delay, equalize
 
         sr, true = 16000, 1.234
         master = synth_bed(40.0, sr, seed=8).mean(axis=1)

@@ -14,7 +14,7 @@ from app.engine import ParameterError
 from app.engine.channels import analyze_channels, channel_labels, channel_sources
 from app.engine.repair import read_audio
 from app.engine.verify import repair_channels
-from app.testkit import add_noise, delay, dialogue_track, make_programme, to_51, write_audio
+from testkit import add_noise, delay, dialogue_track, make_programme, to_51, write_audio
 
 SR = 48000
 DURATION = 30.0

@@ -16,8 +16,8 @@ import pytest
 from app.engine.decision import FALSE_ALARM_RATE, is_tone, window_false_alarm
 from app.engine.pipeline import analyze_files
 from app.engine.shared import emphasise_shared
-from app.testkit import evidence_cases as ec
-from app.testkit import make_case
+from testkit import evidence_cases as ec
+from testkit import make_case
 
 TRUE = 0.4321  # s, dub late
 

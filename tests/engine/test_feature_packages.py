@@ -12,7 +12,7 @@ import pytest
 
 from app.engine.features import FeatureSet, LogMelStream, mel_filterbank
 from app.engine.methods import mfcc, onset, spectral
-from app.testkit import add_noise, delay, equalize, synth_bed
+from testkit import add_noise, delay, equalize, synth_bed
 
 librosa = pytest.importorskip("librosa")  # requirements-dev.txt: the reference, not run time
 

@@ -19,11 +19,11 @@ from app.engine.decode import decode
 from app.engine.features import compute_features
 from app.engine.locate import locate
 from app.engine.types import AnalysisOptions
-from app.testkit.audio_io import write_audio
-from app.testkit.cases import dub_remix
-from app.testkit.programme import make_programme
-from app.testkit.realbed import find_sources
-from app.testkit.speech import dialogue_track
+from testkit.audio_io import write_audio
+from testkit.cases import dub_remix
+from testkit.programme import make_programme
+from testkit.realbed import find_sources
+from testkit.speech import dialogue_track
 
 SR = 48000
 MASTER_SECONDS = 420.0

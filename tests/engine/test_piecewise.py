@@ -18,11 +18,11 @@ from app.engine.decode import decode
 from app.engine.features import compute_features
 from app.engine.piecewise import pieces_of, place_chunks
 from app.engine.pipeline import _flux
-from app.testkit.audio_io import read_audio, write_audio
-from app.testkit.cases import dub_remix
-from app.testkit.programme import make_programme
-from app.testkit.realbed import find_sources
-from app.testkit.speech import dialogue_track
+from testkit.audio_io import read_audio, write_audio
+from testkit.cases import dub_remix
+from testkit.programme import make_programme
+from testkit.realbed import find_sources
+from testkit.speech import dialogue_track
 
 SR = 48000
 MASTER = 300.0

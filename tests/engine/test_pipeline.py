@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.engine import AnalysisCancelled, CancelToken, ProgressEvent, analyze_files
-from app.testkit import Case, make_case
+from testkit import Case, make_case
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from app.engine.repair import (
     write_audio,
 )
 from app.engine.verify import repair_dub, residual_of
-from app.testkit import (
+from testkit import (
     delay,
     dialogue_track,
     dub_remix,
@@ -36,7 +36,7 @@ from app.testkit import (
     real_bed,
     splice,
 )
-from app.testkit import (
+from testkit import (
     write_audio as tk_write,
 )
 

@@ -12,7 +12,7 @@ from scipy.signal import resample_poly
 
 from app.engine import SyncResult, analyze_files
 from app.engine.timeline import measure_stretch_shift
-from app.testkit import (
+from testkit import (
     dialogue_track,
     dub_remix,
     make_programme,
@@ -146,7 +146,7 @@ class TestSilence:
 
 
 def _read(path: Path) -> np.ndarray:
-    from app.testkit import read_audio
+    from testkit import read_audio
     x, _ = read_audio(path)
     return x
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.core.config import Settings
-from app.testkit.services import CeleryWorker, PostgresServer, RedisServer, missing_servers
+from testkit.services import CeleryWorker, PostgresServer, RedisServer, missing_servers
 
 #: the broker's visibility timeout of the test workers: a task of a vanished worker is handed to
 #: another worker after this long (production default: 3600 s)

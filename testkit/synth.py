@@ -278,7 +278,7 @@ def synth_bed(
     plucked leads, kick/snare/hat patterns with random variations and humanised timing,
     noise swells, impacts and pitched sweeps, quiet passages, and a short room reverb.
     Every cue draws from its own seeded generator, so nothing repeats over any length.
-    ``channels``: 1, 2 or 6 (5.1 via :func:`app.testkit.transforms.to_51`).
+    ``channels``: 1, 2 or 6 (5.1 via :func:`testkit.transforms.to_51`).
     """
     blocks = list(synth_bed_blocks(duration_seconds, sample_rate, seed=seed, channels=channels))
     return np.concatenate(blocks, axis=0) if blocks else np.zeros((0, channels), np.float32)

@@ -154,7 +154,7 @@ def real_bed(
     the joins are quiet passages (music ducked by 30 dB for 3–8 s). Sound effects
     (pitch-shifted ±20 %, panned, −20…−4 dB) are layered every ~4 s. ``sources`` defaults
     to :func:`find_sources` (RuntimeError naming the apt packages if none are installed).
-    ``channels``: 1, 2 or 6 (5.1 via :func:`app.testkit.transforms.to_51`).
+    ``channels``: 1, 2 or 6 (5.1 via :func:`testkit.transforms.to_51`).
     """
     src = sources or find_sources()
     if not src.music:
