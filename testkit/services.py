@@ -25,7 +25,7 @@ import psutil
 __all__ = ["RedisServer", "PostgresServer", "CeleryWorker", "free_port", "missing_servers",
            "stop_process", "REPO_ROOT"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 _PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
 
