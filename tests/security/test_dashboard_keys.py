@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,13 +75,13 @@ def test_dashboard_with_api_keys_and_csp(make_settings: Callable[..., Settings],
             assert len(prompts) == 1
             page.click(".job[data-kind=analysis] button:has-text('Show result')")
             page.wait_for_selector("#timeline svg")
-            page.wait_for_function("(document.getElementById('audio-master').src || '')"
-                                   ".includes('signature=')")
+            # polled from Python: a string predicate is eval'd in the page, which the CSP bars
+            _wait(lambda: "signature=" in (page.get_attribute("#audio-master", "src") or ""))
             src = page.get_attribute("#audio-master", "src") or ""
             assert "/api/v1/files/proxy-audio?" in src and "expires=" in src
             link = "#r-links a:has-text('Formatted report')"
-            page.wait_for_function("[...document.querySelectorAll('#r-links a')].every("
-                                   "(a) => a.getAttribute('href').includes('signature='))")
+            _wait(lambda: all("signature=" in (a.get_attribute("href") or "")
+                              for a in page.query_selector_all("#r-links a")))
             href = page.get_attribute(link, "href") or ""
             assert href.startswith("/api/v1/reports/")
             for url in (src, href):
@@ -99,3 +100,11 @@ def test_dashboard_with_api_keys_and_csp(make_settings: Callable[..., Settings],
         server.stop()
     # a 401 or a blocked resource after the reload would have been logged by the browser
     assert not errors, errors
+
+
+def _wait(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``cond`` every 0.1 s until true (AssertionError after ``timeout`` seconds)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.1)
