@@ -117,6 +117,15 @@ def list_batches(
                      limit=limit, offset=offset)
 
 
+#: the request body of the CSV routes: a multipart file, or the CSV itself
+_CSV_REQUEST_BODY = {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary",
+                                "description": "The CSV."}}}},
+    "text/csv": {"schema": {"type": "string"}, "example": _EXAMPLE_CSV}}}
+
+
 @router.post(
     "/upload-csv", status_code=status.HTTP_201_CREATED, response_model=BatchStatusRead,
     summary="Upload a CSV of master/dub pairs",
@@ -132,12 +141,7 @@ def list_batches(
                 "'uploaded': start it with POST /{batch_id}/start.",
     responses=_errors(400, 413, 422),
     openapi_extra={
-        "requestBody": {"required": True, "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary",
-                                        "description": "The CSV."}}}},
-            "text/csv": {"schema": {"type": "string"}, "example": _EXAMPLE_CSV}}},
+        "requestBody": _CSV_REQUEST_BODY,
         "x-curl-example": "curl -s -X POST '{base}/api/v1/analysis/batch/upload-csv"
                           "?skip_invalid=false' -F file=@season1.csv"},
 )
@@ -168,12 +172,7 @@ async def upload_csv(
                 "dashboard imports CSVs through this.",
     responses=_errors(400, 413, 415, 422),
     openapi_extra={
-        "requestBody": {"required": True, "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary",
-                                        "description": "The CSV."}}}},
-            "text/csv": {"schema": {"type": "string"}, "example": _EXAMPLE_CSV}}},
+        "requestBody": _CSV_REQUEST_BODY,
         "x-curl-example": "curl -s -X POST '{base}/api/v1/analysis/batch/csv/validate' "
                           "-F file=@season1.csv"},
 )
