@@ -317,6 +317,10 @@ class _Stretch:
 #: the placement of a piece's stretch (found chunk by chunk, not by one search)
 _NO_PLACEMENT = Placement(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
 
+#: seconds the located stretch opens before the placed overlap, plus this share of it (a
+#: drift of 2000 ppm moves the start of a 20-min overlap by 2.4 s)
+_LEAD_SECONDS, _LEAD_DRIFT = 5.0, 0.002
+
 #: a placement is analysed as a stretch when it lies beyond this share of the local search
 #: window, or when the overlap is under this share of the longer track
 _FAR_SHARE, _SMALL_SHARE = 0.75, 0.5
@@ -334,7 +338,8 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
              flux_d: np.ndarray, frame_rate: float, max_off: float,
              min_overlap: float) -> SyncResult | Placement | None:
     """Search every lag; when the dub lies far away or covers a small part (or the master a
-    small part of the dub), analyse the overlapping stretch ± ``max_off`` and return that
+    small part of the dub), analyse the overlapping stretch (a lead before it, ``max_off``
+    after it) and return that
     result on the whole tracks' axes. Otherwise the placement (or None) for the record."""
     t = time.perf_counter()
     placed = locate(flux_m, flux_d, frame_rate=frame_rate,
@@ -352,10 +357,13 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
            f"(coarse offset {placed.offset_seconds:+.2f} s, z {placed.z:.1f})")
     if not (far or small):
         return placed
-    pad = max_off
     k = placed.offset_seconds
-    m0 = max(0.0, -k) - pad
-    m1 = min(n_m / sr, n_d / sr - k) + pad
+    # the stretch opens a little before the placed overlap (the coarse lag is a 10–40 ms frame;
+    # a drift moves the start by its share of the overlap) so that the stretch's own offset
+    # lies well inside the methods' ±max_off search, and closes max_off after it
+    lead = min(0.5 * max_off, _LEAD_SECONDS + _LEAD_DRIFT * placed.overlap_seconds)
+    m0 = max(0.0, -k) - lead
+    m1 = min(n_m / sr, n_d / sr - k) + max_off
     ms, me = max(0, int(m0 * sr)), min(n_m, int(np.ceil(m1 * sr)))
     ds, de = max(0, int((m0 + k) * sr)), min(n_d, int(np.ceil((m1 + k) * sr)))
     hop = max(1, int(round(sr / frame_rate)))
@@ -696,7 +704,7 @@ def _analyze_once(
             pre=pre)
     timings["timeline"] = round(time.perf_counter() - t, 3)
     decision = None if timeline is None else _decision(tm, td, timeline, speed, opts, sr,
-                                                        located=stretch is not None)
+                                                        stretch=stretch)
     n_m, n_d = tm.signal.size, td.signal.size
     if stretch is not None:  # back on the whole tracks' axes
         shift = stretch.offset
@@ -792,16 +800,21 @@ def _analyze_once(
 
 
 def _decision(tm: _Track, td: _Track, timeline: Timeline, speed: SpeedEstimate,
-              opts: AnalysisOptions, sr: int, *, located: bool) -> Decision:
+              opts: AnalysisOptions, sr: int, *, stretch: _Stretch | None) -> Decision:
     """The stated-rate decision (:mod:`app.engine.decision`) on this timeline's windows (the
-    tracks' own axes, before any shift to the whole programme)."""
+    tracks' own axes, before any shift to the whole programme); the lines and lags searched
+    are those of the whole tracks when the whole programme was searched."""
     used = [w for w in timeline.windows if w.status == "ok" and w.offset_seconds is not None
             and timeline.verdict != Verdict.NO_RELIABLE_MATCH]  # no model: no window agrees with it
     n = sum(1 for w in timeline.windows if w.status in ("ok", "weak", "outlier"))
     k = len(used)
     shorter_windows = int(round(k / timeline.coverage)) if timeline.coverage > 0 else n
-    search = ((tm.signal.size + td.signal.size) / sr if opts.search_whole or located
-              else 2.0 * opts.max_offset_seconds)
+    if stretch is not None:
+        search = (stretch.master_samples + stretch.dub_samples) / sr
+    elif opts.search_whole:
+        search = (tm.signal.size + td.signal.size) / sr
+    else:
+        search = 2.0 * opts.max_offset_seconds
     drift = timeline.drift.total_seconds if timeline.drift is not None else 0.0
     unique: tuple[float | None, float | None] = (None, None)
     if speed.ratio == 1.0:

@@ -50,8 +50,9 @@ def gcc_window(
 def window_seconds_for(duration_seconds: float) -> float:
     """Window length (seconds) for a programme: an eighth of it, within [5, 10] s (shorter
     windows find music's beat period as often as the true local offset). A clip under 16 s
-    gets windows of a 3.2th of it (at least 1.5 s), so that three windows can confirm its
-    offset."""
+    gets windows of a sixth of it (at least 1 s): each window that agrees within ±tol
+    multiplies the chance of an accidental match by tol / 1 s (:mod:`app.engine.decision`),
+    so six short windows can confirm a clip where three long ones cannot."""
     if duration_seconds < 16.0:
-        return float(max(1.5, duration_seconds / 3.2))
+        return float(max(1.0, duration_seconds / 6.0))
     return float(np.clip(duration_seconds / 8.0, 5.0, 10.0))

@@ -30,7 +30,14 @@ def signed_ms(offset_seconds: float, digits: int = 1) -> str:
 
 
 def offset_words(offset_seconds: float, digits: int = 1) -> str:
-    """``480.0 ms late`` / ``12.5 ms early`` / ``0.0 ms`` (what the dub is)."""
+    """``480.0 ms late`` / ``12.5 ms early`` / ``0.0 ms`` (what the dub is); from 10 s on in
+    seconds to the millisecond, ``2233.457 s (37 min 13.457 s) early``."""
+    if abs(offset_seconds) >= 10.0:
+        whole = f"{abs(offset_seconds):.3f} s"
+        if abs(offset_seconds) >= 60.0:
+            minutes, rest = divmod(round(abs(offset_seconds), 3), 60.0)
+            whole += f" ({int(minutes)} min {rest:.3f} s)"
+        return f"{whole} {'late' if offset_seconds > 0 else 'early'}"
     value = ms(offset_seconds, digits)
     if value > 0:
         return f"{value:.{digits}f} ms late"

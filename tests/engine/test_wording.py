@@ -32,6 +32,8 @@ class TestHelpers:
         assert signed_ms(-0.01249) == "-12.5 ms" and signed_ms(-0.00004) == "0.0 ms"
         assert offset_words(0.4799995) == "480.0 ms late"
         assert offset_words(-0.8765) == "876.5 ms early" and offset_words(0.00001) == "0.0 ms"
+        assert offset_words(-2233.4567) == "2233.457 s (37 min 13.457 s) early"
+        assert offset_words(12.0004) == "12.000 s late"
         assert signed_ms(0.2345, 3) == "+234.500 ms"
 
     def test_lists_and_counts_in_words(self) -> None:
