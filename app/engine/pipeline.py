@@ -705,7 +705,7 @@ def _analyze_once(
     timings["timeline"] = round(time.perf_counter() - t, 3)
     decision = None if timeline is None else _decision(tm, td, timeline, speed, opts, sr,
                                                         stretch=stretch)
-    n_m, n_d = tm.signal.size, td.signal.size
+    n_m, n_d = tm.signal.size, delivered.signal.size  # the dub as delivered, not warped
     if stretch is not None:  # back on the whole tracks' axes
         shift = stretch.offset
         n_m, n_d = stretch.master_samples, stretch.dub_samples

@@ -46,6 +46,10 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cut(333.5, 339.5, "clip_333.5.m4a")     # a 6-s clip: -333.5 s
     cut(150.0, 210.0, "excerpt_150.m4a")    # 60 s from inside: -150 s
     cut(130.0, 400.0, "reel_130.m4a")       # a 4.5-minute reel: -130 s
+    # off every feature-frame grid and beyond the ±120-s local search: the stretch analysed
+    # must hold the true offset inside its own search, not at its edge
+    cut(247.4567, 400.0, "reel_247.4567.m4a")
+    cut(281.37, 286.37, "clip_281.37.m4a")  # a 5-s clip
     other = make_programme(90.0, SR, seed=91, language="fr", bed="real",
                            sources=sources.part(1)).mix(2)
     longer = np.concatenate([other[: int(45 * SR)], dub, other[int(45 * SR):]])
@@ -59,7 +63,9 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 CASES = [("promo_200.m4a", -200.0, 200.0, 230.0), ("clip_333.5.m4a", -333.5, 333.5, 339.5),
-         ("excerpt_150.m4a", -150.0, 150.0, 210.0), ("reel_130.m4a", -130.0, 130.0, 400.0)]
+         ("excerpt_150.m4a", -150.0, 150.0, 210.0), ("reel_130.m4a", -130.0, 130.0, 400.0),
+         ("reel_247.4567.m4a", -247.4567, 247.4567, 400.0),
+         ("clip_281.37.m4a", -281.37, 281.37, 286.37)]
 
 
 @pytest.mark.parametrize(("name", "truth", "start", "end"), CASES)

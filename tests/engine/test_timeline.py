@@ -129,6 +129,26 @@ class TestEdits:
             [BASE_OFFSET, BASE_OFFSET - cut_len, BASE_OFFSET - cut_len + ins_len], abs=0.001)
         assert r.offset_seconds == pytest.approx(BASE_OFFSET, abs=0.001)
 
+    def test_cut_then_pull_down(self, programme: tuple) -> None:
+        """A 2-s cut at 50 s, then the whole dub slowed by 1000/1001: the cut lasts 2.000 s of
+        master time (not the lines' 2.002-s gap at the cut), and the dub covers the master to
+        its end (the delivered dub's length, not the warped one's)."""
+        master, late, d = programme
+        cut_at, cut_len = 50.0, 2.0
+        a, b = int((cut_at + BASE_OFFSET) * SR), int((cut_at + cut_len + BASE_OFFSET) * SR)
+        slowed = resample_poly(splice([late[:a], late[b:]], SR), 1001, 1000, axis=0)
+        tail = np.zeros((int(3 * SR), 2), np.float32)  # the master's end lies inside the dub
+        r, tl = analyse(master, write(d, "cut_slowed.wav",
+                                      np.concatenate([slowed.astype(np.float32), tail])))
+        assert r.verdict == "edited", r.reason
+        (edit,) = tl["edits"]
+        assert edit["kind"] == "removed"
+        assert abs(edit["master_time_seconds"] - cut_at) <= max(0.005, edit["uncertainty_seconds"])
+        assert edit["duration_seconds"] == pytest.approx(cut_len, abs=0.001)
+        cov = r.coverage
+        assert cov["master_end_seconds"] == pytest.approx(DURATION, abs=0.1), cov
+        assert [m["part"] for m in cov["missing"]] == ["inside"], cov["missing"]
+
 
 class TestSilence:
     def test_long_silence_is_not_a_change(self, programme: tuple) -> None:

@@ -56,8 +56,12 @@ def _locate_edits(
         before = _segment_offset(left, t_edit)
         after = _segment_offset(right, t_edit)
         jump = after - before
+        # an insertion lasts ``jump`` dub seconds; a cut resumes at the master time whose dub
+        # time is the cut's: (before − after) / (1 + slope after) master seconds (a drifting
+        # dub's lines differ by the slope's share more than the material removed)
+        duration = jump if jump > 0 else -jump / max(1.0 + _segment_slope(right), 1e-6)
         edits.append(Edit(round(t_edit, 3), "inserted" if jump > 0 else "removed",
-                          round(abs(jump), 6), round(before, 6), round(after, 6),
+                          round(duration, 6), round(before, 6), round(after, 6),
                           round(uncertainty, 3)))
     return edits
 
@@ -95,11 +99,15 @@ def _scan_labels(
     return (filled == 1).astype(float), (filled == 2).astype(float)
 
 
+def _segment_slope(seg: Segment) -> float:
+    """d(offset)/d(master time) of a segment's line (s/s)."""
+    span = max(seg.master_end_seconds - seg.master_start_seconds, 1e-9)
+    return (seg.offset_end_seconds - seg.offset_start_seconds) / span
+
+
 def _segment_offset(seg: Segment, t: float) -> float:
     """Offset (s) of a segment's line at master time ``t`` (extrapolated beyond it)."""
-    span = max(seg.master_end_seconds - seg.master_start_seconds, 1e-9)
-    slope = (seg.offset_end_seconds - seg.offset_start_seconds) / span
-    return seg.offset_start_seconds + slope * (t - seg.master_start_seconds)
+    return seg.offset_start_seconds + _segment_slope(seg) * (t - seg.master_start_seconds)
 
 
 def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: Signal, d_mid: Signal,
