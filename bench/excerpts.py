@@ -3,7 +3,9 @@
 Categories, each with a known truth (segments of constant speed with their offsets, edits,
 and the part of the master the dub covers):
 
-* reel: a 20-min reel from inside a 90-min programme (``--quick``: 4 min of 15 min);
+* reel, promo90: a 20-min reel and a 30-s promo from inside a 90-min programme
+  (``--quick``: of a 15-min one); ``--three-hours`` adds reel3h and promo3h of a 3-h one, and
+  every long programme's excerpt is timed against ffmpeg decoding its two files;
 * promo (30 s), clip (6 s), excerpt (60 s from inside) of a 4-min programme;
 * longer: the whole 4-min programme with 45 s of unrelated material before it and 30 s after;
 * ad breaks: three breaks of unrelated programme (60–180 s) inserted into a 10-min one;
@@ -71,7 +73,7 @@ __all__ = [
 ]
 
 #: Bump when the testkit or the specs change so cached files are regenerated.
-EXCERPTS_VERSION = "v1"
+EXCERPTS_VERSION = "v2"
 SR = 48000
 CACHE = BENCH / ".cache" / "excerpts"
 FRAME = 1.0 / 24.0
@@ -177,35 +179,56 @@ def _const(start: float, end: float, offset: float) -> Seg:
 
 
 def _gen_long(root: Path, quick: bool) -> list[ExcerptCase]:
-    """reel: a 20-min reel (quick: 4 min) from inside a 90-min (quick: 15-min) programme."""
-    total = 900.0 if quick else 5400.0
-    r0, length = (371.234_5, 240.0) if quick else (2233.456_7, 1200.0)
-    i0, i1 = _idx(r0), _idx(r0) + _idx(length)
+    """reel: a 20-min reel (quick: 4 min) and promo90: a 30-s promo from inside a 90-min
+    (quick: 15-min) programme."""
+    if quick:
+        return _long_master(root, 900.0, [("reel", 371.234_5, 240.0), ("promo90", 611.987_6, 30.0)])
+    return _long_master(root, 5400.0, [("reel", 2233.456_7, 1200.0),
+                                       ("promo90", 4321.098_7, 30.0)])
+
+
+def _gen_three_hours(root: Path) -> list[ExcerptCase]:
+    """The scale check (``--three-hours``): a 30-s promo and a 20-min reel of a 3-h programme,
+    both late in it."""
+    return _long_master(root, 10800.0, [("promo3h", 9876.543_2, 30.0),
+                                        ("reel3h", 6000.123_4, 1200.0)])
+
+
+def _long_master(root: Path, total: float, excerpts: list[tuple[str, float, float]]
+                 ) -> list[ExcerptCase]:
+    """A ``total``-second master written chunk by chunk (15-min programmes) and, for each
+    (name, start s, length s) of ``excerpts``, a German re-mixed dub of that stretch."""
     master = root / f"long_{total:g}s_master.wav"
-    dub = root / f"long_{total:g}s_reel_{length:g}s.m4a"
     src = _sources(0)
-    dub_dialogue = dialogue_track(length, SR, language="de", seed=7101)
-    parts = []
+    spans = [(_idx(r0), _idx(r0) + _idx(length)) for _, r0, length in excerpts]
+    dialogue = [dialogue_track(length, SR, language="de", seed=7101 + j)
+                for j, (_, _, length) in enumerate(excerpts)]
+    parts: list[list[np.ndarray]] = [[] for _ in excerpts]
     with AudioWriter(master, SR, 2, codec="pcm_s24le") as w:
         for k in range(int(total // LONG_CHUNK)):
             prog = make_programme(LONG_CHUNK, SR, seed=701 + 13 * k, language="en",
                                   bed="real", sources=src)
             w.write(prog.mix(2))
             c0 = _idx(k * LONG_CHUNK)
-            a, b = max(i0, c0) - c0, min(i1, c0 + len(prog.bed)) - c0
-            if a < b:
-                sub = Programme(np.asarray(prog.bed[a:b]), np.asarray(prog.dialogue[a:b]), SR,
-                                prog.language, prog.seed)
-                d0 = c0 + a - i0
-                parts.append(dub_remix(sub, dub_dialogue[d0:d0 + b - a], seed=7102))
-    dub_s = _write_dub(dub, np.concatenate(parts))
-    start = i0 / SR
-    return [ExcerptCase(
-        "reel", f"reel {length / 60:g} min of {total / 60:g} min",
-        f"a {length / 60:g}-min reel from {start:.4f} s of a {total / 60:g}-min programme "
-        "(en master, de dub, AAC 128k)",
-        str(master), str(dub), total, dub_s,
-        [_const(start, start + length, -start)], [], (start, start + length))]
+            for j, (i0, i1) in enumerate(spans):
+                a, b = max(i0, c0) - c0, min(i1, c0 + len(prog.bed)) - c0
+                if a < b:
+                    sub = Programme(np.asarray(prog.bed[a:b]), np.asarray(prog.dialogue[a:b]),
+                                    SR, prog.language, prog.seed)
+                    d0 = c0 + a - i0
+                    parts[j].append(dub_remix(sub, dialogue[j][d0:d0 + b - a], seed=7102 + j))
+    cases = []
+    for (name, _, length), (i0, _), chunks in zip(excerpts, spans, parts, strict=True):
+        dub = root / f"long_{total:g}s_{name}_{length:g}s.m4a"
+        dub_s = _write_dub(dub, np.concatenate(chunks))
+        start = i0 / SR
+        what = f"{length / 60:g}-min reel" if length >= 60 else f"{length:g}-s promo"
+        cases.append(ExcerptCase(
+            name, f"{what} of {total / 60:g} min",
+            f"a {what} from {start:.4f} s of a {total / 60:g}-min programme (en master, de "
+            "dub, AAC 128k)", str(master), str(dub), total, dub_s,
+            [_const(start, start + length, -start)], [], (start, start + length)))
+    return cases
 
 
 def _gen_short(root: Path) -> list[ExcerptCase]:
@@ -364,6 +387,8 @@ _GROUPS = {
     "samemix": _gen_samemix,
     "drift": _gen_drift,
 }
+#: generated only with ``--three-hours``
+_SCALE_GROUPS = {"three_hours": _gen_three_hours}
 
 
 def _group(name: str, quick: bool) -> list[ExcerptCase]:
@@ -377,7 +402,7 @@ def _group(name: str, quick: bool) -> list[ExcerptCase]:
             if all(Path(c.master).exists() and Path(c.dub).exists() for c in cases):
                 return cases
     root.mkdir(parents=True, exist_ok=True)
-    gen = _GROUPS[name]
+    gen = {**_GROUPS, **_SCALE_GROUPS}[name]
     cases = gen(root, quick) if name == "long" else gen(root)
     for c in cases:  # the decoded length, not the written one (AAC pads the last frame)
         c.dub_seconds = float(probe_audio(c.dub)["duration"])
@@ -386,10 +411,12 @@ def _group(name: str, quick: bool) -> list[ExcerptCase]:
     return cases
 
 
-def make_cases(quick: bool = False, *, jobs: int = 2) -> list[ExcerptCase]:
-    """Generate (or reuse from bench/.cache/excerpts) every case, in a fixed order."""
+def make_cases(quick: bool = False, *, jobs: int = 2, three_hours: bool = False
+               ) -> list[ExcerptCase]:
+    """Generate (or reuse from bench/.cache/excerpts) every case, in a fixed order; with
+    ``three_hours``, the 3-h programme's cases too."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    names = list(_GROUPS)
+    names = list(_GROUPS) + (list(_SCALE_GROUPS) if three_hours else [])
     if jobs <= 1:
         groups = [_group(n, quick) for n in names]
     else:
@@ -686,27 +713,49 @@ def format_table(cases: list[ExcerptCase], results: dict[str, list[dict[str, Any
 # ---------------------------------------------------------------------------- driver
 
 
-def _decode_ratio(cases: list[ExcerptCase], ours: list[dict[str, Any]]) -> dict[str, Any] | None:
-    from app.engine.decode import decode
+#: the cases whose cost is told against ffmpeg's decode of the same files
+SCALE_CASES = ("reel", "promo90", "reel3h", "promo3h")
 
-    for c, r in zip(cases, ours, strict=True):
-        if c.name == "reel":
-            t0 = time.perf_counter()
-            n = len(decode(c.master, sample_rate=16000))
-            dt = time.perf_counter() - t0
-            return {"case": c.name, "master_seconds": n / 16000, "decode_seconds": dt,
-                    "analysis_seconds": r["seconds"], "ratio": r["seconds"] / dt}
-    return None
+
+def _scale(cases: list[ExcerptCase]) -> list[dict[str, Any]]:
+    """For the long programmes' excerpts: ffmpeg decoding master and dub alone (summed) against
+    our whole analysis in a child process (``python -m app analyze``), and its peak memory
+    (``bench.speed.time_long_pair``)."""
+    from bench.speed import time_long_pair
+
+    out = []
+    for c in cases:
+        if c.name in SCALE_CASES:
+            r = time_long_pair({"master": c.master, "dub": c.dub, "minutes": c.master_seconds / 60,
+                                "true_offset": c.first_offset})
+            out.append({"case": c.name, "dub_seconds": c.dub_seconds, **r})
+    return out
+
+
+def format_scale(rows: list[dict[str, Any]]) -> str:
+    lines = ["case      master   dub      decode master+dub  analysis  ratio  peak GB  |err| ms",
+             "-" * 80]
+    for r in rows:
+        err = r.get("abs_error_ms")
+        lines.append(
+            f"{r['case']:<9} {r['minutes']:5.0f} min {r['dub_seconds']:6.0f} s "
+            f"{r['decode_master_seconds']:6.1f} + {r['decode_dub_seconds']:4.1f} s "
+            f"{r['analysis_seconds']:8.1f} s {r['ratio']:6.2f} {r['peak_rss_bytes'] / 1e9:7.2f} "
+            f"{'-' if err is None else f'{err:8.3f}'}  {r.get('error') or ''}")
+    lines.append("decode: `ffmpeg -i F -f null -` of each file (warm cache); analysis: "
+                 "`python -m app analyze master dub --json` wall time, imports included; "
+                 "ratio = analysis / decode; peak: the analysis process tree's RSS high-water mark")
+    return "\n".join(lines)
 
 
 def run_excerpts(*, quick: bool = False, peers: list[str] | None = None, jobs: int = 2,
-                 log: bool = True) -> dict[str, Any]:
+                 log: bool = True, three_hours: bool = False) -> dict[str, Any]:
     """Generate (or reuse) the cases, run our engine and ``peers``, print the table; returns
     everything as a JSON-ready dict."""
     say = print if log else (lambda *a, **k: None)
     say(f"excerpt/long-edit corpus{' (quick)' if quick else ''} in {CACHE}...", flush=True)
     t0 = time.perf_counter()
-    cases = make_cases(quick, jobs=jobs)
+    cases = make_cases(quick, jobs=jobs, three_hours=three_hours)
     say(f"{len(cases)} cases ready in {time.perf_counter() - t0:.0f} s", flush=True)
     from app.engine import analyze_files
 
@@ -714,7 +763,8 @@ def run_excerpts(*, quick: bool = False, peers: list[str] | None = None, jobs: i
     analyze_files(warm.master, warm.dub)  # warm-up (imports), untimed
     say("running our engine...", flush=True)
     results: dict[str, list[dict[str, Any]]] = {"ours": [evaluate_ours(c) for c in cases]}
-    decode_ratio = _decode_ratio(cases, results["ours"])
+    say("timing the long programmes' excerpts against their decode...", flush=True)
+    scale = _scale(cases)
     if peers:
         from bench.peers import PEERS, run_peer
 
@@ -726,17 +776,15 @@ def run_excerpts(*, quick: bool = False, peers: list[str] | None = None, jobs: i
             results[tool] = [evaluate_peer(tool, c, r) for c, r in zip(cases, res, strict=True)]
     say()
     say(format_table(cases, results))
-    if decode_ratio:
-        say(f"\nreel case: analysis {decode_ratio['analysis_seconds']:.1f} s / "
-            f"decode(master, sample_rate=16000) alone {decode_ratio['decode_seconds']:.1f} s "
-            f"= {decode_ratio['ratio']:.2f}x ({decode_ratio['master_seconds'] / 60:.0f}-min "
-            "master)")
+    if scale:
+        say()
+        say(format_scale(scale))
     from bench.peers import PEERS
 
     return {"version": EXCERPTS_VERSION, "quick": quick,
             "cases": [asdict(c) for c in cases], "results": results,
             "tools": {k: PEERS[k][0] + "; " + PEERS[k][1] for k in results if k in PEERS},
-            "decode_ratio": decode_ratio, "seconds": time.perf_counter() - t0}
+            "scale": scale, "seconds": time.perf_counter() - t0}
 
 
 #: per-case limit (s) of a peer that runs each case in its own process
@@ -754,9 +802,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peers", default="aof,syncstart,describealign")
     p.add_argument("--jobs", type=int, default=2, help="generation processes")
     p.add_argument("--json", type=Path, help="also write everything as JSON here")
+    p.add_argument("--three-hours", action="store_true",
+                   help="also a 30-s promo and a 20-min reel of a 3-hour programme")
     args = p.parse_args(argv)
     peers = [] if args.no_peers else [t for t in args.peers.split(",") if t]
-    doc = run_excerpts(quick=args.quick, peers=peers, jobs=args.jobs)
+    doc = run_excerpts(quick=args.quick, peers=peers, jobs=args.jobs,
+                       three_hours=args.three_hours)
     print(f"\nJSON: {write_json(doc, args.json)}")
     return 0
 

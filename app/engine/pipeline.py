@@ -321,6 +321,9 @@ _NO_PLACEMENT = Placement(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
 #: drift of 2000 ppm moves the start of a 20-min overlap by 2.4 s)
 _LEAD_SECONDS, _LEAD_DRIFT = 5.0, 0.002
 
+#: a dub shorter than this many chunks is not looked for as pieces (a promo, a clip)
+_MIN_PIECEWISE_CHUNKS = 4
+
 #: a placement is analysed as a stretch when it lies beyond this share of the local search
 #: window, or when the overlap is under this share of the longer track
 _FAR_SHARE, _SMALL_SHARE = 0.75, 0.5
@@ -357,10 +360,25 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
            f"(coarse offset {placed.offset_seconds:+.2f} s, z {placed.z:.1f})")
     if not (far or small):
         return placed
+    stretch, (ms, me), (ds, de) = _stretch_for(placed, n_m, n_d, sr=sr, max_off=max_off,
+                                               frame_rate=frame_rate)
+    sub_m = _crop(tm, ms, me, sample_rate=sr, cancel=report.cancel)
+    sub_d = _crop(td, ds, de, sample_rate=sr, cancel=report.cancel)
+    report.offset_shift = stretch.offset
+    report.estimate = {"offset_seconds": round(placed.offset_seconds - stretch.offset, 3),
+                       "confidence": 0.0}
+    result = _analyze_once(sub_m, sub_d, info_m, info_d, opts, report, stretch=stretch)
+    result.timings["locate"] = round(elapsed, 3)
+    return result
+
+
+def _stretch_for(placed: Placement, n_m: int, n_d: int, *, sr: int, max_off: float,
+                 frame_rate: float) -> tuple[_Stretch, tuple[int, int], tuple[int, int]]:
+    """The stretch a placement is analysed on, with its master and dub sample spans. It opens
+    a little before the placed overlap (the coarse lag is a 10–40 ms frame; a drift moves the
+    start by its share of the overlap), so that the stretch's own offset lies well inside the
+    methods' ±``max_off`` search, and closes ``max_off`` after it."""
     k = placed.offset_seconds
-    # the stretch opens a little before the placed overlap (the coarse lag is a 10–40 ms frame;
-    # a drift moves the start by its share of the overlap) so that the stretch's own offset
-    # lies well inside the methods' ±max_off search, and closes max_off after it
     lead = min(0.5 * max_off, _LEAD_SECONDS + _LEAD_DRIFT * placed.overlap_seconds)
     m0 = max(0.0, -k) - lead
     m1 = min(n_m / sr, n_d / sr - k) + max_off
@@ -368,14 +386,20 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     ds, de = max(0, int((m0 + k) * sr)), min(n_d, int(np.ceil((m1 + k) * sr)))
     hop = max(1, int(round(sr / frame_rate)))
     ms, ds = ms - ms % hop, ds - ds % hop  # the stretches keep the feature frame grid
-    stretch = _Stretch(ms / sr, ds / sr, n_m, n_d, placed)
-    sub_m = _crop(tm, ms, me, sample_rate=sr, cancel=report.cancel)
-    sub_d = _crop(td, ds, de, sample_rate=sr, cancel=report.cancel)
-    report.offset_shift = stretch.offset
-    report.estimate = {"offset_seconds": round(k - stretch.offset, 3), "confidence": 0.0}
-    result = _analyze_once(sub_m, sub_d, info_m, info_d, opts, report, stretch=stretch)
-    result.timings["locate"] = round(elapsed, 3)
-    return result
+    return _Stretch(ms / sr, ds / sr, n_m, n_d, placed), (ms, me), (ds, de)
+
+
+def _stretch_of(result: SyncResult, n_m: int, n_d: int, *, sr: int, max_off: float,
+                frame_rate: float) -> tuple[_Stretch, tuple[int, int], tuple[int, int]] | None:
+    """The located stretch ``result`` was analysed on (from its placement record), or None
+    when the whole tracks were."""
+    p = result.placement
+    if not p or not p.get("significant") or not p.get("stretch"):
+        return None
+    placed = Placement(float(p["offset_seconds"]), float(p["score"]), float(p["z"]),
+                       float(p["z_threshold"]), float(p["peak_ratio"]), int(p["lags"]),
+                       float(p["overlap_seconds"]))
+    return _stretch_for(placed, n_m, n_d, sr=sr, max_off=max_off, frame_rate=frame_rate)
 
 
 def _with_channels(master: str | Path, dub: str | Path, info_m: AudioInfo, info_d: AudioInfo,
@@ -464,17 +488,36 @@ def _analyze_tracks(
     report("shared", 0.9, "no match on the mixes: weighting every time-frequency cell alike "
            "to find the shared M&E under the dialogue")
     sr = opts.sample_rate
-    em_m, em_d = (_prepare(emphasise_shared(x.signal, sample_rate=sr, cancel=report.cancel),
-                           sample_rate=sr, cancel=report.cancel) for x in (tm, td))
-    shared = _analyze_mixes(em_m, em_d, info_m, info_d, opts, report)
+    assert tm.features is not None
+    # a dub the mixes placed (a promo, a reel) is looked for again on that stretch only:
+    # the emphasis of a 90-min master would cost more than its decode
+    located = _stretch_of(result, tm.signal.size, td.signal.size, sr=sr,
+                          max_off=min(opts.max_offset_seconds,
+                                      max(tm.signal.size, td.signal.size) / sr),
+                          frame_rate=tm.features.frame_rate)
+    stretch: _Stretch | None = None
+    (ms, me), (ds, de) = (0, tm.signal.size), (0, td.signal.size)
+    if located is not None:
+        stretch, (ms, me), (ds, de) = located
+    em_m, em_d = (_prepare(emphasise_shared(x.signal[a:b], sample_rate=sr,
+                                            cancel=report.cancel),
+                           sample_rate=sr, cancel=report.cancel)
+                  for x, a, b in ((tm, ms, me), (td, ds, de)))
+
+    def on_shared(o: AnalysisOptions) -> SyncResult:
+        if stretch is None:
+            return _analyze_mixes(em_m, em_d, info_m, info_d, o, report)
+        report.offset_shift = stretch.offset
+        return _analyze_once(em_m, em_d, info_m, info_d, o, report, stretch=stretch)
+
+    shared = on_shared(opts)
     if shared.verdict == "no_reliable_match" and opts.window_seconds is None:
         # sparse shared sound (effects only): windows twice as long gather enough of it
         shorter = min(tm.signal.size, td.signal.size) / sr
         longer = min(2.0 * window_seconds_for(shorter), shorter / 3.0)
         if longer > window_seconds_for(shorter) * 1.2:
             report("shared", 0.95, f"shared sound is sparse: windows of {longer:.0f} s")
-            again = _analyze_mixes(em_m, em_d, info_m, info_d,
-                                   replace(opts, window_seconds=longer), report)
+            again = on_shared(replace(opts, window_seconds=longer))
             if again.verdict != "no_reliable_match":
                 shared = again
     elapsed = round(time.perf_counter() - t, 3)
@@ -498,7 +541,9 @@ def _analyze_mixes(
 ) -> SyncResult:
     """One offset model over the located stretch, else the dub as pieces of the master."""
     result = _analyze_once(tm, td, info_m, info_d, opts, report)
-    if opts.search_whole and result.verdict == Verdict.NO_RELIABLE_MATCH:
+    shorter = min(tm.signal.size, td.signal.size) / opts.sample_rate
+    if opts.search_whole and result.verdict == Verdict.NO_RELIABLE_MATCH and \
+            shorter >= _MIN_PIECEWISE_CHUNKS * CHUNK_SECONDS:
         pieces = _piecewise(tm, td, info_m, info_d, opts, report, result)
         if pieces is not None:
             return pieces

@@ -16,6 +16,7 @@ Units: ``sample_rate`` in Hz; ``frame_seconds`` the analysis window (s), hop hal
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft as sfft
 
 from app.engine.types import CancelToken
 
@@ -42,20 +43,18 @@ def emphasise_shared(x: np.ndarray, *, sample_rate: int, frame_seconds: float = 
     window = np.sqrt(np.hanning(size + 1)[:-1]).astype(np.float32)  # periodic: COLA at hop
     padded = np.concatenate([np.zeros(hop, np.float32), x, np.zeros(size, np.float32)])
     frames = (padded.size - size) // hop + 1
-    out = np.zeros(padded.size, np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(padded, size)[::hop]  # frames, no copy
+    out = np.zeros((frames + 1) * hop, np.float32)
+    halves = out.reshape(frames + 1, hop)  # frame f covers halves f and f + 1
     for f0 in range(0, frames, _BLOCK_FRAMES):
         if cancel is not None:
             cancel.raise_if_cancelled()
         f1 = min(frames, f0 + _BLOCK_FRAMES)
-        idx = np.arange(f0, f1)[:, None] * hop + np.arange(size)[None, :]
-        spec = np.fft.rfft(padded[idx] * window, axis=1)
+        spec = sfft.rfft(view[f0:f1] * window, axis=1, workers=-1)
         mag = np.abs(spec)
         floor = max(float(np.sqrt(np.mean(mag**2))) * 1e-4, 1e-20)
-        spec = spec / np.maximum(mag, floor)
-        y = np.fft.irfft(spec, size, axis=1).astype(np.float32) * window
-        for k in range(2):  # frames k, k+2, … do not overlap: add them in two strides
-            rows = y[k::2]
-            starts = (np.arange(f0 + k, f1, 2) * hop)
-            flat = (starts[:, None] + np.arange(size)[None, :]).ravel()
-            out[flat] += rows.ravel()
+        spec /= np.maximum(mag, floor)
+        y = sfft.irfft(spec, size, axis=1, workers=-1) * window
+        halves[f0:f1] += y[:, :hop]
+        halves[f0 + 1:f1 + 1] += y[:, hop:]
     return out[hop:hop + n]

@@ -133,3 +133,24 @@ def test_locate_statistic_separates_matches_from_chance(material: Path) -> None:
     fd = compute_features(decode(material / "tone.wav", sample_rate=sr), sample_rate=sr)
     p = locate(fm.flux, fd.flux, frame_rate=fm.frame_rate)
     assert p is not None and not p.significant, p
+
+
+def test_a_promo_under_loud_dialogue_is_found_on_the_shared_sound_of_its_stretch(
+        tmp_path: Path) -> None:
+    """A 30-s promo 150 s into a programme whose M&E lies 25 dB under other-language
+    dialogue: the mixes place it, but no offset line holds on them; the shared-sound pass then
+    runs on the located stretch alone (not the whole master) and answers within 1 ms."""
+    from testkit.audio_io import read_audio
+    from testkit.evidence_cases import weak_bed_case
+
+    master, dub = weak_bed_case(tmp_path, seed=17, duration_seconds=240.0,
+                                true_offset_seconds=0.0, me_db=-25.0)
+    x, sr = read_audio(dub)
+    promo = tmp_path / "promo.m4a"
+    write_audio(promo, x[int(150.0 * sr):int(180.0 * sr)], sr, codec="aac", bitrate="128k")
+    r = analyze_files(master, promo)
+    assert r.verdict == "constant_offset", r.reason
+    assert r.offset_seconds is not None and abs(r.offset_seconds + 150.0) < 0.001
+    assert r.evidence is not None and r.evidence["signal"] == "shared sound", r.evidence
+    assert r.placement is not None and r.placement["stretch"] is not None
+    assert r.placement["stretch"]["master_seconds"] < 120.0  # the stretch, not the master
