@@ -16,12 +16,15 @@ only when it clears ``z_threshold`` = √(2 ln N) + 3 for N scored lags (the exp
 independent standard normals plus 3 σ: a chance peak of unrelated material clears it with
 probability well under 10⁻³ even before the lags' correlation is counted) and stands out from
 the best peak outside its lobe (``peak_ratio``). A placement is a candidate only: the pipeline
-then analyses the overlapping stretch with every method and decides there.
+then analyses the overlapping stretch with every method and decides there. When rivals come
+within that ratio (the same music used at several places of a long master), each of them is
+a candidate too (``alternatives``), and the exact analysis of each stretch decides.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
@@ -30,6 +33,10 @@ __all__ = ["Placement", "locate"]
 
 #: frames excluded on each side of the peak when looking for the runner-up (0.5 s at 100 fps)
 _LOBE_SECONDS = 0.5
+#: the peak must beat the best lag outside its lobe by this ratio (above the median) to stand
+#: alone; rivals within it are candidates (at most :data:`MAX_ALTERNATIVES`)
+PEAK_RATIO = 1.15
+MAX_ALTERNATIVES = 3
 
 
 @dataclass(frozen=True)
@@ -49,17 +56,39 @@ class Placement:
     peak_ratio: float
     lags: int
     overlap_seconds: float
+    #: (offset s, overlap s) of rival peaks that also clear ``z_threshold`` and come within
+    #: :data:`PEAK_RATIO` of this one (the same music at several places of the master)
+    alternatives: tuple[tuple[float, float], ...] = ()
 
     @property
     def significant(self) -> bool:
-        return self.z >= self.z_threshold and self.peak_ratio >= 1.15
+        return self.z >= self.z_threshold and self.peak_ratio >= PEAK_RATIO
 
-    def to_dict(self) -> dict[str, float | int | bool]:
+    @property
+    def ambiguous(self) -> bool:
+        """The peak clears the threshold but rivals match about as well: each is a candidate
+        for the exact analysis to decide between."""
+        return self.z >= self.z_threshold and bool(self.alternatives) and not self.significant
+
+    def candidates(self) -> list[Placement]:
+        """This placement, then each rival as a placement of its own."""
+        return [self, *(replace(self, offset_seconds=o, overlap_seconds=ov, alternatives=())
+                        for o, ov in self.alternatives)]
+
+    def to_dict(self) -> dict[str, Any]:
         return {"offset_seconds": round(self.offset_seconds, 4), "score": round(self.score, 4),
                 "z": round(self.z, 2), "z_threshold": round(self.z_threshold, 2),
                 "peak_ratio": round(self.peak_ratio, 3), "lags": self.lags,
                 "overlap_seconds": round(self.overlap_seconds, 2),
-                "significant": self.significant}
+                "significant": self.significant,
+                "alternatives": [[round(o, 4), round(ov, 2)] for o, ov in self.alternatives]}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Placement:
+        return Placement(float(d["offset_seconds"]), float(d["score"]), float(d["z"]),
+                         float(d["z_threshold"]), float(d["peak_ratio"]), int(d["lags"]),
+                         float(d["overlap_seconds"]),
+                         tuple((float(o), float(ov)) for o, ov in d.get("alternatives") or ()))
 
 
 #: frames per second of the search by the shorter track's length (s): the flux is averaged
@@ -137,6 +166,15 @@ def locate(master_flux: np.ndarray, dub_flux: np.ndarray, *, frame_rate: float,
     second = float(rest.max()) if np.isfinite(rest).any() else med
     ratio = (float(stat[best]) - med) / max(second - med, 1e-9)
     threshold = float(np.sqrt(2.0 * np.log(max(scored.size, 2)))) + 3.0
+    alternatives: list[tuple[float, float]] = []
+    while len(alternatives) < MAX_ALTERNATIVES and np.isfinite(rest).any():
+        j = int(np.argmax(rest))
+        height = float(rest[j]) - med
+        if height * PEAK_RATIO < float(stat[best]) - med or height / max(mad, 1e-9) < threshold:
+            break
+        alternatives.append((float(lags[j]) / rate, float(count[j]) / rate))
+        rest[max(0, j - lobe):j + lobe + 1] = -np.inf
     return Placement(offset_seconds=float(lags[best]) / rate, score=float(score[best]),
                      z=z, z_threshold=threshold, peak_ratio=ratio, lags=int(scored.size),
-                     overlap_seconds=float(count[best]) / rate)
+                     overlap_seconds=float(count[best]) / rate,
+                     alternatives=tuple(alternatives))

@@ -348,7 +348,7 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     placed = locate(flux_m, flux_d, frame_rate=frame_rate,
                     min_overlap_seconds=min(min_overlap, 5.0))
     elapsed = time.perf_counter() - t
-    if placed is None or not placed.significant:
+    if placed is None or not (placed.significant or placed.ambiguous):
         return placed
     sr = opts.sample_rate
     n_m, n_d = tm.signal.size, td.signal.size
@@ -356,20 +356,62 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     small = placed.overlap_seconds < _SMALL_SHARE * max(n_m, n_d) / sr
     report.estimate = {"offset_seconds": round(placed.offset_seconds, 3), "confidence": 0.0}
     a = max(0.0, -placed.offset_seconds)
+    rivals = (f"; {len(placed.alternatives)} other placements match about as well"
+              if placed.ambiguous else "")
     report("locate", 0.46, f"dub found at master {a:.2f}–{a + placed.overlap_seconds:.2f} s "
-           f"(coarse offset {placed.offset_seconds:+.2f} s, z {placed.z:.1f})")
+           f"(coarse offset {placed.offset_seconds:+.2f} s, z {placed.z:.1f}{rivals})")
     if not (far or small):
         return placed
-    stretch, (ms, me), (ds, de) = _stretch_for(placed, n_m, n_d, sr=sr, max_off=max_off,
-                                               frame_rate=frame_rate)
-    sub_m = _crop(tm, ms, me, sample_rate=sr, cancel=report.cancel)
-    sub_d = _crop(td, ds, de, sample_rate=sr, cancel=report.cancel)
-    report.offset_shift = stretch.offset
-    report.estimate = {"offset_seconds": round(placed.offset_seconds - stretch.offset, 3),
-                       "confidence": 0.0}
-    result = _analyze_once(sub_m, sub_d, info_m, info_d, opts, report, stretch=stretch)
+
+    def run(stretch: _Stretch, spans: tuple[tuple[int, int], tuple[int, int]]) -> SyncResult:
+        (ms, me), (ds, de) = spans
+        sub_m = _crop(tm, ms, me, sample_rate=sr, cancel=report.cancel)
+        sub_d = _crop(td, ds, de, sample_rate=sr, cancel=report.cancel)
+        report.offset_shift = stretch.offset
+        report.estimate = {"offset_seconds": round(
+            stretch.placement.offset_seconds - stretch.offset, 3), "confidence": 0.0}
+        return _analyze_once(sub_m, sub_d, info_m, info_d, opts, report, stretch=stretch)
+
+    result = _best_placed([run(st, spans) for st, *spans in _stretches(
+        placed, n_m, n_d, sr=sr, max_off=max_off, frame_rate=frame_rate)])
     result.timings["locate"] = round(elapsed, 3)
     return result
+
+
+def _stretches(placed: Placement, n_m: int, n_d: int, *, sr: int, max_off: float,
+               frame_rate: float
+               ) -> list[tuple[_Stretch, tuple[int, int], tuple[int, int]]]:
+    """The stretch of each candidate of a placement (itself, then its rivals), each recording
+    the others as its alternatives."""
+    cands = placed.candidates()
+    out = []
+    for i, c in enumerate(cands):
+        others = tuple((o.offset_seconds, o.overlap_seconds) for j, o in enumerate(cands)
+                       if j != i)
+        out.append(_stretch_for(replace(c, alternatives=others), n_m, n_d, sr=sr,
+                                max_off=max_off, frame_rate=frame_rate))
+    return out
+
+
+def _agreeing(result: SyncResult) -> tuple[bool, int, float]:
+    """Sort key of a candidate's result: reliable, windows agreeing, −P_fa."""
+    d = (result.evidence or {}).get("decision") or {}
+    return (bool(result.reliable), int(d.get("windows_agreeing") or 0),
+            -float(d.get("p_false_alarm") if d.get("p_false_alarm") is not None else 1.0))
+
+
+def _best_placed(results: list[SyncResult]) -> SyncResult:
+    """The candidate stretch whose exact analysis holds best (reliable, then most windows
+    agreeing, then the smallest P_fa); when others hold too, a finding names them."""
+    ranked = sorted(results, key=_agreeing, reverse=True)
+    best = ranked[0]
+    also = [r for r in ranked[1:] if r.reliable and r.offset_seconds is not None]
+    if best.reliable and also:
+        where = ", ".join(wd.seconds(max(0.0, -(r.offset_seconds or 0.0))) for r in also)
+        best.findings.append(
+            f"the dub's sound also matches the master at {where} (repeated music or a re-used "
+            "cue); the placement with the most windows agreeing is given")
+    return best
 
 
 def _stretch_for(placed: Placement, n_m: int, n_d: int, *, sr: int, max_off: float,
@@ -389,17 +431,16 @@ def _stretch_for(placed: Placement, n_m: int, n_d: int, *, sr: int, max_off: flo
     return _Stretch(ms / sr, ds / sr, n_m, n_d, placed), (ms, me), (ds, de)
 
 
-def _stretch_of(result: SyncResult, n_m: int, n_d: int, *, sr: int, max_off: float,
-                frame_rate: float) -> tuple[_Stretch, tuple[int, int], tuple[int, int]] | None:
-    """The located stretch ``result`` was analysed on (from its placement record), or None
-    when the whole tracks were."""
+def _stretches_of(result: SyncResult, n_m: int, n_d: int, *, sr: int, max_off: float,
+                  frame_rate: float
+                  ) -> list[tuple[_Stretch, tuple[int, int], tuple[int, int]]]:
+    """The located stretches ``result`` was chosen among (from its placement record: the
+    placement and its alternatives); empty when the whole tracks were analysed."""
     p = result.placement
-    if not p or not p.get("significant") or not p.get("stretch"):
-        return None
-    placed = Placement(float(p["offset_seconds"]), float(p["score"]), float(p["z"]),
-                       float(p["z_threshold"]), float(p["peak_ratio"]), int(p["lags"]),
-                       float(p["overlap_seconds"]))
-    return _stretch_for(placed, n_m, n_d, sr=sr, max_off=max_off, frame_rate=frame_rate)
+    if not p or not p.get("stretch"):
+        return []
+    return _stretches(Placement.from_dict(p), n_m, n_d, sr=sr, max_off=max_off,
+                      frame_rate=frame_rate)
 
 
 def _with_channels(master: str | Path, dub: str | Path, info_m: AudioInfo, info_d: AudioInfo,
@@ -489,26 +530,30 @@ def _analyze_tracks(
            "to find the shared M&E under the dialogue")
     sr = opts.sample_rate
     assert tm.features is not None
-    # a dub the mixes placed (a promo, a reel) is looked for again on that stretch only:
-    # the emphasis of a 90-min master would cost more than its decode
-    located = _stretch_of(result, tm.signal.size, td.signal.size, sr=sr,
-                          max_off=min(opts.max_offset_seconds,
-                                      max(tm.signal.size, td.signal.size) / sr),
-                          frame_rate=tm.features.frame_rate)
-    stretch: _Stretch | None = None
-    (ms, me), (ds, de) = (0, tm.signal.size), (0, td.signal.size)
-    if located is not None:
-        stretch, (ms, me), (ds, de) = located
-    em_m, em_d = (_prepare(emphasise_shared(x.signal[a:b], sample_rate=sr,
-                                            cancel=report.cancel),
-                           sample_rate=sr, cancel=report.cancel)
-                  for x, a, b in ((tm, ms, me), (td, ds, de)))
+    # a dub the mixes placed (a promo, a reel) is looked for again on its stretch (or each
+    # candidate's) only: the emphasis of a 90-min master would cost more than its decode
+    located = _stretches_of(result, tm.signal.size, td.signal.size, sr=sr,
+                            max_off=min(opts.max_offset_seconds,
+                                        max(tm.signal.size, td.signal.size) / sr),
+                            frame_rate=tm.features.frame_rate)
+    whole = (0, tm.signal.size), (0, td.signal.size)
+    spans: list[tuple[_Stretch | None, tuple[int, int], tuple[int, int]]] = (
+        [*located] if located else [(None, *whole)])
+    emphasised = [tuple(_prepare(emphasise_shared(x.signal[a:b], sample_rate=sr,
+                                                  cancel=report.cancel),
+                                 sample_rate=sr, cancel=report.cancel)
+                        for x, (a, b) in ((tm, m_span), (td, d_span)))
+                  for _, m_span, d_span in spans]
 
     def on_shared(o: AnalysisOptions) -> SyncResult:
-        if stretch is None:
-            return _analyze_mixes(em_m, em_d, info_m, info_d, o, report)
-        report.offset_shift = stretch.offset
-        return _analyze_once(em_m, em_d, info_m, info_d, o, report, stretch=stretch)
+        found = []
+        for (stretch, _, _), (em_m, em_d) in zip(spans, emphasised, strict=True):
+            if stretch is None:
+                return _analyze_mixes(em_m, em_d, info_m, info_d, o, report)
+            report.offset_shift = stretch.offset
+            found.append(_analyze_once(em_m, em_d, info_m, info_d, o, report,
+                                       stretch=stretch))
+        return _best_placed(found)
 
     shared = on_shared(opts)
     if shared.verdict == "no_reliable_match" and opts.window_seconds is None:

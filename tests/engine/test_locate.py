@@ -154,3 +154,33 @@ def test_a_promo_under_loud_dialogue_is_found_on_the_shared_sound_of_its_stretch
     assert r.evidence is not None and r.evidence["signal"] == "shared sound", r.evidence
     assert r.placement is not None and r.placement["stretch"] is not None
     assert r.placement["stretch"]["master_seconds"] < 120.0  # the stretch, not the master
+
+
+def test_a_promo_of_a_scene_used_twice_is_placed_where_all_of_it_matches(
+        tmp_path: Path) -> None:
+    """The same 40 s of bed (music and effects) lie twice in the master, at 45 s and 175 s;
+    the second time a few more effects play over it, and the dialogue differs. A 30-s promo of
+    the second: the whole-programme search ranks both places about alike; the exact analysis
+    of each candidate stretch picks the one that matches throughout (-180 s), within 1 ms, and
+    names the other."""
+    from testkit.realbed import BedSources, add_effects, real_bed
+    from testkit.transforms import remix
+
+    src = find_sources()
+    bed = real_bed(240.0, SR, seed=5, sources=BedSources(src.part(0).music, ()))
+    add_effects(bed, SR, np.random.default_rng(11), src.effects)
+    bed[int(175 * SR):int(215 * SR)] = bed[int(45 * SR):int(85 * SR)]  # the scene again
+    add_effects(bed[int(175 * SR):int(215 * SR)], SR, np.random.default_rng(12), src.effects)
+    en = dialogue_track(240.0, SR, language="en", seed=12, density=0.3)
+    master = remix(bed, en, sample_rate=SR)
+    write_audio(tmp_path / "master.wav", master, SR, codec="pcm_s24le")
+    de = dialogue_track(240.0, SR, language="de", seed=13, density=0.3)
+    dub = remix(bed, de, bed_gain_db=-2.0, sample_rate=SR)
+    write_audio(tmp_path / "promo.m4a", dub[int(180 * SR):int(210 * SR)], SR, codec="aac",
+                bitrate="128k")
+    r = analyze_files(tmp_path / "master.wav", tmp_path / "promo.m4a")
+    assert r.verdict == "constant_offset", r.reason
+    assert r.offset_seconds is not None and abs(r.offset_seconds + 180.0) < 0.001
+    assert r.placement is not None and not r.placement["significant"]  # rivals alike
+    assert [a[0] for a in r.placement["alternatives"]] == [pytest.approx(-50.0, abs=0.05)]
+    assert any("also matches the master at 50.0" in f for f in r.findings), r.findings
