@@ -733,18 +733,24 @@ def _scale(cases: list[ExcerptCase]) -> list[dict[str, Any]]:
 
 
 def format_scale(rows: list[dict[str, Any]]) -> str:
-    lines = ["case      master   dub      decode master+dub  analysis  ratio  peak GB  |err| ms",
-             "-" * 80]
+    lines = ["case      master   dub      decode master+dub  analysis  ratio  locate  loc/dec  "
+             "peak GB  |err| ms", "-" * 98]
     for r in rows:
         err = r.get("abs_error_ms")
+        loc = (r.get("timings") or {}).get("locate")
+        share = None if loc is None else loc / r["decode_seconds"]
         lines.append(
             f"{r['case']:<9} {r['minutes']:5.0f} min {r['dub_seconds']:6.0f} s "
             f"{r['decode_master_seconds']:6.1f} + {r['decode_dub_seconds']:4.1f} s "
-            f"{r['analysis_seconds']:8.1f} s {r['ratio']:6.2f} {r['peak_rss_bytes'] / 1e9:7.2f} "
+            f"{r['analysis_seconds']:8.1f} s {r['ratio']:6.2f} "
+            f"{'-' if loc is None else f'{loc:5.2f} s'} "
+            f"{'-' if share is None else f'{share:7.2f}'} "
+            f"{r['peak_rss_bytes'] / 1e9:8.2f} "
             f"{'-' if err is None else f'{err:8.3f}'}  {r.get('error') or ''}")
     lines.append("decode: `ffmpeg -i F -f null -` of each file (warm cache); analysis: "
                  "`python -m app analyze master dub --json` wall time, imports included; "
-                 "ratio = analysis / decode; peak: the analysis process tree's RSS high-water mark")
+                 "ratio = analysis / decode; locate: the whole-programme search itself "
+                 "(timings.locate); peak: the analysis process tree's RSS high-water mark")
     return "\n".join(lines)
 
 

@@ -191,6 +191,7 @@ def time_long_pair(pair: dict[str, object], python: str = sys.executable) -> dic
         "verdict": result.get("verdict"),
         "reliable": result.get("reliable"),
         "confidence": result.get("confidence"),
+        "timings": result.get("timings") or {},
         "error": result.get("error") or (None if proc.returncode == 0 else f"rc={proc.returncode}"),
     }
 
