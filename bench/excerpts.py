@@ -321,6 +321,30 @@ def _gen_ads(root: Path) -> list[ExcerptCase]:
         str(master), str(path), total, s, segs, edits, (0.0, total))]
 
 
+def _gen_extremes(root: Path) -> list[ExcerptCase]:
+    """the edit lengths' ends: a 0.1-s cut, a 10-min break of unrelated programme, a 0.15-s
+    cut, in an 8-min programme."""
+    total, late = 480.0, 0.7
+    prog = make_programme(total, SR, seed=706, language="en", bed="real", sources=_sources(0))
+    master = root / "extremes_master.wav"
+    _master(master, prog)
+    dub = dub_remix(prog, dialogue_track(total, SR, language="de", seed=7601), seed=7602)
+    brk = _other(620.0)[: _idx(600.0)]
+    parts = [np.zeros((_idx(late), 2), np.float32), dub[:_idx(70.3)], dub[_idx(70.4):_idx(200.0)],
+             brk, dub[_idx(200.0):_idx(380.6)], dub[_idx(380.75):]]
+    path = root / "extremes_dub.m4a"
+    s = _write_dub(path, splice(parts, SR))
+    segs = [_const(0.0, 70.3, late), _const(70.4, 200.0, late - 0.1),
+            _const(200.0, 380.6, late - 0.1 + 600.0), _const(380.75, total, late - 0.25 + 600.0)]
+    edits = [TrueEdit(70.3, "removed", 0.1), TrueEdit(200.0, "inserted", 600.0),
+             TrueEdit(380.6, "removed", 0.15)]
+    return [ExcerptCase(
+        "extremes", "0.1-s cut, 10-min break",
+        f"an 8-min programme, dub {late:g} s late, a 0.1-s cut at 70.3 s, a 10-min break of "
+        "unrelated programme at 200 s, a 0.15-s cut at 380.6 s (de dub, AAC 128k)",
+        str(master), str(path), total, s, segs, edits, (0.0, total))]
+
+
 def _gen_censor(root: Path) -> list[ExcerptCase]:
     """five censor cuts of 0.3–4 s from a 6-min programme."""
     total, late = 360.0, 1.2
@@ -386,6 +410,7 @@ _GROUPS = {
     "censor": _gen_censor,
     "samemix": _gen_samemix,
     "drift": _gen_drift,
+    "extremes": _gen_extremes,
 }
 #: generated only with ``--three-hours``
 _SCALE_GROUPS = {"three_hours": _gen_three_hours}

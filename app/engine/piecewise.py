@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Piece", "ChunkMatch", "place_chunks", "pieces_of", "RATE"]
+__all__ = ["Piece", "ChunkMatch", "place_chunks", "pieces_of", "merge_close", "RATE"]
 
 RATE = 100.0           # frames per second of the chunk search (the feature frames)
 CHUNK_SECONDS = 10.0
@@ -179,3 +179,20 @@ def pieces_of(matches: list[ChunkMatch]) -> list[Piece]:
         out.append(Piece(run[0].dub_start_seconds, run[-1].dub_start_seconds + CHUNK_SECONDS,
                          float(np.median(offs)), len(run), float(np.median([c.z for c in run]))))
     return out
+
+
+def merge_close(pieces: list[Piece], *, within_seconds: float) -> list[Piece]:
+    """Consecutive pieces whose offsets differ by at most ``within_seconds`` (a short cut or
+    insertion between them) as one piece, so that one exact analysis of their stretch
+    measures the edit inside it to the window, not the chunk; offset: the first's."""
+    out: list[Piece] = []
+    for p in pieces:
+        last = out[-1] if out else None
+        if last is not None and abs(p.offset_seconds - last.offset_seconds) <= within_seconds \
+                and p.dub_start_seconds - last.dub_end_seconds <= CHUNK_SECONDS:
+            out[-1] = Piece(last.dub_start_seconds, max(last.dub_end_seconds, p.dub_end_seconds),
+                            last.offset_seconds, last.chunks + p.chunks, min(last.z, p.z))
+        else:
+            out.append(p)
+    return out
+

@@ -41,12 +41,13 @@ from app.engine.halfrate import HalfRate, coarse_view
 from app.engine.locate import Placement, locate
 from app.engine.methods import correlation, mfcc, onset, spectral
 from app.engine.methods._feature import local_detrend
-from app.engine.piecewise import CHUNK_SECONDS, Piece, pieces_of, place_chunks
+from app.engine.piecewise import CHUNK_SECONDS, Piece, merge_close, pieces_of, place_chunks
 from app.engine.shared import emphasise_shared
 from app.engine.start_timecode import ProgrammeClock, clock_of, programme_timecode
 from app.engine.timecode import frames_and_timecodes
 from app.engine.timeline import (
     NAMED_CONVERSIONS,
+    THRESHOLDS,
     SpeedEstimate,
     Timeline,
     WindowScan,
@@ -321,8 +322,14 @@ _NO_PLACEMENT = Placement(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
 #: drift of 2000 ppm moves the start of a 20-min overlap by 2.4 s)
 _LEAD_SECONDS, _LEAD_DRIFT = 5.0, 0.002
 
-#: a dub shorter than this many chunks is not looked for as pieces (a promo, a clip)
+#: a dub shorter than this many chunks is not looked for as pieces (a promo, a clip); a
+#: located answer that leaves this many chunks of the dub unexplained is tried as pieces too
 _MIN_PIECEWISE_CHUNKS = 4
+_PIECEWISE_LEFT_CHUNKS = 2
+#: adjacent pieces this close in offset (s) are measured as one stretch: a cut or insertion
+#: this short splits 10-s chunks unevenly, and the stretch's own timeline places it exactly;
+#: longer edits are placed between the pieces
+_MERGE_PIECES_SECONDS = 0.25
 
 #: a placement is analysed as a stretch when it lies beyond this share of the local search
 #: window, or when the overlap is under this share of the longer track
@@ -587,12 +594,26 @@ def _analyze_mixes(
     """One offset model over the located stretch, else the dub as pieces of the master."""
     result = _analyze_once(tm, td, info_m, info_d, opts, report)
     shorter = min(tm.signal.size, td.signal.size) / opts.sample_rate
-    if opts.search_whole and result.verdict == Verdict.NO_RELIABLE_MATCH and \
-            shorter >= _MIN_PIECEWISE_CHUNKS * CHUNK_SECONDS:
+    if not opts.search_whole or shorter < _MIN_PIECEWISE_CHUNKS * CHUNK_SECONDS:
+        return result
+    if result.verdict == Verdict.NO_RELIABLE_MATCH:
+        return _piecewise(tm, td, info_m, info_d, opts, report, result) or result
+    left = td.signal.size / opts.sample_rate - _explained_seconds(result)
+    if result.placement and result.placement.get("stretch") and \
+            left >= _PIECEWISE_LEFT_CHUNKS * CHUNK_SECONDS:
+        # the located stretch explains one part of the dub; the rest may be programme too
+        # (a long break inserted near one end leaves the larger piece to be found first)
         pieces = _piecewise(tm, td, info_m, info_d, opts, report, result)
-        if pieces is not None:
+        if pieces is not None and \
+                _explained_seconds(pieces) >= _explained_seconds(result) + CHUNK_SECONDS:
             return pieces
     return result
+
+
+def _explained_seconds(result: SyncResult) -> float:
+    """Master seconds the result's offset model explains (its timeline segments)."""
+    segments = (result.timeline or {}).get("segments") or []
+    return float(sum(s["master_end_seconds"] - s["master_start_seconds"] for s in segments))
 
 
 def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
@@ -607,14 +628,14 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     report("piecewise", 0.9, "no single offset line: placing the dub chunk by chunk")
     chunks = place_chunks(_flux(tm.features), _flux(td.features),
                           frame_rate=tm.features.frame_rate)
-    found = pieces_of(chunks)
+    sub_opts = replace(opts, search_whole=False, max_offset_seconds=min(
+        opts.max_offset_seconds, 5.0))
+    found = merge_close(pieces_of(chunks), within_seconds=_MERGE_PIECES_SECONDS)
     if len(found) < 2:
         return None
     n_m, n_d = tm.signal.size, td.signal.size
     _, clock = _programme(info_m, info_d, opts)
     hop = max(1, int(round(sr / tm.features.frame_rate)))
-    sub_opts = replace(opts, search_whole=False, max_offset_seconds=min(
-        opts.max_offset_seconds, 5.0))
     measured: list[tuple[Piece, SyncResult, Timeline]] = []
     for i, piece in enumerate(found):
         report("piecewise", 0.9 + 0.08 * i / len(found),
@@ -649,8 +670,9 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     for (lp, _, left), (rp, _, right) in zip(measured, measured[1:], strict=False):
         if not left.segments or not right.segments:
             continue
-        located = locate_edits([left.segments[-1], right.segments[0]], tm.mid, td.mid,
-                               sr / 2, 1.0, window)
+        located = [e for e in locate_edits([left.segments[-1], right.segments[0]], tm.mid,
+                                           td.mid, sr / 2, 1.0, window)
+                   if e.duration_seconds >= THRESHOLDS["edit_jump_seconds"]]  # same offset
         for e in located:
             gap = [c for c in chunks if lp.dub_end_seconds <= c.dub_start_seconds
                    and c.dub_start_seconds + CHUNK_SECONDS <= rp.dub_start_seconds]

@@ -93,3 +93,29 @@ def test_a_cut_in_a_same_mix_aac_dub_to_a_few_milliseconds(broadcast: Path,
     e = edits[0]
     assert e["kind"] == "removed" and abs(e["duration_seconds"] - 3.2) < 0.001
     assert abs(e["master_time_seconds"] - 120.0) <= min(0.010, e["uncertainty_seconds"]), e
+
+
+def test_a_long_break_near_the_head_and_a_tenth_of_a_second_cut(tmp_path: Path) -> None:
+    """A 4-min programme with a 5-min break at 60 s and a 0.1-s cut at 170 s: the search
+    finds the larger piece after the break first; the 60 s before it are programme too, so
+    the dub is measured as pieces: the head's offset (not the later piece's), the break an
+    insertion of 300 s at 60 s, the cut a removal of 0.1 s at 170 s."""
+    sources = find_sources()
+    prog = make_programme(240.0, SR, seed=16, language="en", bed="real",
+                          sources=sources.part(0))
+    write_audio(tmp_path / "master.wav", prog.mix(2), SR, codec="pcm_s24le")
+    dub = dub_remix(prog, dialogue_track(240.0, SR, language="de", seed=61), seed=19)
+    brk = make_programme(300.0, SR, seed=68, language="es", bed="real",
+                         sources=sources.part(1)).mix(2)
+    head = np.zeros((int(0.4 * SR), 2), np.float32)
+    parts = [head, dub[:60 * SR], brk, dub[60 * SR:170 * SR], dub[int(170.1 * SR):]]
+    write_audio(tmp_path / "long_break.m4a", np.concatenate(parts), SR, codec="aac",
+                bitrate="128k")
+    r = analyze_files(tmp_path / "master.wav", tmp_path / "long_break.m4a")
+    assert r.verdict == "edited", r.reason
+    assert r.offset_seconds is not None and abs(r.offset_seconds - 0.4) < 0.001
+    edits = r.timeline["edits"] if r.timeline else []
+    assert [(e["kind"], round(e["duration_seconds"], 3)) for e in edits] == [
+        ("inserted", 300.0), ("removed", 0.1)], edits
+    for e, at in zip(edits, (60.0, 170.0), strict=True):
+        assert abs(e["master_time_seconds"] - at) <= max(e["uncertainty_seconds"], 0.04), e
