@@ -18,6 +18,7 @@ from app.api.v1.downloads import content_disposition
 from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.files import DirectoryListing, ProbeRead, UploadDeleted, UploadRead
+from app.api.v1.uploads import read_file_part
 from app.core.errors import AppError, BadRequestError
 from app.services.files import FILE_ID_PATTERN, ProxyStream
 
@@ -132,7 +133,9 @@ router.add_api_route("/", list_folder, methods=["GET"], response_model=Directory
         "x-curl-example": "curl -s -X POST {base}/api/v1/files/upload -F file=@ep101_de.wav"},
 )
 async def upload_file(request: Request, service: FileServiceDep) -> UploadRead:
-    row = await service.upload(request)
+    part = await read_file_part(request, max_file=service.settings.MAX_FILE_SIZE,
+                                check_room=service.check_room)
+    row = await service.upload(part.filename, part.content_type, part.chunks)
     return UploadRead.model_validate(service.upload_view(row))
 
 
