@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
-from urllib.parse import quote
 
 import aiofiles
 from starlette.concurrency import run_in_threadpool
 
-from app.core.config import API_PREFIX, Settings
+from app.core.config import Settings
 from app.core.errors import (
     AppError,
     ConflictError,
@@ -407,17 +406,6 @@ class FileService:
         self.repo.delete(file_id)
         _logger.info("upload %s deleted", file_id)
         return row
-
-    def upload_view(self, row: UploadRow) -> dict[str, Any]:
-        base = f"{API_PREFIX}/files"
-        path = quote(row.path, safe="/")
-        return {"file_id": row.id, "name": row.name, "original_name": row.original_name,
-                "path": row.path, "size_bytes": row.size_bytes, "sha256": row.sha256,
-                "content_type": row.content_type, "created_at": row.created_at,
-                "exists": Path(row.path).is_file(), "probe": row.probe,
-                "links": {"self": f"{base}/{row.id}", "raw": f"{base}/raw?path={path}",
-                          "proxy": f"{base}/proxy-audio?path={path}&format=mp3",
-                          "probe": f"{base}/probe?path={path}"}}
 
     # --- proxy audio -------------------------------------------------------------------------
     def _proxy_plan(self, raw: str, fmt: str, start: float, duration: float | None,
