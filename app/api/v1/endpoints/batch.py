@@ -16,6 +16,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.api.deps import BatchServiceDep
 from app.api.v1.downloads import content_disposition
+from app.api.v1.links import with_batch_links
 from app.api.v1.schemas.batch import (
     BatchCsvValidation,
     BatchList,
@@ -26,7 +27,7 @@ from app.api.v1.schemas.batch import (
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.core.errors import AppError, BadRequestError, FileTooLargeError
-from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS
+from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS, results_csv
 
 __all__ = ["router"]
 
@@ -113,8 +114,8 @@ def list_batches(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> BatchList:
     rows, total = service.page(limit=limit, offset=offset)
-    return BatchList(items=[BatchSummary.model_validate(r) for r in rows], total=total,
-                     limit=limit, offset=offset)
+    return BatchList(items=[BatchSummary.model_validate(with_batch_links(r)) for r in rows],
+                     total=total, limit=limit, offset=offset)
 
 
 #: the request body of the CSV routes: a multipart file, or the CSV itself
@@ -157,7 +158,7 @@ async def upload_csv(
     upload = await run_in_threadpool(service.upload_csv, data, filename=filename, label=label,
                                      skip_invalid=skip_invalid)
     view = await run_in_threadpool(service.status, upload.batch.id)
-    return BatchStatusRead.model_validate(view)
+    return BatchStatusRead.model_validate(with_batch_links(view))
 
 
 @router.post(
@@ -193,7 +194,7 @@ async def validate_csv(request: Request, service: BatchServiceDep) -> BatchCsvVa
                    "curl -s -X POST {base}/api/v1/analysis/batch/$BATCH_ID/start"},
 )
 def start_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
-    return BatchStatusRead.model_validate(service.start(batch_id))
+    return BatchStatusRead.model_validate(with_batch_links(service.start(batch_id)))
 
 
 @router.get(
@@ -204,7 +205,7 @@ def start_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
     openapi_extra={"x-curl-example": "curl -s {base}/api/v1/analysis/batch/$BATCH_ID/status"},
 )
 def batch_status(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
-    return BatchStatusRead.model_validate(service.status(batch_id))
+    return BatchStatusRead.model_validate(with_batch_links(service.status(batch_id)))
 
 
 @router.get(
@@ -221,11 +222,12 @@ def batch_results(
     batch_id: BatchId, service: BatchServiceDep,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
 ) -> Any:
+    results = with_batch_links(service.results(batch_id))
     if format == "csv":
-        return Response(service.results_csv(batch_id), media_type="text/csv; charset=utf-8",
+        return Response(results_csv(results), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition":
                                  content_disposition(f"{batch_id}_results.csv")})
-    return BatchResultsRead.model_validate(service.results(batch_id))
+    return BatchResultsRead.model_validate(results)
 
 
 @router.delete(
@@ -237,4 +239,4 @@ def batch_results(
     openapi_extra={"x-curl-example": "curl -s -X DELETE {base}/api/v1/analysis/batch/$BATCH_ID"},
 )
 def cancel_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
-    return BatchStatusRead.model_validate(service.cancel(batch_id))
+    return BatchStatusRead.model_validate(with_batch_links(service.cancel(batch_id)))
