@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import aiofiles
-from starlette.concurrency import run_in_threadpool
+from anyio import to_thread
 
 from app.core.config import Settings
 from app.core.errors import (
@@ -356,11 +356,11 @@ class FileService:
             if size == 0:
                 raise UnprocessableError("the uploaded file is empty", code="empty_file")
             os.replace(part, final)
-            summary = await run_in_threadpool(self._probe_upload, final)
+            summary = await to_thread.run_sync(self._probe_upload, final)
             row = UploadRow(id=file_id, original_name=filename, name=final.name,
                             path=str(final), size_bytes=size, sha256=hasher.hexdigest(),
                             content_type=content_type, probe=summary, created_at=utcnow())
-            await run_in_threadpool(self.repo.add, row)
+            await to_thread.run_sync(self.repo.add, row)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -502,7 +502,7 @@ class FileService:
         slot handed back before the error propagates."""
         release = self._take_proxy_slot()
         try:
-            cmd, media_type, filename = await run_in_threadpool(
+            cmd, media_type, filename = await to_thread.run_sync(
                 self._proxy_plan, raw, fmt, start, duration, channels, channel, stream)
             stderr = tempfile.TemporaryFile()
             try:
