@@ -24,7 +24,7 @@ from app.core.config import Settings
 from app.core.errors import ConflictError, NotFoundError, public_text, root_labels
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
 from app.db.repository_reports import ReportRepository
-from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError, Verdict
+from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError, SyncResult, Verdict
 from app.engine.decode import ffmpeg_path, ffprobe_path
 from app.engine.start_timecode import clock_of
 from app.engine.wording import qc_pairs, sentence
@@ -90,22 +90,21 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
         message = (row.error or {}).get("message", "no result")
         return {"action": "rerun", "summary": f"The analysis did not complete ({row.status}): "
                 f"{message}. Fix the cause and run it again.", "details": []}
-    r = row.result
-    verdict = r.get("verdict")
-    offset = r.get("offset_seconds")
-    frames = (r.get("offset_frames") or {}).get(fps)
-    rate = (r.get("dub") or {}).get("sample_rate") or 0
-    timeline = r.get("timeline") or {}
+    r = SyncResult.from_dict(row.result)
+    verdict, offset = r.verdict, r.offset_seconds
+    frames = (r.offset_frames or {}).get(fps)
+    rate = r.dub.sample_rate or 0
+    timeline = r.timeline or {}
     details: list[str] = []
-    if r.get("polarity_inverted"):
+    if r.polarity_inverted:
         details.append("The dub's polarity is inverted: invert it (multiply by -1) when "
                        "re-delivering.")
-    confidence = float(r.get("confidence") or 0.0)
-    threshold = float((r.get("options") or {}).get("confidence_threshold")
+    confidence = float(r.confidence or 0.0)
+    threshold = float((r.options or {}).get("confidence_threshold")
                       or (row.request or {}).get("confidence_threshold") or 0.5)
     if verdict == Verdict.NO_RELIABLE_MATCH or offset is None:
         max_offset = (row.request or {}).get("max_offset_seconds")
-        steps = [f"Reason: {r.get('reason')}",
+        steps = [f"Reason: {r.reason}",
                  "Check that master and dub are the same programme and version, and that the "
                  "right audio stream and channel were analysed.",
                  f"If the offset could exceed ±{max_offset:g} s, run again with a larger "
@@ -137,7 +136,7 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
         return {"action": "conform_speed", "summary": summary, "details": details}
     if verdict == Verdict.EDITED:
         edits = timeline.get("edits") or []
-        clock = clock_of(r.get("programme_timecode"), fps=float(fps))
+        clock = clock_of(r.programme_timecode, fps=float(fps))
         points = "; ".join(
             f"{clock.master(float(e['master_time_seconds']))} "
             f"({e['kind']} {abs(float(e['duration_seconds'])):.3f} s)" for e in edits[:10])
@@ -150,7 +149,7 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
         return {"action": "none", "summary": "In sync (within 1 ms): no action needed.",
                 "details": details}
     late = offset > 0
-    samples = abs(int(r.get("offset_samples") or round(offset * rate)))
+    samples = abs(int(r.offset_samples or round(offset * rate)))
     fix = (f"remove {_ms(offset)} ({samples} samples at {rate} Hz) from the head of the dub"
            if late else f"add {_ms(offset)} ({samples} samples at {rate} Hz) of silence to the "
            "head of the dub")
