@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,8 @@ from app.core.errors import AppError, ConflictError, NotFoundError, Unprocessabl
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
 from app.db.models_batch import BatchItemRow, BatchRow, BatchState, ItemState
 from app.db.repository_batch import BatchRepository
-from app.engine import EngineError
+from app.engine import EngineError, SyncResult
+from app.engine.timeline import Timeline
 from app.services.analysis import AnalysisService, new_batch_id, qc_of, view_of
 from app.services.batch_csv import CsvError, RowError, parse_batch_csv
 from app.services.text_safety import csv_cell
@@ -512,24 +513,22 @@ def _cell(column: str, value: Any) -> Any:
 
 def _headline(result: dict[str, Any]) -> dict[str, Any]:
     """The numbers of a result a batch table shows (the full result is in the report)."""
-    offset = result.get("offset_seconds")
-    timeline = result.get("timeline") or {}
-    drift = timeline.get("drift")
-    edits = timeline.get("edits") or []
+    r = SyncResult.from_dict(result)
+    timeline = Timeline.from_dict(r.timeline) if r.timeline else None
+    edits = timeline.edits if timeline else []
     qc = result.get("qc") or {}
+    offset = r.offset_seconds
     return {
-        "verdict": result.get("verdict"), "reason": result.get("reason"),
-        "offset_seconds": offset,
+        "verdict": str(r.verdict), "reason": r.reason, "offset_seconds": offset,
         "offset_ms": None if offset is None else round(offset * 1000.0, 3),
         "offset_start_ms": qc.get("offset_start_ms"), "offset_end_ms": qc.get("offset_end_ms"),
         "max_abs_offset_ms": qc.get("max_abs_offset_ms"), "qc": qc or None,
-        "offset_samples": result.get("offset_samples"),
-        "offset_frames": result.get("offset_frames") or {},
-        "timecodes": result.get("timecodes") or {},
-        "confidence": result.get("confidence"), "reliable": result.get("reliable"),
-        "polarity_inverted": result.get("polarity_inverted"),
-        "drift": drift, "edits_count": len(edits),
-        "edits": [{"master_time_seconds": e.get("master_time_seconds"), "kind": e.get("kind"),
-                   "duration_seconds": e.get("duration_seconds")} for e in edits],
-        "findings": result.get("findings") or [],
+        "offset_samples": r.offset_samples, "offset_frames": r.offset_frames or {},
+        "timecodes": r.timecodes or {}, "confidence": r.confidence, "reliable": r.reliable,
+        "polarity_inverted": r.polarity_inverted,
+        "drift": asdict(timeline.drift) if timeline and timeline.drift else None,
+        "edits_count": len(edits),
+        "edits": [{"master_time_seconds": e.master_time_seconds, "kind": e.kind,
+                   "duration_seconds": e.duration_seconds} for e in edits],
+        "findings": r.findings or [],
     }
