@@ -1,26 +1,34 @@
-"""Multipart uploads read at the edge: the one part named ``file`` of a ``multipart/form-data``
-body, streamed as it arrives, with the body's size bounded while it is read (chunked bodies
-too). The file service gets a plain name, a content type and the file's bytes."""
+"""Uploaded bodies read at the edge, their size bounded while they arrive (chunked bodies too).
+
+- :func:`read_file_part`: the one part named ``file`` of a ``multipart/form-data`` body,
+  streamed; the file service gets a plain name, a content type and the file's bytes.
+- :func:`read_csv_body`: a batch CSV, as a multipart field ``file`` or as the body itself.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
 from app.core.errors import AppError, BadRequestError, FileTooLargeError
 
-__all__ = ["FilePart", "read_file_part", "MULTIPART_SLACK"]
+__all__ = ["FilePart", "read_file_part", "read_csv_body", "MULTIPART_SLACK"]
 
 _logger = logging.getLogger(__name__)
 
 #: headers and boundaries around the file part, allowed on top of the file's own limit
 MULTIPART_SLACK = 1024 * 1024
+_CSV_SLACK = 64 * 1024  # boundaries, part headers and small fields around the CSV
+_CSV_TYPES = {"text/csv", "text/plain", "application/csv", "application/octet-stream",
+              "application/vnd.ms-excel", "text/tab-separated-values"}
 
 
 @dataclass
@@ -100,18 +108,16 @@ class _FileParser:
             self._in_file = False
 
 
-async def _bounded_body(request: Request, max_file: int) -> AsyncIterator[bytes]:
-    """The body, chunk by chunk: 413 as soon as it passes ``max_file`` + MULTIPART_SLACK."""
-    received = 0  # every byte of the body: other fields and part headers count too
+async def _bounded(request: Request, cap: int, too_large: Callable[[int], AppError]
+                   ) -> AsyncGenerator[bytes, None]:
+    """The body, chunk by chunk, counted as it is read: ``too_large(received)`` is raised as
+    soon as more than ``cap`` bytes arrive, so at most ``cap`` + one chunk is ever read."""
+    received = 0
     try:
         async for chunk in request.stream():
             received += len(chunk)
-            if received > max_file + MULTIPART_SLACK:
-                raise FileTooLargeError(
-                    f"the request body is over MAX_FILE_SIZE={max_file} bytes (plus "
-                    f"{MULTIPART_SLACK} for the form around the file); upload stopped "
-                    "and the partial file removed",
-                    details={"max_size": max_file, "received_bytes": received})
+            if received > cap:
+                raise too_large(received)
             yield chunk
     except ClientDisconnect:
         _logger.info("upload abandoned by the client after %d bytes", received)
@@ -153,7 +159,10 @@ async def read_file_part(request: Request, *, max_file: int,
                 details={"size": int(length), "max_size": max_file})
         check_room(int(length))
     parser = _FileParser(boundary)
-    body = _bounded_body(request, max_file)
+    body = _bounded(request, max_file + MULTIPART_SLACK, lambda received: FileTooLargeError(
+        f"the request body is over MAX_FILE_SIZE={max_file} bytes (plus {MULTIPART_SLACK} "
+        "for the form around the file); upload stopped and the partial file removed",
+        details={"max_size": max_file, "received_bytes": received}))
     async for chunk in body:
         first = parser.feed(chunk)
         if parser.file_seen:
@@ -161,3 +170,47 @@ async def read_file_part(request: Request, *, max_file: int,
                             _file_bytes(parser, first, body))
     parser.parser.finalize()
     raise BadRequestError("the form has no file field named 'file'", code="file_missing")
+
+
+async def read_csv_body(request: Request, *, limit: int) -> tuple[bytes, str | None]:
+    """The CSV of the request and its file name: the multipart field ``file``, or the raw body
+    (text/csv, no name); 413 ``csv_too_large`` past ``limit`` bytes, 415 for another type."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit + _CSV_SLACK:
+        raise FileTooLargeError(f"the CSV is {length} bytes; at most {limit} are accepted",
+                                code="csv_too_large", details={"max_bytes": limit})
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        body = _bounded(request, limit + _CSV_SLACK, lambda _: FileTooLargeError(
+            f"the CSV is over {limit} bytes; upload stopped", code="csv_too_large",
+            details={"max_bytes": limit}))
+        parser = MultiPartParser(request.headers, body, max_files=1, max_fields=16)
+        try:
+            form = await parser.parse()  # closes its spooled files itself when it fails
+        except MultiPartException as exc:
+            raise BadRequestError(f"malformed multipart body: {exc.message}",
+                                  code="invalid_multipart") from exc
+        try:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise BadRequestError("multipart/form-data needs a field 'file' holding the CSV",
+                                      code="csv_missing")
+            data = await upload.read(limit + 1)
+            filename = upload.filename
+        finally:
+            await form.close()
+    elif content_type in _CSV_TYPES or not content_type:
+        buf = bytearray()
+        async for chunk in request.stream():
+            buf += chunk
+            if len(buf) > limit:
+                break
+        data, filename = bytes(buf), None
+    else:
+        raise AppError(f"Content-Type {content_type!r}: send the CSV as multipart/form-data "
+                       "(field 'file') or as text/csv", code="unsupported_media_type",
+                       status_code=415)
+    if len(data) > limit:
+        raise FileTooLargeError(f"the CSV is over {limit} bytes", code="csv_too_large",
+                                details={"max_bytes": limit})
+    return data, filename

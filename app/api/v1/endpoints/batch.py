@@ -6,13 +6,10 @@ Each item runs as an ordinary analysis of the job runner (``batch_id`` set). Sig
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.api.deps import BatchServiceDep
 from app.api.v1.downloads import content_disposition
@@ -26,7 +23,7 @@ from app.api.v1.schemas.batch import (
 )
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
-from app.core.errors import AppError, BadRequestError, FileTooLargeError
+from app.api.v1.uploads import read_csv_body
 from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS, results_csv
 
 __all__ = ["router"]
@@ -35,71 +32,9 @@ router = APIRouter(prefix="/analysis/batch", tags=["batch"])
 
 BatchId = Annotated[str, Path(description="batch_YYYYMMDD_HHMMSS_<8 hex>",
                               examples=["batch_20250101_120000_9f8e7d6c"], max_length=64)]
-_CSV_TYPES = {"text/csv", "text/plain", "application/csv", "application/octet-stream",
-              "application/vnd.ms-excel", "text/tab-separated-values"}
 _EXAMPLE_CSV = ("master_file,dub_file,episode_name,methods,window_size,confidence_threshold,"
                 "auto_repair\nshow/ep101_master.wav,show/ep101_de.wav,EP101 German,"
                 "correlation|onset,10,0.5,false\n")
-
-
-_MULTIPART_SLACK = 64 * 1024  # boundaries, part headers and small fields around the CSV
-
-
-async def _bounded_stream(request: Request, cap: int, limit: int
-                          ) -> AsyncGenerator[bytes, None]:
-    """The request body, chunk by chunk, counted as it is read: 413 ``csv_too_large`` as soon
-    as more than ``cap`` bytes arrive (chunked bodies too), so at most ``cap`` + one chunk is
-    ever read or spooled."""
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > cap:
-            raise FileTooLargeError(f"the CSV is over {limit} bytes; upload stopped",
-                                    code="csv_too_large", details={"max_bytes": limit})
-        yield chunk
-
-
-async def _read_csv(request: Request) -> tuple[bytes, str | None]:
-    """The CSV of the request: multipart field ``file``, or the raw body (text/csv)."""
-    limit = CSV_MAX_BYTES
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + _MULTIPART_SLACK:
-        raise FileTooLargeError(f"the CSV is {length} bytes; at most {limit} are accepted",
-                                code="csv_too_large", details={"max_bytes": limit})
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        parser = MultiPartParser(request.headers,
-                                 _bounded_stream(request, limit + _MULTIPART_SLACK, limit),
-                                 max_files=1, max_fields=16)
-        try:
-            form = await parser.parse()  # closes its spooled files itself when it fails
-        except MultiPartException as exc:
-            raise BadRequestError(f"malformed multipart body: {exc.message}",
-                                  code="invalid_multipart") from exc
-        try:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise BadRequestError("multipart/form-data needs a field 'file' holding the CSV",
-                                      code="csv_missing")
-            data = await upload.read(limit + 1)
-            filename = upload.filename
-        finally:
-            await form.close()
-    elif content_type in _CSV_TYPES or not content_type:
-        buf = bytearray()
-        async for chunk in request.stream():
-            buf += chunk
-            if len(buf) > limit:
-                break
-        data, filename = bytes(buf), None
-    else:
-        raise AppError(f"Content-Type {content_type!r}: send the CSV as multipart/form-data "
-                       "(field 'file') or as text/csv", code="unsupported_media_type",
-                       status_code=415)
-    if len(data) > limit:
-        raise FileTooLargeError(f"the CSV is over {limit} bytes", code="csv_too_large",
-                                details={"max_bytes": limit})
-    return data, filename
 
 
 @router.get(
@@ -154,7 +89,7 @@ async def upload_csv(
     label: Annotated[str | None, Query(max_length=200, description="Label of the batch.")]
     = None,
 ) -> BatchStatusRead:
-    data, filename = await _read_csv(request)
+    data, filename = await read_csv_body(request, limit=CSV_MAX_BYTES)
     upload = await run_in_threadpool(service.upload_csv, data, filename=filename, label=label,
                                      skip_invalid=skip_invalid)
     view = await run_in_threadpool(service.status, upload.batch.id)
@@ -178,7 +113,7 @@ async def upload_csv(
                           "-F file=@season1.csv"},
 )
 async def validate_csv(request: Request, service: BatchServiceDep) -> BatchCsvValidation:
-    data, _ = await _read_csv(request)
+    data, _ = await read_csv_body(request, limit=CSV_MAX_BYTES)
     checked = await run_in_threadpool(service.validate_csv, data)
     return BatchCsvValidation.model_validate(checked)
 
