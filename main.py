@@ -21,13 +21,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.api import help as help_routes
 from app.api.v1.router import api_router, public_router
-from app.api.v1.schemas.common import ERROR_RESPONSES
+from app.api.v1.schemas.common import AUTH_RESPONSES, ERROR_RESPONSES
 from app.core.config import API_PREFIX, Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.core.ratelimit import install_rate_limiting
-from app.core.security import KeyRing, auth_responses, require_api_key
+from app.core.security import KeyRing, require_api_key
 from app.core.signing import UrlSigner
 from app.engine import ENGINE_VERSION, tune_process
 from app.services.container import Services
@@ -129,8 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public_router, prefix=API_PREFIX)
     app.include_router(api_router, prefix=API_PREFIX,
                        dependencies=[Security(require_api_key)] if keyring.enabled else None,
-                       responses={**_EDGE_RESPONSES, **(auth_responses() if keyring.enabled
-                                                       else {})})
+                       responses={**_EDGE_RESPONSES, **(AUTH_RESPONSES if keyring.enabled else {})})
     app.include_router(help_routes.router)
     mount_dashboard(app)  # the dashboard: / and /static (app/web/static)
     mount_docs(app)  # /docs, /redoc and their assets under /docs-assets

@@ -22,7 +22,6 @@ import hmac
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery
@@ -32,7 +31,7 @@ from app.core.errors import AppError
 from app.core.signing import SIGNATURE_PARAM, SignatureError, UrlSigner
 
 __all__ = ["KeyScope", "ApiKey", "KeyRing", "parse_api_key", "require_api_key",
-           "API_KEY_HEADER", "API_KEY_QUERY", "auth_responses", "READ_METHODS", "presented_key",
+           "API_KEY_HEADER", "API_KEY_QUERY", "READ_METHODS", "presented_key",
            "SIGN_ROUTE"]
 
 API_KEY_HEADER = "X-API-Key"
@@ -194,12 +193,3 @@ def require_api_key(request: Request, _h: str | None = Security(_header),
             details={"scope": str(key.scope), "required": str(KeyScope.WRITE)})
     request.state.api_key = key
     return key
-
-
-def auth_responses() -> dict[int | str, dict[str, Any]]:
-    """The 401/403 answers documented on every protected route when keys are configured."""
-    from app.api.v1.schemas.common import ErrorResponse
-
-    return {401: {"model": ErrorResponse, "description": "No API key, or not a valid one."},
-            403: {"model": ErrorResponse, "description": "A read-only key on a write method, "
-                  "or a path outside the allowed roots."}}

@@ -16,24 +16,25 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from app.api.v1.schemas.analysis import AnalysisCreate
-from app.core.config import API_PREFIX, Settings
+from app.core.config import Settings
 from app.core.errors import AppError, ConflictError, NotFoundError, UnprocessableError
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
 from app.db.models_batch import BatchItemRow, BatchRow, BatchState, ItemState
 from app.db.repository_batch import BatchRepository
-from app.engine import EngineError
+from app.engine import EngineError, SyncResult
+from app.engine.timeline import Timeline
 from app.services.analysis import AnalysisService, new_batch_id, qc_of, view_of
 from app.services.batch_csv import CsvError, RowError, parse_batch_csv
 from app.services.text_safety import csv_cell
 
-__all__ = ["BatchService", "BatchUpload", "CSV_MAX_BYTES", "RESULT_COLUMNS"]
+__all__ = ["BatchService", "BatchUpload", "CSV_MAX_BYTES", "RESULT_COLUMNS", "results_csv"]
 
 _logger = logging.getLogger(__name__)
 
@@ -314,8 +315,7 @@ class BatchService:
                     started_at=_iso(analysis.started_at),
                     finished_at=_iso(analysis.finished_at),
                     elapsed_seconds=summary["elapsed_seconds"],
-                    links={**summary["links"],
-                           "report": f"{API_PREFIX}/reports/{analysis.id}"})
+                    links=dict(summary["links"]))
         return view
 
     def _overall(self, batch: _Batch, views: list[dict[str, Any]]) -> dict[str, Any]:
@@ -372,7 +372,6 @@ class BatchService:
 
     def _header(self, batch: _Batch) -> dict[str, Any]:
         row = batch.row
-        base = f"{API_PREFIX}/analysis/batch/{batch.id}"
         first = min((a.created_at for _, a in batch.items if a), default=None)
         return {"batch_id": batch.id, "label": row.label if row else None,
                 "source": row.source if row else "json",
@@ -382,10 +381,7 @@ class BatchService:
                 "started_at": _iso(row.started_at if row else first),
                 "cancelled_at": _iso(row.cancelled_at) if row else None,
                 "skipped_rows": row.skipped if row else [],
-                "warnings": row.warnings if row else [],
-                "links": {"status": f"{base}/status", "results": f"{base}/results",
-                          "results_csv": f"{base}/results?format=csv", "start": f"{base}/start",
-                          "cancel": base}}
+                "warnings": row.warnings if row else []}
 
     def status(self, batch_id: str) -> dict[str, Any]:
         """Per item: status, progress, offset, confidence; totals, progress and an ETA."""
@@ -407,46 +403,6 @@ class BatchService:
             view["result"] = _headline(result) if result else None
             items.append(view)
         return {**self._header(batch), **self._overall(batch, items), "items": items}
-
-    def results_csv(self, batch_id: str) -> str:
-        """The results as a spreadsheet (one row per item, RESULT_COLUMNS)."""
-        data = self.results(batch_id)
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=RESULT_COLUMNS, lineterminator="\r\n")
-        writer.writeheader()
-        for item in data["items"]:
-            result = item["result"] or {}
-            frames = result.get("offset_frames") or {}
-            codes = result.get("timecodes") or {}
-            drift = result.get("drift") or {}
-            error = item["error"] or {}
-            row: dict[str, Any] = {
-                "index": item["index"], "line": item["line"],
-                "episode_name": item["episode_name"], "master_file": item["master_file"],
-                "dub_file": item["dub_file"], "status": item["status"],
-                "qc": (result.get("qc") or {}).get("status"),
-                "verdict": result.get("verdict"),
-                "offset_seconds": _num(result.get("offset_seconds"), 6),
-                "offset_ms": _num(result.get("offset_ms"), 3),
-                "offset_start_ms": _num(result.get("offset_start_ms"), 1),
-                "offset_end_ms": _num(result.get("offset_end_ms"), 1),
-                "max_abs_offset_ms": _num(result.get("max_abs_offset_ms"), 1),
-                "offset_samples": result.get("offset_samples"),
-                "confidence": _num(result.get("confidence"), 4),
-                "reliable": result.get("reliable"),
-                "polarity_inverted": result.get("polarity_inverted"),
-                "drift_ppm": _num(drift.get("ppm"), 2),
-                "drift_conversion": drift.get("conversion"),
-                "edits": result.get("edits_count"), "auto_repair": item["auto_repair"],
-                "error_code": error.get("code"), "error_message": error.get("message"),
-                "analysis_id": item["analysis_id"],
-                "report": (item["links"] or {}).get("report"),
-            }
-            for rate in ("23.976", "24", "25", "29.97", "30"):
-                row[f"frames_{rate}"] = _num(frames.get(rate), 3)
-                row[f"timecode_{rate}"] = codes.get(rate)
-            writer.writerow({k: _cell(k, v) for k, v in row.items()})
-        return out.getvalue()
 
     def page(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """Stored (CSV) batches, newest first, with their status and totals."""
@@ -499,6 +455,47 @@ class BatchService:
             pass
 
 
+def results_csv(results: dict[str, Any]) -> str:
+    """A batch's results (:meth:`BatchService.results`, with their links) as a spreadsheet:
+    one row per item, RESULT_COLUMNS."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=RESULT_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for item in results["items"]:
+        result = item["result"] or {}
+        frames = result.get("offset_frames") or {}
+        codes = result.get("timecodes") or {}
+        drift = result.get("drift") or {}
+        error = item["error"] or {}
+        row: dict[str, Any] = {
+            "index": item["index"], "line": item["line"],
+            "episode_name": item["episode_name"], "master_file": item["master_file"],
+            "dub_file": item["dub_file"], "status": item["status"],
+            "qc": (result.get("qc") or {}).get("status"),
+            "verdict": result.get("verdict"),
+            "offset_seconds": _num(result.get("offset_seconds"), 6),
+            "offset_ms": _num(result.get("offset_ms"), 3),
+            "offset_start_ms": _num(result.get("offset_start_ms"), 1),
+            "offset_end_ms": _num(result.get("offset_end_ms"), 1),
+            "max_abs_offset_ms": _num(result.get("max_abs_offset_ms"), 1),
+            "offset_samples": result.get("offset_samples"),
+            "confidence": _num(result.get("confidence"), 4),
+            "reliable": result.get("reliable"),
+            "polarity_inverted": result.get("polarity_inverted"),
+            "drift_ppm": _num(drift.get("ppm"), 2),
+            "drift_conversion": drift.get("conversion"),
+            "edits": result.get("edits_count"), "auto_repair": item["auto_repair"],
+            "error_code": error.get("code"), "error_message": error.get("message"),
+            "analysis_id": item["analysis_id"],
+            "report": (item["links"] or {}).get("report"),
+        }
+        for rate in ("23.976", "24", "25", "29.97", "30"):
+            row[f"frames_{rate}"] = _num(frames.get(rate), 3)
+            row[f"timecode_{rate}"] = codes.get(rate)
+        writer.writerow({k: _cell(k, v) for k, v in row.items()})
+    return out.getvalue()
+
+
 def _num(value: Any, digits: int) -> Any:
     return round(value, digits) if isinstance(value, float) else value
 
@@ -516,24 +513,22 @@ def _cell(column: str, value: Any) -> Any:
 
 def _headline(result: dict[str, Any]) -> dict[str, Any]:
     """The numbers of a result a batch table shows (the full result is in the report)."""
-    offset = result.get("offset_seconds")
-    timeline = result.get("timeline") or {}
-    drift = timeline.get("drift")
-    edits = timeline.get("edits") or []
+    r = SyncResult.from_dict(result)
+    timeline = Timeline.from_dict(r.timeline) if r.timeline else None
+    edits = timeline.edits if timeline else []
     qc = result.get("qc") or {}
+    offset = r.offset_seconds
     return {
-        "verdict": result.get("verdict"), "reason": result.get("reason"),
-        "offset_seconds": offset,
+        "verdict": str(r.verdict), "reason": r.reason, "offset_seconds": offset,
         "offset_ms": None if offset is None else round(offset * 1000.0, 3),
         "offset_start_ms": qc.get("offset_start_ms"), "offset_end_ms": qc.get("offset_end_ms"),
         "max_abs_offset_ms": qc.get("max_abs_offset_ms"), "qc": qc or None,
-        "offset_samples": result.get("offset_samples"),
-        "offset_frames": result.get("offset_frames") or {},
-        "timecodes": result.get("timecodes") or {},
-        "confidence": result.get("confidence"), "reliable": result.get("reliable"),
-        "polarity_inverted": result.get("polarity_inverted"),
-        "drift": drift, "edits_count": len(edits),
-        "edits": [{"master_time_seconds": e.get("master_time_seconds"), "kind": e.get("kind"),
-                   "duration_seconds": e.get("duration_seconds")} for e in edits],
-        "findings": result.get("findings") or [],
+        "offset_samples": r.offset_samples, "offset_frames": r.offset_frames or {},
+        "timecodes": r.timecodes or {}, "confidence": r.confidence, "reliable": r.reliable,
+        "polarity_inverted": r.polarity_inverted,
+        "drift": asdict(timeline.drift) if timeline and timeline.drift else None,
+        "edits_count": len(edits),
+        "edits": [{"master_time_seconds": e.master_time_seconds, "kind": e.kind,
+                   "duration_seconds": e.duration_seconds} for e in edits],
+        "findings": r.findings or [],
     }

@@ -7,13 +7,14 @@ Record side: the master's programme timecode; source side: the dub's own timecod
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import ConflictError, UnprocessableError
 from app.db.models import AnalysisRow, JobStatus
 from app.engine.conform import FORMATS, build_timeline, write_conform
-from app.engine.types import Verdict
+from app.engine.types import SyncResult, Verdict
 
 __all__ = ["FORMATS", "conform_export", "conform_files"]
 
@@ -27,11 +28,19 @@ def _usable(row: AnalysisRow) -> dict[str, Any]:
             f"analysis {row.id} is {row.status}: its conform export exists once it has "
             "completed", code="analysis_not_completed", details={"status": str(row.status)})
     result = row.result or {}
-    if result.get("offset_seconds") is None or result.get("verdict") == Verdict.NO_RELIABLE_MATCH:
+    if not _has_match(result):
         raise ConflictError(
             f"analysis {row.id} found no reliable match, so there is nothing to conform",
             code="no_match", details={"verdict": result.get("verdict")})
     return result
+
+
+def _has_match(result: Mapping[str, Any]) -> bool:
+    """Whether ``result`` (a stored :class:`SyncResult`) found an offset to conform to."""
+    if not result:
+        return False
+    typed = SyncResult.from_dict(result)
+    return typed.offset_seconds is not None and typed.verdict != Verdict.NO_RELIABLE_MATCH
 
 
 def conform_export(row: AnalysisRow, fmt: str, *, fps: float | None = None
@@ -63,7 +72,7 @@ def conform_files(result: dict[str, Any], folder: Path, *, dub_path: str | None 
                   fps: float | None = None, name: str | None = None) -> list[Path]:
     """Write ``conform.otio``, ``conform.edl`` and ``conform.xml`` of ``result`` into
     ``folder`` (for a package); none when it has no match or a format cannot be written."""
-    if result.get("offset_seconds") is None or result.get("verdict") == Verdict.NO_RELIABLE_MATCH:
+    if not _has_match(result):
         return []
     from app.services.repair import atomic_write_text
 

@@ -24,24 +24,18 @@ import threading
 import time
 import unicodedata
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
-from urllib.parse import quote
 
 import aiofiles
-from python_multipart import MultipartParser
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import parse_options_header
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from anyio import to_thread
 
-from app.core.config import API_PREFIX, Settings
+from app.core.config import Settings
 from app.core.errors import (
     AppError,
-    BadRequestError,
     ConflictError,
     FileTooLargeError,
     NotFoundError,
@@ -81,7 +75,6 @@ PROXY_FORMATS: dict[str, tuple[list[str], str, str, int]] = {
     "aac": (["-c:a", "aac", "-b:a", "192k", "-f", "adts"], "audio/aac", "aac", 8),
 }
 _CHUNK = 64 * 1024
-_MULTIPART_SLACK = 1024 * 1024  # headers and boundaries around the file part
 _STALE_PART_SECONDS = 3600.0
 
 
@@ -220,63 +213,6 @@ def _end_transcode(process: asyncio.subprocess.Process, stderr: IO[bytes],
             release()
 
 
-class _UploadParser:
-    """Streaming multipart parser: the bytes of the part named ``file`` as they arrive."""
-
-    def __init__(self, boundary: bytes) -> None:
-        self.pending: list[bytes] = []
-        self.filename: str | None = None
-        self.content_type: str | None = None
-        self.file_seen = False
-        self.file_done = False
-        self._in_file = False
-        self._headers: dict[bytes, bytes] = {}
-        self._field = b""
-        self._value = b""
-        self.parser = MultipartParser(boundary, {
-            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
-            "on_header_value": self._header_value, "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
-            "on_part_end": self._part_end})
-
-    def _part_begin(self) -> None:
-        self._headers = {}
-        self._in_file = False
-
-    def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._field += data[start:end]
-
-    def _header_value(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
-
-    def _header_end(self) -> None:
-        self._headers[self._field.strip().lower()] = self._value.strip()
-        self._field = self._value = b""
-
-    def _headers_finished(self) -> None:
-        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
-        name = params.get(b"name", b"").decode("utf-8", "replace")
-        filename = params.get(b"filename")
-        if name != "file" or filename is None:
-            return
-        if self.file_seen:
-            raise BadRequestError("one file per upload: the form has several 'file' fields",
-                                  code="too_many_files")
-        self.file_seen = self._in_file = True
-        self.filename = filename.decode("utf-8", "replace")
-        ctype = self._headers.get(b"content-type")
-        self.content_type = ctype.decode("latin-1")[:255] if ctype else None
-
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._in_file:
-            self.pending.append(bytes(data[start:end]))
-
-    def _part_end(self) -> None:
-        if self._in_file:
-            self.file_done = True
-            self._in_file = False
-
-
 class FileService:
     """Browse, upload, probe, transcode and serve files inside MOUNT_PATH and UPLOAD_DIR."""
 
@@ -384,65 +320,32 @@ class FileService:
         return summary
 
     # --- uploads -----------------------------------------------------------------------------
-    def _check_length(self, request: Request) -> int | None:
-        length = request.headers.get("content-length", "")
-        if not length.isdigit():
-            return None
-        size = int(length)
-        limit = self.settings.MAX_FILE_SIZE
-        if size > limit + _MULTIPART_SLACK:
-            raise FileTooLargeError(
-                f"the upload is {size} bytes, over MAX_FILE_SIZE={limit}",
-                details={"size": size, "max_size": limit})
+    def check_room(self, size: int) -> None:
+        """507 ``insufficient_storage`` when ``size`` bytes do not fit in UPLOAD_DIR."""
         free = shutil.disk_usage(self.uploads).free
         if size > free:
             raise AppError(f"not enough space in UPLOAD_DIR for {size} bytes ({free} free)",
                            code="insufficient_storage", status_code=507,
                            details={"size": size, "free_bytes": free})
-        return size
 
-    async def upload(self, request: Request) -> UploadRow:
-        """Stream the multipart field ``file`` to UPLOAD_DIR, probe it, record it.
+    async def upload(self, filename: str, content_type: str | None,
+                     chunks: AsyncIterable[bytes]) -> UploadRow:
+        """Stream a file to ``UPLOAD_DIR/<file_id>/<safe name>``, probe it, record it.
 
-        413 as soon as the file passes MAX_FILE_SIZE (the partial file is removed); 422 when
-        ffprobe finds no audio in it (removed too).
+        413 as soon as the file passes MAX_FILE_SIZE, 422 when it is empty or ffprobe finds no
+        audio in it; on any failure (``chunks`` raising included) nothing is kept.
         """
-        ctype, params = parse_options_header(request.headers.get("content-type", ""))
-        boundary = params.get(b"boundary")
-        if ctype != b"multipart/form-data" or not boundary:
-            raise AppError("send the file as multipart/form-data in a field named 'file'",
-                           code="unsupported_media_type", status_code=415)
-        self._check_length(request)
         limit = self.settings.MAX_FILE_SIZE
         file_id = _new_id("file")
         folder = self.uploads / file_id
-        parser = _UploadParser(boundary)
+        final = folder / safe_filename(filename or "upload")
+        part = folder / f".{final.name}.part"
         hasher = hashlib.sha256()
         size = 0
-        received = 0  # every byte of the body: other fields and part headers count too
-        part: Path | None = None
-        final: Path | None = None
-        out: Any = None
         try:
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit + _MULTIPART_SLACK:
-                    raise FileTooLargeError(
-                        f"the request body is over MAX_FILE_SIZE={limit} bytes (plus "
-                        f"{_MULTIPART_SLACK} for the form around the file); upload stopped "
-                        "and the partial file removed",
-                        details={"max_size": limit, "received_bytes": received})
-                try:
-                    parser.parser.write(chunk)
-                except MultipartParseError as exc:
-                    raise BadRequestError(f"malformed multipart body: {exc}",
-                                          code="invalid_multipart") from exc
-                if parser.pending and out is None:
-                    folder.mkdir(parents=True)
-                    final = folder / safe_filename(parser.filename or "upload")
-                    part = folder / f".{final.name}.part"
-                    out = await aiofiles.open(part, "wb")
-                for piece in parser.pending:
+            folder.mkdir(parents=True)
+            async with aiofiles.open(part, "wb") as out:
+                async for piece in chunks:
                     size += len(piece)
                     if size > limit:
                         raise FileTooLargeError(
@@ -450,38 +353,16 @@ class FileService:
                             f"and the partial file removed", details={"max_size": limit})
                     hasher.update(piece)
                     await out.write(piece)
-                parser.pending.clear()
-            parser.parser.finalize()
-            if not parser.file_seen:
-                raise BadRequestError("the form has no file field named 'file'",
-                                      code="file_missing")
-            if not parser.file_done:
-                raise BadRequestError("the multipart body ends inside the file (truncated "
-                                      "upload)", code="invalid_multipart")
-            if out is None:  # an empty file: no data callback at all
-                folder.mkdir(parents=True)
-                final = folder / safe_filename(parser.filename or "upload")
-                part = folder / f".{final.name}.part"
-                out = await aiofiles.open(part, "wb")
-            await out.close()
-            out = None
-            assert part is not None and final is not None
             if size == 0:
                 raise UnprocessableError("the uploaded file is empty", code="empty_file")
             os.replace(part, final)
-            summary = await run_in_threadpool(self._probe_upload, final)
-            row = UploadRow(id=file_id, original_name=parser.filename or "", name=final.name,
+            summary = await to_thread.run_sync(self._probe_upload, final)
+            row = UploadRow(id=file_id, original_name=filename, name=final.name,
                             path=str(final), size_bytes=size, sha256=hasher.hexdigest(),
-                            content_type=parser.content_type, probe=summary,
-                            created_at=utcnow())
-            await run_in_threadpool(self.repo.add, row)
-        except BaseException as exc:
-            if out is not None:
-                with contextlib.suppress(Exception):
-                    await out.close()
+                            content_type=content_type, probe=summary, created_at=utcnow())
+            await to_thread.run_sync(self.repo.add, row)
+        except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
-            if isinstance(exc, ClientDisconnect):
-                _logger.info("upload %s abandoned by the client after %d bytes", file_id, size)
             raise
         _logger.info("upload %s: %s, %d bytes", file_id, final.name, size)
         return row
@@ -525,17 +406,6 @@ class FileService:
         self.repo.delete(file_id)
         _logger.info("upload %s deleted", file_id)
         return row
-
-    def upload_view(self, row: UploadRow) -> dict[str, Any]:
-        base = f"{API_PREFIX}/files"
-        path = quote(row.path, safe="/")
-        return {"file_id": row.id, "name": row.name, "original_name": row.original_name,
-                "path": row.path, "size_bytes": row.size_bytes, "sha256": row.sha256,
-                "content_type": row.content_type, "created_at": row.created_at,
-                "exists": Path(row.path).is_file(), "probe": row.probe,
-                "links": {"self": f"{base}/{row.id}", "raw": f"{base}/raw?path={path}",
-                          "proxy": f"{base}/proxy-audio?path={path}&format=mp3",
-                          "probe": f"{base}/probe?path={path}"}}
 
     # --- proxy audio -------------------------------------------------------------------------
     def _proxy_plan(self, raw: str, fmt: str, start: float, duration: float | None,
@@ -632,7 +502,7 @@ class FileService:
         slot handed back before the error propagates."""
         release = self._take_proxy_slot()
         try:
-            cmd, media_type, filename = await run_in_threadpool(
+            cmd, media_type, filename = await to_thread.run_sync(
                 self._proxy_plan, raw, fmt, start, duration, channels, channel, stream)
             stderr = tempfile.TemporaryFile()
             try:

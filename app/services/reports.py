@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.config import API_PREFIX, Settings
+from app.core.config import Settings
 from app.core.errors import ConflictError, NotFoundError, public_text, root_labels
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
 from app.db.repository_reports import ReportRepository
-from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError, Verdict
+from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError, SyncResult, Verdict
 from app.engine.decode import ffmpeg_path, ffprobe_path
 from app.engine.start_timecode import clock_of
 from app.engine.wording import qc_pairs, sentence
@@ -40,8 +40,8 @@ from app.services.plots import (
 )
 from app.services.text_safety import md_text, one_line
 
-__all__ = ["ReportService", "build_report", "render", "REPORT_VERSION", "RATE_KEYS", "PLOT_NAMES",
-           "VERDICT_LABELS"]
+__all__ = ["ReportService", "build_report", "has_conform", "render", "REPORT_VERSION",
+           "RATE_KEYS", "PLOT_NAMES", "VERDICT_LABELS"]
 
 _logger = logging.getLogger(__name__)
 
@@ -90,22 +90,21 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
         message = (row.error or {}).get("message", "no result")
         return {"action": "rerun", "summary": f"The analysis did not complete ({row.status}): "
                 f"{message}. Fix the cause and run it again.", "details": []}
-    r = row.result
-    verdict = r.get("verdict")
-    offset = r.get("offset_seconds")
-    frames = (r.get("offset_frames") or {}).get(fps)
-    rate = (r.get("dub") or {}).get("sample_rate") or 0
-    timeline = r.get("timeline") or {}
+    r = SyncResult.from_dict(row.result)
+    verdict, offset = r.verdict, r.offset_seconds
+    frames = (r.offset_frames or {}).get(fps)
+    rate = r.dub.sample_rate or 0
+    timeline = r.timeline or {}
     details: list[str] = []
-    if r.get("polarity_inverted"):
+    if r.polarity_inverted:
         details.append("The dub's polarity is inverted: invert it (multiply by -1) when "
                        "re-delivering.")
-    confidence = float(r.get("confidence") or 0.0)
-    threshold = float((r.get("options") or {}).get("confidence_threshold")
+    confidence = float(r.confidence or 0.0)
+    threshold = float((r.options or {}).get("confidence_threshold")
                       or (row.request or {}).get("confidence_threshold") or 0.5)
     if verdict == Verdict.NO_RELIABLE_MATCH or offset is None:
         max_offset = (row.request or {}).get("max_offset_seconds")
-        steps = [f"Reason: {r.get('reason')}",
+        steps = [f"Reason: {r.reason}",
                  "Check that master and dub are the same programme and version, and that the "
                  "right audio stream and channel were analysed.",
                  f"If the offset could exceed ±{max_offset:g} s, run again with a larger "
@@ -137,7 +136,7 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
         return {"action": "conform_speed", "summary": summary, "details": details}
     if verdict == Verdict.EDITED:
         edits = timeline.get("edits") or []
-        clock = clock_of(r.get("programme_timecode"), fps=float(fps))
+        clock = clock_of(r.programme_timecode, fps=float(fps))
         points = "; ".join(
             f"{clock.master(float(e['master_time_seconds']))} "
             f"({e['kind']} {abs(float(e['duration_seconds'])):.3f} s)" for e in edits[:10])
@@ -150,7 +149,7 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
         return {"action": "none", "summary": "In sync (within 1 ms): no action needed.",
                 "details": details}
     late = offset > 0
-    samples = abs(int(r.get("offset_samples") or round(offset * rate)))
+    samples = abs(int(r.offset_samples or round(offset * rate)))
     fix = (f"remove {_ms(offset)} ({samples} samples at {rate} Hz) from the head of the dub"
            if late else f"add {_ms(offset)} ({samples} samples at {rate} Hz) of silence to the "
            "head of the dub")
@@ -257,22 +256,13 @@ def build_report(row: AnalysisRow, *, fps: str, probes: dict[str, dict[str, Any]
         "timings": r.get("timings") or {},
         "error": row.error,
         "versions": {**versions, "engine": r.get("engine_version") or versions.get("engine")},
-        "links": {"analysis": f"{API_PREFIX}/analysis/{row.id}",
-                  "report": f"{API_PREFIX}/reports/{row.id}",
-                  "formatted": f"{API_PREFIX}/reports/{row.id}/formatted?format=html",
-                  **_conform_links(row)},
     }
 
 
-def _conform_links(row: AnalysisRow) -> dict[str, str]:
-    """The conform export's downloads (OTIO, CMX 3600 EDL, FCP XML) of a completed analysis
-    with a match; none otherwise."""
-    r = row.result or {}
-    if row.status != JobStatus.COMPLETED or r.get("offset_seconds") is None or \
-            r.get("verdict") == Verdict.NO_RELIABLE_MATCH:
-        return {}
-    base = f"{API_PREFIX}/analysis/sync/{row.id}/conform?format="
-    return {f"conform_{fmt}": base + fmt for fmt in ("otio", "edl", "fcpxml")}
+def has_conform(report: Mapping[str, Any]) -> bool:
+    """Whether the report's analysis has conform exports: it completed, with a match."""
+    return report["analysis"]["status"] == JobStatus.COMPLETED and \
+        report["offset"] is not None and report["verdict"]["code"] != Verdict.NO_RELIABLE_MATCH
 
 
 def _start_text(side: dict[str, Any] | None) -> str:
@@ -412,7 +402,7 @@ def _document(report: dict[str, Any], plots: Mapping[str, bytes] | None = None
                                      f"({programme.get('fps_source')})")]
             if programme else []) + [
         (f"Conform export ({key.split('_', 1)[1]})", link)
-        for key, link in report["links"].items() if key.startswith("conform_")]))
+        for key, link in report.get("links", {}).items() if key.startswith("conform_")]))
     v = report["versions"]
     sections.append(_Section("Analysis", pairs=[
         ("Analysis id", a["analysis_id"]), ("Status", str(a["status"])),
@@ -558,9 +548,9 @@ class ReportService:
             return None
         return r.get("qc") or qc_of(r, row.request or {}, settings=self.settings)
 
-    def formatted(self, analysis_id: str, *, fmt: str, fps: str | None = None) -> str:
-        """The report for a person; the HTML one with its plots inline."""
-        report = self.report(analysis_id, fps=fps)
+    def formatted(self, report: dict[str, Any], *, fmt: str, fps: str | None = None) -> str:
+        """:meth:`report` (with its links) for a person; the HTML one with its plots inline."""
+        analysis_id = report["analysis"]["analysis_id"]
         plots = None
         if fmt == "html":
             headline = (report.get("offset") or {}).get("headline_fps") or fps
@@ -635,14 +625,10 @@ class ReportService:
     def _summary(row: AnalysisRow) -> dict[str, Any]:
         r = row.result or {}
         offset = r.get("offset_seconds")
-        base = f"{API_PREFIX}/reports/{row.id}"
         return {"analysis_id": row.id, "status": row.status,
                 "label": (row.request or {}).get("label"), "batch_id": row.batch_id,
                 "master_file": row.master_file, "dub_file": row.dub_file,
                 "created_at": row.created_at, "finished_at": row.finished_at,
                 "verdict": r.get("verdict"), "offset_seconds": offset,
                 "offset_ms": None if offset is None else round(offset * 1000.0, 3),
-                "confidence": r.get("confidence"),
-                "error": row.error,
-                "links": {"report": base, "formatted": f"{base}/formatted?format=html",
-                          "analysis": f"{API_PREFIX}/analysis/{row.id}"}}
+                "confidence": r.get("confidence"), "error": row.error}

@@ -8,12 +8,15 @@ Sign convention: ``offset_seconds > 0`` means the dub is late.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from app.core.errors import ConflictError
 from app.db.models import AnalysisRow, JobStatus
+from app.engine import SyncResult
 from app.engine.start_timecode import clock_of
 from app.engine.timecode import seconds_to_frames, seconds_to_timecode
+from app.engine.timeline import Timeline
 
 __all__ = ["timeline_view"]
 
@@ -33,66 +36,65 @@ def timeline_view(row: AnalysisRow, *, fps: float | None = None) -> dict[str, An
         raise ConflictError(
             f"analysis {row.id} is {row.status}: the timeline exists once it has completed",
             code="analysis_not_completed", details={"status": str(row.status)})
-    tl = (row.result or {}).get("timeline")
-    if not tl:
+    result = SyncResult.from_dict(row.result) if row.result else None
+    if result is None or not result.timeline:
         raise ConflictError(f"analysis {row.id} found no offset, so it has no timeline",
-                            code="no_timeline", details={"verdict": (row.result or {}).get(
-                                "verdict")})
-    programme = (row.result or {}).get("programme_timecode")
+                            code="no_timeline",
+                            details={"verdict": str(result.verdict) if result else None})
+    tl = Timeline.from_dict(result.timeline)
+    programme = result.programme_timecode
     fps = float(fps if fps is not None else (programme or {}).get("fps") or 25.0)
     clock = clock_of(programme, fps=fps)
     windows = [
         {
-            **w,
-            "start_timecode": clock.master(w["start_seconds"]),
-            "end_timecode": clock.master(w["end_seconds"]),
-            "offset_ms": None if w["offset_seconds"] is None else round(
-                w["offset_seconds"] * 1000, 3),
-            "offset_frames": None if w["offset_seconds"] is None else round(
-                seconds_to_frames(w["offset_seconds"], fps), 3),
+            **asdict(w),
+            "start_timecode": clock.master(w.start_seconds),
+            "end_timecode": clock.master(w.end_seconds),
+            "offset_ms": None if w.offset_seconds is None else round(w.offset_seconds * 1000, 3),
+            "offset_frames": None if w.offset_seconds is None else round(
+                seconds_to_frames(w.offset_seconds, fps), 3),
         }
-        for w in tl["windows"]
+        for w in tl.windows
     ]
     segments = [
         {
-            **s,
-            "master_start_timecode": clock.master(s["master_start_seconds"]),
-            "master_end_timecode": clock.master(s["master_end_seconds"]),
-            "dub_start_timecode": clock.dub(s["master_start_seconds"]
-                                            + s["offset_start_seconds"]),
-            "dub_end_timecode": clock.dub(s["master_end_seconds"] + s["offset_end_seconds"]),
-            "offset_start_timecode": _tc(s["offset_start_seconds"], fps),
-            "offset_end_timecode": _tc(s["offset_end_seconds"], fps),
+            **asdict(g),
+            "master_start_timecode": clock.master(g.master_start_seconds),
+            "master_end_timecode": clock.master(g.master_end_seconds),
+            "dub_start_timecode": clock.dub(g.master_start_seconds + g.offset_start_seconds),
+            "dub_end_timecode": clock.dub(g.master_end_seconds + g.offset_end_seconds),
+            "offset_start_timecode": _tc(g.offset_start_seconds, fps),
+            "offset_end_timecode": _tc(g.offset_end_seconds, fps),
         }
-        for s in tl["segments"]
+        for g in tl.segments
     ]
     edits = [
         {
-            **e,
-            "master_timecode": clock.master(e["master_time_seconds"]),
-            "duration_frames": round(seconds_to_frames(e["duration_seconds"], fps), 3),
+            **asdict(e),
+            "master_timecode": clock.master(e.master_time_seconds),
+            "duration_frames": round(seconds_to_frames(e.duration_seconds, fps), 3),
         }
-        for e in tl["edits"]
+        for e in tl.edits
     ]
-    drift = tl.get("drift")
-    if drift:
-        drift = {**drift, "total_frames": round(seconds_to_frames(drift["total_seconds"], fps), 3)}
-    start = tl.get("offset_at_start_seconds")
+    drift = None if tl.drift is None else {
+        **asdict(tl.drift),
+        "total_frames": round(seconds_to_frames(tl.drift.total_seconds, fps), 3)}
+    start = tl.offset_at_start_seconds
     return {
         "analysis_id": row.id,
         "fps": fps,
         "programme_timecode": programme,
-        "verdict": tl["verdict"],
-        "reason": tl["reason"],
-        "model": tl["model"],
+        "verdict": tl.verdict,
+        "reason": tl.reason,
+        "model": tl.model,
         "offset_at_start_seconds": start,
         "offset_at_start_timecode": _tc(start, fps),
-        "coverage": tl["coverage"],
-        "residual_rms_seconds": tl.get("residual_rms_seconds"),
-        "residual_max_seconds": tl.get("residual_max_seconds"),
-        "window_seconds": tl["window_seconds"],
-        "hop_seconds": tl["hop_seconds"],
-        "thresholds": tl.get("thresholds", {}),
+        "coverage": tl.coverage,
+        "residual_rms_seconds": tl.residual_rms_seconds,
+        "residual_max_seconds": tl.residual_max_seconds,
+        "window_seconds": tl.window_seconds,
+        "hop_seconds": tl.hop_seconds,
+        "thresholds": tl.thresholds,
         "windows": windows,
         "segments": segments,
         "drift": drift,

@@ -149,6 +149,7 @@ class TestTaggedFiles:
             html = (await client.get(f"/api/v1/reports/{aid}/formatted?format=html")).text
             assert "Master start timecode" in html and "10:00:00:00 (file: timecode" in html
             assert "10:00:25:00" in html
+            assert "Conform export (edl)" in html  # the report's links, rendered
 
             probe = (await client.get("/api/v1/files/probe",
                                       params={"path": "edited_bwf.wav"})).json()

@@ -6,16 +6,14 @@ Each item runs as an ordinary analysis of the job runner (``batch_id`` set). Sig
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.api.deps import BatchServiceDep
 from app.api.v1.downloads import content_disposition
+from app.api.v1.links import with_batch_links
 from app.api.v1.schemas.batch import (
     BatchCsvValidation,
     BatchList,
@@ -25,8 +23,8 @@ from app.api.v1.schemas.batch import (
 )
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
-from app.core.errors import AppError, BadRequestError, FileTooLargeError
-from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS
+from app.api.v1.uploads import read_csv_body
+from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS, results_csv
 
 __all__ = ["router"]
 
@@ -34,71 +32,9 @@ router = APIRouter(prefix="/analysis/batch", tags=["batch"])
 
 BatchId = Annotated[str, Path(description="batch_YYYYMMDD_HHMMSS_<8 hex>",
                               examples=["batch_20250101_120000_9f8e7d6c"], max_length=64)]
-_CSV_TYPES = {"text/csv", "text/plain", "application/csv", "application/octet-stream",
-              "application/vnd.ms-excel", "text/tab-separated-values"}
 _EXAMPLE_CSV = ("master_file,dub_file,episode_name,methods,window_size,confidence_threshold,"
                 "auto_repair\nshow/ep101_master.wav,show/ep101_de.wav,EP101 German,"
                 "correlation|onset,10,0.5,false\n")
-
-
-_MULTIPART_SLACK = 64 * 1024  # boundaries, part headers and small fields around the CSV
-
-
-async def _bounded_stream(request: Request, cap: int, limit: int
-                          ) -> AsyncGenerator[bytes, None]:
-    """The request body, chunk by chunk, counted as it is read: 413 ``csv_too_large`` as soon
-    as more than ``cap`` bytes arrive (chunked bodies too), so at most ``cap`` + one chunk is
-    ever read or spooled."""
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > cap:
-            raise FileTooLargeError(f"the CSV is over {limit} bytes; upload stopped",
-                                    code="csv_too_large", details={"max_bytes": limit})
-        yield chunk
-
-
-async def _read_csv(request: Request) -> tuple[bytes, str | None]:
-    """The CSV of the request: multipart field ``file``, or the raw body (text/csv)."""
-    limit = CSV_MAX_BYTES
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + _MULTIPART_SLACK:
-        raise FileTooLargeError(f"the CSV is {length} bytes; at most {limit} are accepted",
-                                code="csv_too_large", details={"max_bytes": limit})
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        parser = MultiPartParser(request.headers,
-                                 _bounded_stream(request, limit + _MULTIPART_SLACK, limit),
-                                 max_files=1, max_fields=16)
-        try:
-            form = await parser.parse()  # closes its spooled files itself when it fails
-        except MultiPartException as exc:
-            raise BadRequestError(f"malformed multipart body: {exc.message}",
-                                  code="invalid_multipart") from exc
-        try:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise BadRequestError("multipart/form-data needs a field 'file' holding the CSV",
-                                      code="csv_missing")
-            data = await upload.read(limit + 1)
-            filename = upload.filename
-        finally:
-            await form.close()
-    elif content_type in _CSV_TYPES or not content_type:
-        buf = bytearray()
-        async for chunk in request.stream():
-            buf += chunk
-            if len(buf) > limit:
-                break
-        data, filename = bytes(buf), None
-    else:
-        raise AppError(f"Content-Type {content_type!r}: send the CSV as multipart/form-data "
-                       "(field 'file') or as text/csv", code="unsupported_media_type",
-                       status_code=415)
-    if len(data) > limit:
-        raise FileTooLargeError(f"the CSV is over {limit} bytes", code="csv_too_large",
-                                details={"max_bytes": limit})
-    return data, filename
 
 
 @router.get(
@@ -113,8 +49,8 @@ def list_batches(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> BatchList:
     rows, total = service.page(limit=limit, offset=offset)
-    return BatchList(items=[BatchSummary.model_validate(r) for r in rows], total=total,
-                     limit=limit, offset=offset)
+    return BatchList(items=[BatchSummary.model_validate(with_batch_links(r)) for r in rows],
+                     total=total, limit=limit, offset=offset)
 
 
 #: the request body of the CSV routes: a multipart file, or the CSV itself
@@ -153,11 +89,11 @@ async def upload_csv(
     label: Annotated[str | None, Query(max_length=200, description="Label of the batch.")]
     = None,
 ) -> BatchStatusRead:
-    data, filename = await _read_csv(request)
+    data, filename = await read_csv_body(request, limit=CSV_MAX_BYTES)
     upload = await run_in_threadpool(service.upload_csv, data, filename=filename, label=label,
                                      skip_invalid=skip_invalid)
     view = await run_in_threadpool(service.status, upload.batch.id)
-    return BatchStatusRead.model_validate(view)
+    return BatchStatusRead.model_validate(with_batch_links(view))
 
 
 @router.post(
@@ -177,7 +113,7 @@ async def upload_csv(
                           "-F file=@season1.csv"},
 )
 async def validate_csv(request: Request, service: BatchServiceDep) -> BatchCsvValidation:
-    data, _ = await _read_csv(request)
+    data, _ = await read_csv_body(request, limit=CSV_MAX_BYTES)
     checked = await run_in_threadpool(service.validate_csv, data)
     return BatchCsvValidation.model_validate(checked)
 
@@ -193,7 +129,7 @@ async def validate_csv(request: Request, service: BatchServiceDep) -> BatchCsvVa
                    "curl -s -X POST {base}/api/v1/analysis/batch/$BATCH_ID/start"},
 )
 def start_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
-    return BatchStatusRead.model_validate(service.start(batch_id))
+    return BatchStatusRead.model_validate(with_batch_links(service.start(batch_id)))
 
 
 @router.get(
@@ -204,7 +140,7 @@ def start_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
     openapi_extra={"x-curl-example": "curl -s {base}/api/v1/analysis/batch/$BATCH_ID/status"},
 )
 def batch_status(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
-    return BatchStatusRead.model_validate(service.status(batch_id))
+    return BatchStatusRead.model_validate(with_batch_links(service.status(batch_id)))
 
 
 @router.get(
@@ -221,11 +157,12 @@ def batch_results(
     batch_id: BatchId, service: BatchServiceDep,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
 ) -> Any:
+    results = with_batch_links(service.results(batch_id))
     if format == "csv":
-        return Response(service.results_csv(batch_id), media_type="text/csv; charset=utf-8",
+        return Response(results_csv(results), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition":
                                  content_disposition(f"{batch_id}_results.csv")})
-    return BatchResultsRead.model_validate(service.results(batch_id))
+    return BatchResultsRead.model_validate(results)
 
 
 @router.delete(
@@ -237,4 +174,4 @@ def batch_results(
     openapi_extra={"x-curl-example": "curl -s -X DELETE {base}/api/v1/analysis/batch/$BATCH_ID"},
 )
 def cancel_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
-    return BatchStatusRead.model_validate(service.cancel(batch_id))
+    return BatchStatusRead.model_validate(with_batch_links(service.cancel(batch_id)))

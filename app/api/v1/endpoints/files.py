@@ -5,6 +5,7 @@ and download files. Every path must resolve, symlinks included, inside MOUNT_PAT
 from __future__ import annotations
 
 import re
+from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
 import anyio
@@ -15,10 +16,19 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.deps import FileServiceDep
 from app.api.v1.downloads import content_disposition
+from app.api.v1.links import upload_links
 from app.api.v1.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
-from app.api.v1.schemas.files import DirectoryListing, ProbeRead, UploadDeleted, UploadRead
+from app.api.v1.schemas.files import (
+    DirectoryListing,
+    ProbeRead,
+    UploadDeleted,
+    UploadLinks,
+    UploadRead,
+)
+from app.api.v1.uploads import read_file_part
 from app.core.errors import AppError, BadRequestError
+from app.db.models_files import UploadRow
 from app.services.files import FILE_ID_PATTERN, ProxyStream
 
 __all__ = ["router"]
@@ -32,6 +42,15 @@ PathQuery = Annotated[str, Query(min_length=1, max_length=4096,
                                              "UPLOAD_DIR).",
                                  examples=["show/ep101_master.wav"])]
 _RANGE = re.compile(r"(\d*)-(\d*)")
+
+
+def _upload_read(row: UploadRow) -> UploadRead:
+    return UploadRead(file_id=row.id, name=row.name, original_name=row.original_name,
+                      path=row.path, size_bytes=row.size_bytes, sha256=row.sha256,
+                      content_type=row.content_type, created_at=row.created_at,
+                      exists=FsPath(row.path).is_file(),
+                      probe=None if row.probe is None else ProbeRead.model_validate(row.probe),
+                      links=UploadLinks(**upload_links(row.id, row.path)))
 
 
 class _ProcessStreamResponse(StreamingResponse):
@@ -132,8 +151,10 @@ router.add_api_route("/", list_folder, methods=["GET"], response_model=Directory
         "x-curl-example": "curl -s -X POST {base}/api/v1/files/upload -F file=@ep101_de.wav"},
 )
 async def upload_file(request: Request, service: FileServiceDep) -> UploadRead:
-    row = await service.upload(request)
-    return UploadRead.model_validate(service.upload_view(row))
+    part = await read_file_part(request, max_file=service.settings.MAX_FILE_SIZE,
+                                check_room=service.check_room)
+    row = await service.upload(part.filename, part.content_type, part.chunks)
+    return _upload_read(row)
 
 
 @router.get(
@@ -221,7 +242,7 @@ async def raw_file(request: Request, service: FileServiceDep, path: PathQuery) -
     openapi_extra={"x-curl-example": "curl -s {base}/api/v1/files/$FILE_ID"},
 )
 def get_upload(file_id: FileId, service: FileServiceDep) -> UploadRead:
-    return UploadRead.model_validate(service.upload_view(service.get_upload(file_id)))
+    return _upload_read(service.get_upload(file_id))
 
 
 @router.delete(

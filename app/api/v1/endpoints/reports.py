@@ -4,16 +4,18 @@ means the dub is late."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import ReportServiceDep
 from app.api.v1.downloads import content_disposition
+from app.api.v1.links import report_links, report_summary_links
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.reports import ReportList, ReportRead, ReportSummary
 from app.db.models import JobStatus
+from app.services.reports import has_conform
 
 __all__ = ["router"]
 
@@ -33,13 +35,20 @@ _MEDIA = {"text": "text/plain; charset=utf-8", "markdown": "text/markdown; chars
 _EXT = {"text": "txt", "markdown": "md", "html": "html"}
 
 
+def _linked(report: dict[str, Any]) -> dict[str, Any]:
+    """A report with its links (the conform exports' when it has them)."""
+    return {**report, "links": report_links(report["analysis"]["analysis_id"],
+                                            conform=has_conform(report))}
+
+
 def _page(service: ReportServiceDep, *, master: str | None, dub: str | None,
           statuses: list[JobStatus] | None, batch_id: str | None, limit: int,
           offset: int) -> ReportList:
     items, total = service.search(master=master, dub=dub,
                                   statuses=[str(s) for s in statuses or []], batch_id=batch_id,
                                   limit=limit, offset=offset)
-    return ReportList(items=[ReportSummary.model_validate(i) for i in items], total=total,
+    return ReportList(items=[ReportSummary(**i, links=report_summary_links(i["analysis_id"]))
+                             for i in items], total=total,
                       limit=limit, offset=offset)
 
 
@@ -98,7 +107,7 @@ def search_reports(
 )
 def get_report(analysis_id: AnalysisId, service: ReportServiceDep, fps: Fps = None
                ) -> ReportRead:
-    return ReportRead.model_validate(service.report(analysis_id, fps=fps))
+    return ReportRead.model_validate(_linked(service.report(analysis_id, fps=fps)))
 
 
 @router.get(
@@ -119,7 +128,7 @@ def formatted_report(
     fps: Fps = None,
     download: Annotated[bool, Query(description="As an attachment.")] = False,
 ) -> Response:
-    body = service.formatted(analysis_id, fmt=format, fps=fps)
+    body = service.formatted(_linked(service.report(analysis_id, fps=fps)), fmt=format, fps=fps)
     disposition = "attachment" if download else "inline"
     return Response(body, media_type=_MEDIA[format], headers={
         "Content-Disposition": content_disposition(f"{analysis_id}.{_EXT[format]}",

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from app.api.deps import UiStateServiceDep
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.ui_state import BatchQueueRead, BatchQueueWrite
+from app.services.ui_state import BatchQueue
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/ui/state", tags=["ui-state"])
+
+
+def _read(queue: BatchQueue) -> BatchQueueRead:
+    return BatchQueueRead.model_validate(asdict(queue))
 
 
 @router.get(
@@ -19,7 +26,7 @@ router = APIRouter(prefix="/ui/state", tags=["ui-state"])
     openapi_extra={"x-curl-example": "curl -s {base}/api/v1/ui/state/batch-queue"},
 )
 def get_batch_queue(service: UiStateServiceDep) -> BatchQueueRead:
-    return BatchQueueRead.model_validate(service.get_queue())
+    return _read(service.get_queue())
 
 
 @router.post(
@@ -35,7 +42,8 @@ def get_batch_queue(service: UiStateServiceDep) -> BatchQueueRead:
                    "\"show/ep101_master.wav\", \"dub_file\": \"show/ep101_de.wav\"}]}'"},
 )
 def save_batch_queue(body: BatchQueueWrite, service: UiStateServiceDep) -> BatchQueueRead:
-    return BatchQueueRead.model_validate(service.put_queue(body))
+    items = [i.model_dump(mode="json", exclude_none=True) for i in body.items]
+    return _read(service.put_queue(items, expected_version=body.expected_version))
 
 
 @router.delete(
@@ -43,4 +51,4 @@ def save_batch_queue(body: BatchQueueWrite, service: UiStateServiceDep) -> Batch
     openapi_extra={"x-curl-example": "curl -s -X DELETE {base}/api/v1/ui/state/batch-queue"},
 )
 def clear_batch_queue(service: UiStateServiceDep) -> BatchQueueRead:
-    return BatchQueueRead.model_validate(service.clear_queue())
+    return _read(service.clear_queue())

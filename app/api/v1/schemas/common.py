@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ErrorDetail", "ErrorResponse", "ERROR_RESPONSES", "MAX_OFFSET", "error_responses"]
+__all__ = ["ErrorDetail", "ErrorResponse", "ERROR_RESPONSES", "MAX_OFFSET", "error_responses",
+           "AUTH_RESPONSES"]
 
 #: largest page offset of the list endpoints (beyond, the database cannot bind the number)
 MAX_OFFSET = 2**31 - 1
@@ -54,3 +55,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The documented error responses of an endpoint (FastAPI's ``responses=``)."""
     return {c: ERROR_RESPONSES[c] for c in codes}
+
+
+#: The 401/403 answers documented on every protected route when keys are configured.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _r("No API key, or not a valid one."),
+    403: _r("A read-only key on a write method, or a path outside the allowed roots.")}
