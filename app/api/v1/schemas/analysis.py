@@ -413,8 +413,11 @@ class SyncResultRead(BaseModel):
     placement: dict[str, Any] | None = Field(
         None, description="The whole-programme search: the coarse offset found over every "
                           "lag, its statistic z against the threshold z_threshold "
-                          "(significant when cleared), the peak ratio, and the stretch of "
-                          "master and dub then analysed (null when the whole tracks were).")
+                          "(significant when cleared), the peak ratio, alternatives (the "
+                          "[offset, overlap] seconds of rival placements that match about as "
+                          "well — the same music at several places — each analysed exactly "
+                          "too), and the stretch of master and dub then analysed (null when "
+                          "the whole tracks were).")
     evidence: dict[str, Any] | None = Field(
         None, description="What decided the verdict: signal (mix, shared sound — speech "
                           "de-weighted —, or one channel), and the decision: windows_agreeing "
