@@ -4,7 +4,7 @@ API (``JOB_BACKEND=celery``, ``CELERY_BROKER_URL``, ``DATABASE_URL``, the shared
 
 One task per analysis (or batch item), carrying its id only; the worker process claims the
 analysis in the shared database and runs the same engine code as the local thread pool
-(:class:`~app.services.backends.worker_runtime.WorkerRuntime`). Every worker writes a heartbeat
+(:class:`~app.jobs.backends.worker_runtime.WorkerRuntime`). Every worker writes a heartbeat
 to Redis (``sync_analyzer:worker:<node name>``), which ``/api/v1/health`` lists as workers seen.
 """
 
@@ -31,9 +31,9 @@ from sqlalchemy.exc import OperationalError
 from app.core.config import get_settings
 from app.core.logging import configure_logging
 from app.engine import tune_process
-from app.services.backends.celery_app import TASK_RUN_ANALYSIS, make_celery
-from app.services.backends.redis_events import WORKER_KEY_PREFIX, redis_client
-from app.services.backends.worker_runtime import WorkerRuntime
+from app.jobs.backends.celery_app import TASK_RUN_ANALYSIS, make_celery
+from app.jobs.backends.redis_events import WORKER_KEY_PREFIX, redis_client
+from app.jobs.backends.worker_runtime import WorkerRuntime
 
 __all__ = ["celery", "run_analysis"]
 

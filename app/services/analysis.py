@@ -65,9 +65,9 @@ from app.engine import (
 )
 from app.engine.qc import DEFAULT_WARN_FRACTION, judge
 from app.engine.start_timecode import TimecodeError, programme_timecode
-from app.services.backends import JobBackend, make_job_backend
-from app.services.events import Event, EventBus, Subscription
-from app.services.jobs import CancelReason, JobContext
+from app.jobs.backends import JobBackend, make_job_backend
+from app.jobs.events import Event, EventBus, Subscription
+from app.jobs.runner import CancelReason, JobContext
 from app.services.options import options_for
 from app.services.paths import ResolvedFile, resolve_media_path
 

@@ -12,10 +12,10 @@ from app.db.repository_batch import BatchRepository
 from app.db.repository_files import UploadRepository
 from app.db.repository_reports import ReportRepository
 from app.db.repository_ui_state import UiStateRepository
+from app.jobs.backends import make_event_bus
+from app.jobs.events import EventBus
 from app.services.analysis import AnalysisService
-from app.services.backends import make_event_bus
 from app.services.batch import BatchService
-from app.services.events import EventBus
 from app.services.files import FileService
 from app.services.health import HealthService
 from app.services.repair import RepairService

@@ -60,10 +60,10 @@ from app.engine.verify import (
     repair_channels,
     repair_dub,
 )
+from app.jobs.events import Event, EventBus
+from app.jobs.runner import CancelReason, JobContext, JobRunner
 from app.services.analysis import AnalysisService, qc_of, to_jsonable
 from app.services.conform import conform_files
-from app.services.events import Event, EventBus
-from app.services.jobs import CancelReason, JobContext, JobRunner
 from app.services.options import options_for
 from app.services.paths import resolve_media_path
 from app.services.plots import envelope_figure, envelope_of, save_png, windows_figure

@@ -16,8 +16,8 @@ from sqlalchemy import delete
 
 from app.db.models import AnalysisRow, InstanceRow, utcnow
 from app.db.repository import AnalysisRepository, Database
+from app.jobs.events import EventBus
 from app.services.analysis import AnalysisService, new_analysis_id
-from app.services.events import EventBus
 from tests.scaleout.conftest import Cluster
 
 

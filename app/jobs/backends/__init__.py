@@ -12,9 +12,9 @@ import asyncio
 
 from app.core.config import Settings
 from app.db.repository import AnalysisRepository
-from app.services.backends.base import JobBackend
-from app.services.events import EventBus
-from app.services.jobs import Handler
+from app.jobs.backends.base import JobBackend
+from app.jobs.events import EventBus
+from app.jobs.runner import Handler
 
 __all__ = ["JobBackend", "make_job_backend", "make_event_bus"]
 
@@ -22,7 +22,7 @@ __all__ = ["JobBackend", "make_job_backend", "make_event_bus"]
 def make_event_bus(settings: Settings, loop: asyncio.AbstractEventLoop) -> EventBus:
     """The event bus of an API instance: in memory, or fed from Redis (celery)."""
     if settings.JOB_BACKEND == "celery":
-        from app.services.backends.redis_events import RedisEventBus
+        from app.jobs.backends.redis_events import RedisEventBus
 
         bus = RedisEventBus(loop, settings.CELERY_BROKER_URL)
         bus.start()
@@ -34,11 +34,11 @@ def make_job_backend(settings: Settings, handler: Handler, repo: AnalysisReposit
                      bus: EventBus) -> JobBackend:
     """The job backend of ``settings.JOB_BACKEND`` running ``handler(job_id, ctx)``."""
     if settings.JOB_BACKEND == "celery":
-        from app.services.backends.celery_backend import CeleryBackend
-        from app.services.backends.redis_events import RedisEventBus
+        from app.jobs.backends.celery_backend import CeleryBackend
+        from app.jobs.backends.redis_events import RedisEventBus
 
         return CeleryBackend(settings, repo, bus if isinstance(bus, RedisEventBus) else None)
-    from app.services.backends.local import LocalBackend
+    from app.jobs.backends.local import LocalBackend
 
     return LocalBackend(handler, max_workers=settings.MAX_WORKERS, name="analysis",
                         niceness=settings.WORKER_NICENESS)

@@ -1,10 +1,10 @@
-"""``JOB_BACKEND=local``: the in-process thread pool, unchanged (``app.services.jobs``)."""
+"""``JOB_BACKEND=local``: the in-process thread pool, unchanged (``app.jobs.runner``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.services.jobs import JobRunner
+from app.jobs.runner import JobRunner
 
 __all__ = ["LocalBackend"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from app.services.jobs import CancelReason, JobContext, RunnerStats
+from app.jobs.runner import CancelReason, JobContext, RunnerStats
 
 __all__ = ["JobBackend"]
 

@@ -25,19 +25,19 @@ from sqlalchemy.engine import make_url
 from app.core.config import Settings
 from app.db.models import JobStatus
 from app.db.repository import AnalysisRepository
-from app.services.backends.celery_app import (
+from app.jobs.backends.celery_app import (
     ANALYSIS_QUEUE,
     TASK_RUN_ANALYSIS,
     make_celery,
     queue_for,
 )
-from app.services.backends.redis_events import (
+from app.jobs.backends.redis_events import (
     WORKER_KEY_PREFIX,
     RedisEventBus,
     publish_cancel,
     redis_client,
 )
-from app.services.jobs import CancelReason, JobContext, RunnerStats
+from app.jobs.runner import CancelReason, JobContext, RunnerStats
 
 __all__ = ["CeleryBackend", "workers_seen", "SENT_KEY_PREFIX"]
 

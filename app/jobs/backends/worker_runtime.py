@@ -20,9 +20,9 @@ from app.core.config import Settings
 from app.core.logging import log_context
 from app.db.models import TERMINAL_STATUSES, JobStatus
 from app.db.repository import AnalysisRepository, Database
+from app.jobs.backends.redis_events import CancelListener, RedisEventBus
+from app.jobs.runner import CancelReason, JobContext
 from app.services.analysis import AnalysisService
-from app.services.backends.redis_events import CancelListener, RedisEventBus
-from app.services.jobs import CancelReason, JobContext
 
 __all__ = ["WorkerRuntime", "worker_instance_id"]
 
