@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.core.logging import log_context
 from app.engine import CancelToken
@@ -37,9 +38,11 @@ class JobContext:
     token: CancelToken = field(default_factory=CancelToken)
     reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
-    #: set when the analysis' final state was recorded and published on its behalf (a cancel
+    #: set when the job's final state was recorded and published on its behalf (a cancel
     #: that did not wait for the engine's next check)
     finalized: bool = False
+    #: what the job's handler keeps of this run (its progress recorder)
+    state: Any = None
 
     def cancel(self, reason: str) -> None:
         if self.reason is None:

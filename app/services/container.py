@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass
 
 from app.core.config import Settings
@@ -26,6 +27,7 @@ from app.services.workflows import WorkflowService
 __all__ = ["Services"]
 
 _logger = logging.getLogger(__name__)
+_maintenance_lock = threading.Lock()
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Services:
             workflows = WorkflowService(settings, db, bus, analyses)
             repairs = RepairService(settings, analyses)
             workflows.start()
+            repairs.start()
             batches = BatchService(settings, BatchRepository(db), analyses)
             files = FileService(settings, UploadRepository(db))
             files.start()
@@ -72,12 +75,20 @@ class Services:
                    repairs=repairs, batches=batches, files=files, reports=reports,
                    ui_state=ui_state)
 
+    def maintenance(self) -> None:
+        """Heartbeat; jobs of dead instances recovered; cancels requested elsewhere applied."""
+        with _maintenance_lock:
+            self.analyses.instance.heartbeat()
+            for jobs in (self.analyses.jobs, self.workflows.jobs, self.repairs.jobs):
+                jobs.recover()
+                jobs.reconcile()
+
     def close(self, *, timeout: float = 3.0) -> None:
         """Stop the workers (running analyses go back to the queue), close bus and database."""
         try:
             self.workflows.stop(timeout=timeout)
             self.analyses.stop(timeout=timeout)
-            self.repairs.close()
+            self.repairs.stop(timeout=timeout)
         finally:
             self.bus.close()
             self.db.dispose()

@@ -1,17 +1,19 @@
-"""Job backends (``JOB_BACKEND``): where analyses run and how their events travel.
+"""Job backends (``JOB_BACKEND``): where jobs run and how their events travel.
 
 - ``local`` (default): a thread pool in the API process, events on its in-memory bus.
 - ``celery``: Celery workers (``celery -A app.worker worker -Q analysis``; AI analyses on the
-  ``gpu`` queue) through a Redis broker; events through Redis pub/sub, so every API instance
-  streams the progress of every analysis. Both share one database (``DATABASE_URL``).
+  ``gpu`` queue; workflows and repairs on ``analysis``) through a Redis broker; events through
+  Redis pub/sub, so every API instance streams the progress of every job. Both share one
+  database (``DATABASE_URL``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from app.core.config import Settings
-from app.db.repository import AnalysisRepository
+from app.db.jobs import JobRepository
 from app.jobs.backends.base import JobBackend
 from app.jobs.events import EventBus
 from app.jobs.runner import Handler
@@ -30,15 +32,16 @@ def make_event_bus(settings: Settings, loop: asyncio.AbstractEventLoop) -> Event
     return EventBus(loop)
 
 
-def make_job_backend(settings: Settings, handler: Handler, repo: AnalysisRepository,
-                     bus: EventBus) -> JobBackend:
-    """The job backend of ``settings.JOB_BACKEND`` running ``handler(job_id, ctx)``."""
+def make_job_backend(settings: Settings, kind: str, handler: Handler,
+                     repo: JobRepository[Any], bus: EventBus) -> JobBackend:
+    """The backend of ``settings.JOB_BACKEND`` running the jobs of ``kind``: here
+    ``handler(job_id, ctx)``, or a task of a Celery worker."""
     if settings.JOB_BACKEND == "celery":
         from app.jobs.backends.celery_backend import CeleryBackend
         from app.jobs.backends.redis_events import RedisEventBus
 
-        return CeleryBackend(settings, repo, bus if isinstance(bus, RedisEventBus) else None)
+        return CeleryBackend(settings, kind, repo, bus if isinstance(bus, RedisEventBus) else None)
     from app.jobs.backends.local import LocalBackend
 
-    return LocalBackend(handler, max_workers=settings.MAX_WORKERS, name="analysis",
+    return LocalBackend(handler, max_workers=settings.MAX_WORKERS, name=kind,
                         niceness=settings.WORKER_NICENESS)

@@ -1,4 +1,4 @@
-"""What the analysis service needs from a job backend (``JOB_BACKEND``)."""
+"""What the job life cycle needs from a job backend (``JOB_BACKEND``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ __all__ = ["JobBackend"]
 
 
 class JobBackend(Protocol):
-    """Runs analyses by id. ``local``: a thread pool here; ``celery``: workers elsewhere.
+    """Runs the jobs of one kind by id. ``local``: a thread pool here; ``celery``: workers.
 
-    Jobs take ids only; the handler (``AnalysisService._run``) claims, runs and records them in
-    the shared database, so every backend runs the same code.
+    Jobs take ids only; the life cycle (``Lifecycle.run``) claims, runs and records them in the
+    shared database, so every backend runs the same code.
     """
 
     #: "local" or "celery"
