@@ -227,15 +227,19 @@ class Lifecycle(Generic[M]):
         self.publish_final(job_id)
         return "interrupted"
 
+    def to_stop(self, running: list[str]) -> list[str]:
+        """Which of the jobs ``running`` here must stop: cancelled or taken over through the
+        database (by another instance, or by a cancel that did not wait for their next check).
+        A queued one has not been claimed by its worker yet: not a reason to stop."""
+        return [job_id for job_id, (status, owner, cancel_requested)
+                in self.repo.run_states(running).items()
+                if status in TERMINAL_STATUSES or (status == JobStatus.RUNNING and (
+                    owner != self.instance.id or cancel_requested))]
+
     def reconcile(self) -> None:
-        """Stop local workers whose job was cancelled or taken over through the database (by
-        another instance, or by a cancel that did not wait for the job's next check)."""
-        for job_id, (status, owner, cancel_requested) in self.repo.run_states(
-                self.backend.running_ids()).items():
-            # queued + ours: the worker has not claimed it yet (not a reason to stop)
-            if status in TERMINAL_STATUSES or owner != self.instance.id or (
-                    status == JobStatus.RUNNING and cancel_requested):
-                self.backend.cancel(job_id, CancelReason.USER)
+        """Stop the local workers of :meth:`to_stop`."""
+        for job_id in self.to_stop(self.backend.running_ids()):
+            self.backend.cancel(job_id, CancelReason.USER)
 
     # --- cancellation ---------------------------------------------------------------------------
     def cancel(self, job_id: str, *, wait_seconds: float = 5.0) -> bool:

@@ -7,18 +7,14 @@ Claiming, finishing, cancelling and recovering an analysis is the job life cycle
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from starlette.concurrency import run_in_threadpool
 
 from app.api.v1.schemas.analysis import AnalysisCreate, BatchCreate
 from app.core.config import AI_METHOD, API_PREFIX, Settings
@@ -31,7 +27,7 @@ from app.core.errors import (
     public_text,
 )
 from app.db.jobs import InstanceRepository
-from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
+from app.db.models import AnalysisRow, JobStatus, utcnow
 from app.db.repository import AnalysisRepository, Progress
 from app.engine import (
     METHOD_NAMES,
@@ -51,6 +47,7 @@ from app.jobs.events import Event, EventBus, Subscription, to_jsonable
 from app.jobs.instances import Instance
 from app.jobs.lifecycle import Lifecycle
 from app.jobs.runner import CancelReason, JobContext
+from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.options import options_for
 from app.services.paths import ResolvedFile, resolve_media_path
 
@@ -74,15 +71,6 @@ def new_analysis_id() -> str:
 def new_batch_id() -> str:
     """``batch_YYYYMMDD_HHMMSS_<8 hex>`` (UTC)."""
     return _new_id("batch")
-
-
-@dataclass(frozen=True)
-class StreamMessage:
-    """One Server-Sent Event: its ``event`` name, ``id`` and JSON ``data``."""
-
-    event: str
-    id: int
-    data: dict[str, Any]
 
 
 def _progress_of(row: AnalysisRow) -> dict[str, Any]:
@@ -168,10 +156,6 @@ def view_of(row: AnalysisRow, *, full: bool = True, settings: Settings | None = 
                     confidence=result.get("confidence"), verdict=result.get("verdict"),
                     max_abs_offset_ms=qc.get("max_abs_offset_ms"), qc_status=qc.get("status"))
     return view
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 class _ProgressRecorder:
@@ -528,71 +512,18 @@ class AnalysisService:
     def final_event(self, row: AnalysisRow) -> Event:
         return _final_event(row, self.settings)
 
-    # --- events -------------------------------------------------------------------------------
+    # --- streams ------------------------------------------------------------------------------
     async def open_stream(self, analysis_id: str) -> tuple[Subscription, AnalysisRow]:
-        """Subscribe to an analysis, *then* read its stored state (nothing can fall between).
+        """Subscribe to an analysis, *then* read its stored state (404: no subscription)."""
+        return await open_stream(self.jobs, analysis_id, self.get)
 
-        Raises NotFoundError (and leaves no subscription) for an unknown id.
-        """
-        sub = self.bus.subscribe(analysis_id)
-        try:
-            row = await run_in_threadpool(self.get, analysis_id)
-        except BaseException:
-            self.bus.unsubscribe(sub)
-            raise
-        return sub, row
-
-    async def stream(self, sub: Subscription, row: AnalysisRow, *,
-                     poll_seconds: float = 2.0) -> AsyncIterator[StreamMessage]:
-        """The SSE messages of an analysis: ``state`` now, every event, then the final one.
-
-        When the analysis is not handled by this instance (it runs on another instance sharing
-        the database), the stored state is polled every ``poll_seconds`` instead.
-        """
-        analysis_id = sub.analysis_id
-        last_seq = sub.start_seq
-        try:
-            yield StreamMessage("state", last_seq, _jsonable_view(row))
-            last_progress = row.updated_at
-            while True:
-                if row.status in TERMINAL_STATUSES:
-                    async for message in self._drain_final(sub, row):
-                        yield message
-                    return
-                try:
-                    event = await asyncio.wait_for(sub.get(), timeout=poll_seconds)
-                except TimeoutError:
-                    if sub.lagged or not self.runner.is_active(analysis_id):
-                        row = await run_in_threadpool(self.get, analysis_id)
-                        if sub.lagged:
-                            self.bus.unsubscribe(sub)
-                            sub = self.bus.subscribe(analysis_id)
-                            last_seq = sub.start_seq
-                            yield StreamMessage("state", last_seq, _jsonable_view(row))
-                        elif row.updated_at != last_progress and \
-                                row.status not in TERMINAL_STATUSES:
-                            yield StreamMessage("progress", last_seq, {
-                                "type": "progress", "analysis_id": analysis_id,
-                                "status": row.status, "progress": _progress_of(row),
-                                "timestamp": _iso(row.updated_at)})
-                        last_progress = row.updated_at
-                    continue
-                last_seq = event["seq"]
-                yield StreamMessage(event["type"], last_seq, event)
-                if event.get("final"):
-                    return
-        finally:
-            self.bus.unsubscribe(sub)
-
-    async def _drain_final(self, sub: Subscription, row: AnalysisRow
-                           ) -> AsyncIterator[StreamMessage]:
-        """For a finished analysis: the events already queued, then its final event."""
-        while not sub.queue.empty():
-            event = sub.queue.get_nowait()
-            yield StreamMessage(event["type"], event["seq"], event)
-            if event.get("final"):
-                return
-        yield StreamMessage(row.status, sub.start_seq, _final_event(row, self.settings))
+    def stream(self, sub: Subscription, row: AnalysisRow, *,
+               poll_seconds: float = 2.0) -> AsyncIterator[StreamMessage]:
+        """The SSE messages of an analysis (:func:`app.jobs.stream.follow`)."""
+        return follow(self.jobs, sub, row, state=_jsonable_view, poll_seconds=poll_seconds,
+                      progress=lambda r: {"type": "progress", "analysis_id": r.id,
+                                          "status": r.status, "progress": _progress_of(r),
+                                          "timestamp": iso(r.updated_at)})
 
     # --- introspection --------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -607,12 +538,12 @@ def _final_event(row: AnalysisRow, settings: Settings | None = None) -> Event:
     return {"type": str(row.status), "final": True, "analysis_id": row.id,
             "status": str(row.status), "progress": _progress_of(row),
             "result": _result_with_qc(row, settings, None), "error": row.error,
-            "finished_at": _iso(row.finished_at), "timestamp": utcnow().isoformat()}
+            "finished_at": iso(row.finished_at), "timestamp": utcnow().isoformat()}
 
 
 def _jsonable_view(row: AnalysisRow) -> dict[str, Any]:
     view = view_of(row, full=False)
-    return {k: _iso(v) for k, v in view.items()} | {"type": "state"}
+    return {k: iso(v) for k, v in view.items()} | {"type": "state"}
 
 
 def _check_start_timecodes(request: dict[str, Any], master: AudioInfo, dub: AudioInfo) -> None:

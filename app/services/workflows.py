@@ -13,7 +13,6 @@ confidence is below ``min_confidence``; it repairs nothing when the largest offs
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
@@ -23,8 +22,6 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from starlette.concurrency import run_in_threadpool
 
 from app.api.v1.schemas.workflows import FileType, WorkflowCreate
 from app.core.config import API_PREFIX, Settings
@@ -55,6 +52,7 @@ from app.engine.verify import (
 from app.jobs.events import Event, EventBus
 from app.jobs.lifecycle import Lifecycle
 from app.jobs.runner import CancelReason, JobContext
+from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.analysis import AnalysisService, qc_of, to_jsonable
 from app.services.conform import conform_files
 from app.services.options import options_for
@@ -349,40 +347,16 @@ class WorkflowService:
                 "files_removed": removed}
 
     # --- events ---------------------------------------------------------------------------------
-    async def stream(self, workflow_id: str) -> AsyncIterator[tuple[str, int, dict[str, Any]]]:
+    async def stream(self, workflow_id: str) -> AsyncIterator[StreamMessage]:
         """(event, id, data) of a workflow: ``state`` now, every event, then the final one.
         Raises NotFoundError before streaming for an unknown id."""
-        sub = self.bus.subscribe(workflow_id)
-        try:
-            row = await run_in_threadpool(self.get, workflow_id)
-        except BaseException:
-            self.bus.unsubscribe(sub)
-            raise
+        sub, row = await open_stream(self.jobs, workflow_id, self.get)
+        return follow(self.jobs, sub, row, poll_seconds=1.0,
+                      state=lambda r: {"type": "state", **self._jsonable_view(r)},
+                      progress=lambda r: {"type": "progress", **self._jsonable_view(r)})
 
-        async def events() -> AsyncIterator[tuple[str, int, dict[str, Any]]]:
-            seq = sub.start_seq
-            current = row
-            try:
-                yield "state", seq, {"type": "state", **to_jsonable(
-                    {k: _iso(v) for k, v in self.view(current).items()})}
-                while current.status not in TERMINAL_STATUSES:
-                    try:
-                        event = await asyncio.wait_for(sub.get(), timeout=1.0)
-                    except TimeoutError:
-                        found = await run_in_threadpool(self.repo.get, workflow_id)
-                        if found is None:
-                            return
-                        current = found
-                        continue
-                    seq = event["seq"]
-                    yield str(event["type"]), seq, event
-                    if event.get("final"):
-                        return
-                yield str(current.status), seq + 1, self.final_event(current)
-            finally:
-                self.bus.unsubscribe(sub)
-
-        return events()
+    def _jsonable_view(self, row: WorkflowRow) -> dict[str, Any]:
+        return to_jsonable({k: iso(v) for k, v in self.view(row).items()})
 
     # --- the job (JobHandler) -------------------------------------------------------------------
     def run_job(self, row: WorkflowRow, ctx: JobContext) -> dict[str, Any]:
@@ -412,8 +386,7 @@ class WorkflowService:
                 "attempts": row.attempts}
 
     def final_event(self, row: WorkflowRow) -> Event:
-        return {"type": str(row.status), "final": True,
-                **to_jsonable({k: _iso(v) for k, v in self.view(row).items()})}
+        return {"type": str(row.status), "final": True, **self._jsonable_view(row)}
 
 
     def _options(self, req: dict[str, Any]) -> AnalysisOptions:
@@ -627,10 +600,6 @@ class WorkflowService:
     def stats(self) -> dict[str, Any]:
         r = self.runner.stats()
         return {"workers": r.workers, "busy": r.busy, "queued_here": r.queued}
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _stem(episode: str | None, dub: Path) -> str:

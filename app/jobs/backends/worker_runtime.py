@@ -18,7 +18,6 @@ from typing import Any
 from app.core.config import Settings
 from app.core.logging import log_context
 from app.db.jobs import InstanceRepository
-from app.db.models import TERMINAL_STATUSES, JobStatus
 from app.db.repository import AnalysisRepository, Database
 from app.jobs.backends.redis_events import CancelListener, RedisEventBus
 from app.jobs.instances import Instance, new_instance_id
@@ -100,13 +99,8 @@ class WorkerRuntime:
                 with self._lock:
                     running = dict(self._running)
                 for kind, jobs in self.jobs.items():
-                    ids = [i for i, (k, _) in running.items() if k == kind]
-                    for job_id, (status, owner, cancel_requested) in \
-                            jobs.repo.run_states(ids).items():
-                        if status in TERMINAL_STATUSES or (
-                                status == JobStatus.RUNNING and (owner != self.instance_id
-                                                                 or cancel_requested)):
-                            running[job_id][1].cancel(CancelReason.USER)
+                    for job_id in jobs.to_stop([i for i, (k, _) in running.items() if k == kind]):
+                        running[job_id][1].cancel(CancelReason.USER)
             except Exception:
                 _logger.exception("worker heartbeat failed (retrying)")
 
