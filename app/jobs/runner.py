@@ -63,7 +63,10 @@ Handler = Callable[[str, JobContext], None]
 
 
 class JobRunner:
-    """``max_workers`` threads running ``handler(job_id, ctx)`` for ids taken from a queue."""
+    """``max_workers`` threads running ``handler(job_id, ctx)`` for ids taken from a queue: the
+    ``local`` job backend (``JOB_BACKEND=local``; the queue lives in this process's memory)."""
+
+    name = "local"
 
     def __init__(self, handler: Handler, *, max_workers: int, name: str = "job",
                  niceness: int = 0) -> None:
@@ -105,8 +108,9 @@ class JobRunner:
             return list(self._running)
 
     # --- jobs --------------------------------------------------------------------------------
-    def submit(self, job_id: str) -> bool:
-        """Queue ``job_id``; False when it is already queued or running here, or stopping."""
+    def submit(self, job_id: str, attempts: int | None = None) -> bool:
+        """Queue ``job_id``; False when it is already queued or running here, or stopping
+        (``attempts`` is not needed: the queue dedupes by id)."""
         with self._lock:
             if self._stopping.is_set() or job_id in self._pending or job_id in self._running:
                 return False
@@ -141,6 +145,9 @@ class JobRunner:
                 alive=bool(self._threads) and all(t.is_alive() for t in self._threads)
                 and not self._stopping.is_set(),
             )
+
+    def health(self) -> dict[str, Any]:
+        return {"backend": self.name, "status": "ok"}
 
     # --- workers -------------------------------------------------------------------------------
     def _work(self) -> None:

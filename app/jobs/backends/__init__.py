@@ -16,7 +16,7 @@ from app.core.config import Settings
 from app.db.jobs import JobRepository
 from app.jobs.backends.base import JobBackend
 from app.jobs.events import EventBus
-from app.jobs.runner import Handler
+from app.jobs.runner import Handler, JobRunner
 
 __all__ = ["JobBackend", "make_job_backend", "make_event_bus"]
 
@@ -41,7 +41,5 @@ def make_job_backend(settings: Settings, kind: str, handler: Handler,
         from app.jobs.backends.redis_events import RedisEventBus
 
         return CeleryBackend(settings, kind, repo, bus if isinstance(bus, RedisEventBus) else None)
-    from app.jobs.backends.local import LocalBackend
-
-    return LocalBackend(handler, max_workers=settings.MAX_WORKERS, name=kind,
+    return JobRunner(handler, max_workers=settings.MAX_WORKERS, name=kind,
                         niceness=settings.WORKER_NICENESS)
