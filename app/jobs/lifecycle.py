@@ -35,25 +35,26 @@ __all__ = ["Lifecycle", "JobHandler", "job_error_of", "app_error_of"]
 
 _logger = logging.getLogger(__name__)
 M = TypeVar("M")
+R_contra = TypeVar("R_contra", contravariant=True)
 #: how long a cancel waits for the job's next check before recording the cancellation itself
 CANCEL_GRACE_SECONDS = 1.0
 _SHUTDOWN = "queued again: the service was shut down while it ran"
 
 
-class JobHandler(Protocol[M]):
+class JobHandler(Protocol[R_contra]):
     """One kind of job: its work and its events."""
 
-    def run_job(self, row: M, ctx: JobContext) -> dict[str, Any]:
+    def run_job(self, row: R_contra, ctx: JobContext) -> dict[str, Any]:
         """Do the job; the values to store with ``completed`` (``result``, ``progress`` ...)."""
 
-    def ended(self, row: M, ctx: JobContext, status: JobStatus, error: dict[str, Any]
+    def ended(self, row: R_contra, ctx: JobContext, status: JobStatus, error: dict[str, Any]
               ) -> dict[str, Any]:
         """What to store besides ``error`` when a run failed or was cancelled."""
 
-    def status_event(self, row: M) -> Event:
+    def status_event(self, row: R_contra) -> Event:
         """The event telling a job's status (started, queued again)."""
 
-    def final_event(self, row: M) -> Event:
+    def final_event(self, row: R_contra) -> Event:
         """The last event of a finished job (``final``: True), from its stored state."""
 
 

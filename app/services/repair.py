@@ -43,7 +43,7 @@ from app.core.errors import (
 from app.db.models import TERMINAL_STATUSES, JobStatus, utcnow
 from app.db.models_repairs import RepairRow
 from app.db.repository_repairs import RepairRepository
-from app.engine import AnalysisCancelled, AnalysisOptions, EngineError, ParameterError
+from app.engine import AnalysisCancelled, AnalysisOptions, CancelToken, EngineError, ParameterError
 from app.engine.channel_check import check_channels
 from app.engine.channels import analyze_channels, channel_sources
 from app.engine.decode import probe
@@ -141,7 +141,8 @@ class RepairService:
                 with contextlib.suppress(TimeoutError):
                     while not (await asyncio.wait_for(sub.get(), timeout=1.0)).get("final"):
                         pass
-                row = await run_in_threadpool(self.repo.get, row.id) or row
+                found: RepairRow | None = await run_in_threadpool(self.repo.get, row.id)
+                row = found or row
         finally:
             self.bus.unsubscribe(sub)
         if row.status != JobStatus.COMPLETED or row.result is None:
@@ -161,9 +162,10 @@ class RepairService:
         try:
             with paths_as_given(given):
                 if kind == "per_channel":
-                    record = self.per_channel(PerChannelRepairCreate(**body), row.id)
+                    record = self.per_channel(PerChannelRepairCreate(**body), row.id, ctx.token)
                 else:
-                    record = self.from_analysis(AnalysisRepairCreate(**body), row.id)
+                    record = self.from_analysis(AnalysisRepairCreate(**body), row.id,
+                                                ctx.token)
         except EngineError as exc:  # the answer the request would have had
             if isinstance(exc, AnalysisCancelled):
                 raise
@@ -226,7 +228,8 @@ class RepairService:
         return record
 
     # --- per channel --------------------------------------------------------------------------
-    def per_channel(self, req: PerChannelRepairCreate, repair_id: str) -> dict[str, Any]:
+    def per_channel(self, req: PerChannelRepairCreate, repair_id: str,
+                    cancel: CancelToken | None = None) -> dict[str, Any]:
         """Validate, (measure,) repair, verify; returns the stored record."""
         dub: Path | list[Path]
         if req.dub_file is not None:
@@ -255,7 +258,7 @@ class RepairService:
             if req.offsets_seconds is None:
                 assert master is not None
                 measured = analyze_channels(master, dub, options=opts,
-                                            reference=req.reference)
+                                            reference=req.reference, cancel=cancel)
                 offsets = measured.repair_offsets()
                 analysis = measured.to_dict()
                 for c in analysis["channels"]:
@@ -272,7 +275,7 @@ class RepairService:
                 match_master_duration=req.match_master_duration,
                 output_format=req.output_format, output_codec=req.output_codec,
                 output_bitrate=req.output_bitrate, verify=req.verify, order=order,
-                invert=invert)
+                invert=invert, cancel=cancel)
         outcomes = outcome if isinstance(outcome, list) else [outcome]
         labels = [s.label for s in sources]
         rate = sources[0].info.sample_rate
@@ -297,7 +300,8 @@ class RepairService:
         return self._save(folder, record)
 
     # --- from an analysis -------------------------------------------------------------------
-    def from_analysis(self, req: AnalysisRepairCreate, repair_id: str) -> dict[str, Any]:
+    def from_analysis(self, req: AnalysisRepairCreate, repair_id: str,
+                      cancel: CancelToken | None = None) -> dict[str, Any]:
         """Repair the dub of a completed analysis from its result (constant, drift, edits)."""
         row = self.analyses.get(req.analysis_id)
         if row.status != JobStatus.COMPLETED or not row.result:
@@ -325,7 +329,7 @@ class RepairService:
                 master, dub, folder / stem, plan=plan, options=opts,
                 match_master_duration=req.match_master_duration,
                 output_format=req.output_format, output_codec=req.output_codec,
-                output_bitrate=req.output_bitrate, verify=req.verify)
+                output_bitrate=req.output_bitrate, verify=req.verify, cancel=cancel)
         v = outcome.verification
         record = {
             "repair_id": repair_id, "kind": plan.kind, "created_at": t0.isoformat(),
