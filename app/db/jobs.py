@@ -40,7 +40,8 @@ class JobRepository(Generic[M]):
     def _progress(self, progress: Sequence[Any] | None) -> dict[str, Any]:
         return dict(zip(self.progress_columns, progress or (), strict=False))
 
-    def _said(self, stage: str, message: str) -> dict[str, Any]:
+    def said(self, stage: str, message: str) -> dict[str, Any]:
+        """The values of a stage and message (the model's own columns)."""
         return {self.progress_columns[0]: stage, self.progress_columns[2]: message}
 
     def _where(self, job_id: str, status: str, owner: str | None | type[Any] = Any) -> list[Any]:
@@ -133,7 +134,7 @@ class JobRepository(Generic[M]):
         at its next check); False when it is not in ``status``."""
         now = utcnow()
         values = {"status": JobStatus.CANCELLED, "finished_at": now, "updated_at": now,
-                  "error": CANCELLED_ERROR, **self._said("cancelled", "cancelled before it ran"
+                  "error": CANCELLED_ERROR, **self.said("cancelled", "cancelled before it ran"
                                                          if status == JobStatus.QUEUED
                                                          else "cancelled while running")}
         if hasattr(self.model, "cancel_requested") and status == JobStatus.RUNNING:
@@ -164,7 +165,7 @@ class JobRepository(Generic[M]):
         now = utcnow()
         return self._update(self._where(job_id, JobStatus.RUNNING, owner), {
             "status": JobStatus.INTERRUPTED, "error": error, "finished_at": now,
-            "updated_at": now, **self._said("interrupted", error["message"])})
+            "updated_at": now, **self.said("interrupted", error["message"])})
 
     @_retry_locked
     def delete(self, job_id: str) -> bool:

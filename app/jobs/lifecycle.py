@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Required, TypedDict, TypeVar
 
 from app.core.config import Settings
 from app.core.errors import AppError, ConflictError, engine_error_response, job_error, root_labels
 from app.core.logging import log_context
-from app.db.jobs import CANCELLED_ERROR, JobRepository
+from app.db.jobs import JobRepository
 from app.db.models import TERMINAL_STATUSES, JobStatus
 from app.engine import AnalysisCancelled, EngineError
 from app.jobs.backends import JobBackend, make_job_backend
@@ -31,7 +31,7 @@ from app.jobs.events import Event, EventBus, to_jsonable
 from app.jobs.instances import Instance
 from app.jobs.runner import CancelReason, JobContext
 
-__all__ = ["Lifecycle", "JobHandler", "job_error_of", "app_error_of"]
+__all__ = ["Lifecycle", "JobHandler", "JobError", "job_error_of", "app_error_of"]
 
 _logger = logging.getLogger(__name__)
 M = TypeVar("M")
@@ -47,7 +47,7 @@ class JobHandler(Protocol[R_contra]):
     def run_job(self, row: R_contra, ctx: JobContext) -> dict[str, Any]:
         """Do the job; the values to store with ``completed`` (``result``, ``progress`` ...)."""
 
-    def ended(self, row: R_contra, ctx: JobContext, status: JobStatus, error: dict[str, Any]
+    def ended(self, row: R_contra, ctx: JobContext, status: JobStatus, error: JobError
               ) -> dict[str, Any]:
         """What to store besides ``error`` when a run failed or was cancelled."""
 
@@ -58,18 +58,28 @@ class JobHandler(Protocol[R_contra]):
         """The last event of a finished job (``final``: True), from its stored state."""
 
 
-def job_error_of(exc: BaseException, roots: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The stored ``error`` of a job that raised ``exc``: ``{code, message, details}``; an
-    application error keeps its HTTP ``status`` (:func:`app_error_of` raises it again)."""
+class JobError(TypedDict, total=False):
+    """A job's stored ``error``; ``status``: the HTTP status of an application error."""
+
+    code: Required[str]
+    message: Required[str]
+    details: Required[Any]
+    status: int
+
+
+def job_error_of(exc: BaseException, roots: Mapping[str, str] | None = None) -> JobError:
+    """The stored ``error`` of a job that raised ``exc`` (:func:`app_error_of` raises an
+    application error again from it)."""
     if isinstance(exc, AnalysisCancelled):
-        return dict(CANCELLED_ERROR)
+        return JobError(code="cancelled", message="cancelled by request", details=None)
     if isinstance(exc, AppError):
         return {"code": exc.code, "message": exc.message, "details": to_jsonable(exc.details),
                 "status": exc.status_code}
     if isinstance(exc, EngineError):
         _, code, message, details = engine_error_response(exc, roots)
         return {"code": code, "message": message, "details": to_jsonable(details)}
-    return job_error(exc, roots)
+    error = job_error(exc, roots)
+    return JobError(code=error["code"], message=error["message"], details=error["details"])
 
 
 def app_error_of(error: Mapping[str, Any]) -> AppError:
@@ -119,7 +129,7 @@ class Lifecycle(Generic[M]):
                 try:
                     error = job_error_of(exc, root_labels(self.settings))
                     if self.repo.finish(job_id, self.instance.id, JobStatus.FAILED, error=error,
-                                        **self.repo._said("failed", error["message"])):
+                                        **self.repo.said("failed", error["message"])):
                         self.publish_final(job_id)
                 except Exception:
                     _logger.exception("%s %s: its failure could not be recorded", self.kind,

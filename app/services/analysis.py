@@ -45,7 +45,7 @@ from app.engine.qc import DEFAULT_WARN_FRACTION, judge
 from app.engine.start_timecode import TimecodeError, programme_timecode
 from app.jobs.events import Event, EventBus, Subscription, to_jsonable
 from app.jobs.instances import Instance
-from app.jobs.lifecycle import Lifecycle
+from app.jobs.lifecycle import JobError, Lifecycle
 from app.jobs.runner import CancelReason, JobContext
 from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.options import options_for
@@ -500,7 +500,7 @@ class AnalysisService:
                                                None, None, recorder.last[5])}
 
     def ended(self, row: AnalysisRow, ctx: JobContext, status: JobStatus,
-              error: dict[str, Any]) -> dict[str, Any]:
+              error: JobError) -> dict[str, Any]:
         last = ctx.state.last if ctx.state else _ProgressRecorder.START
         return {"progress": (str(status), last[1], error["message"], None, None, last[5])}
 

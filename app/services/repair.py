@@ -50,7 +50,7 @@ from app.engine.decode import probe
 from app.engine.repair import plan_from_result, probe_format, sha256_file
 from app.engine.verify import RepairOutcome, repair_channels, repair_dub
 from app.jobs.events import Event, to_jsonable
-from app.jobs.lifecycle import Lifecycle, app_error_of
+from app.jobs.lifecycle import JobError, Lifecycle, app_error_of
 from app.jobs.runner import JobContext
 from app.services.analysis import AnalysisService
 from app.services.options import options_for
@@ -177,7 +177,7 @@ class RepairService:
         return {"result": record, "stage": "done", "fraction": 1.0, "message": "repaired"}
 
     def ended(self, row: RepairRow, ctx: JobContext, status: JobStatus,
-              error: dict[str, Any]) -> dict[str, Any]:
+              error: JobError) -> dict[str, Any]:
         return {"stage": str(status), "message": error["message"]}
 
     def status_event(self, row: RepairRow) -> Event:

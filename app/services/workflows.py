@@ -50,7 +50,7 @@ from app.engine.verify import (
     repair_dub,
 )
 from app.jobs.events import Event, EventBus
-from app.jobs.lifecycle import Lifecycle
+from app.jobs.lifecycle import JobError, Lifecycle
 from app.jobs.runner import CancelReason, JobContext
 from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.analysis import AnalysisService, qc_of, to_jsonable
@@ -371,7 +371,7 @@ class WorkflowService:
                 "message": f"done: {values['result']['outcome']}"}
 
     def ended(self, row: WorkflowRow, ctx: JobContext, status: JobStatus,
-              error: dict[str, Any]) -> dict[str, Any]:
+              error: JobError) -> dict[str, Any]:
         """The running stage marked failed or cancelled."""
         values: dict[str, Any] = {"stage": str(status), "message": error["message"]}
         if ctx.state is not None:
