@@ -348,7 +348,8 @@ class AnalysisService:
                 details={"field": field, "path": file.given,
                          "stderr": public_text(exc.stderr, shown)}) from exc
 
-    def _check_capacity(self, adding: int) -> None:
+    def check_capacity(self, adding: int) -> None:
+        """503 (queue_full / shutting_down) when ``adding`` more analyses do not fit."""
         if not self._started:
             raise ServiceUnavailableError("the service is shutting down", code="shutting_down")
         queued = self.runner.stats().queued
@@ -363,10 +364,6 @@ class AnalysisService:
         """Check one request as ``submit`` does; returns its row, not yet stored or queued."""
         return self._prepare(req, batch_id=batch_id)
 
-    def check_capacity(self, adding: int) -> None:
-        """503 (queue_full / shutting_down) when ``adding`` more analyses do not fit."""
-        self._check_capacity(adding)
-
     def enqueue(self, analysis_ids: Sequence[str]) -> None:
         """Queue stored analyses in this instance's job runner."""
         for analysis_id in analysis_ids:
@@ -374,7 +371,7 @@ class AnalysisService:
 
     def submit(self, req: AnalysisCreate) -> AnalysisRow:
         """Validate, store and queue one analysis (4xx errors are raised before anything runs)."""
-        self._check_capacity(1)
+        self.check_capacity(1)
         row = self._prepare(req)
         self.repo.add_many([row])
         self.runner.submit(row.id)
@@ -388,7 +385,7 @@ class AnalysisService:
             raise UnprocessableError(
                 f"items: {n} pairs, at most {self.settings.BATCH_MAX_ITEMS} (BATCH_MAX_ITEMS)",
                 code="batch_too_large")
-        self._check_capacity(n)
+        self.check_capacity(n)
         batch_id = new_batch_id()
         errors: list[dict[str, Any]] = []
         rows: list[AnalysisRow | None] = [None] * n

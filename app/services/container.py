@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.core.config import Settings
 from app.db.repository import AnalysisRepository, Database
@@ -27,12 +27,11 @@ from app.services.workflows import WorkflowService
 __all__ = ["Services"]
 
 _logger = logging.getLogger(__name__)
-_maintenance_lock = threading.Lock()
 
 
 @dataclass
 class Services:
-    """Database, event bus, job runner (inside the analysis service) and health."""
+    """Database, event bus, the services (each job kind's life cycle inside its service)."""
 
     settings: Settings
     db: Database
@@ -46,6 +45,7 @@ class Services:
     files: FileService
     reports: ReportService
     ui_state: UiStateService
+    _maintenance: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, loop: asyncio.AbstractEventLoop) -> Services:
@@ -77,18 +77,18 @@ class Services:
 
     def maintenance(self) -> None:
         """Heartbeat; jobs of dead instances recovered; cancels requested elsewhere applied."""
-        with _maintenance_lock:
+        with self._maintenance:
             self.analyses.instance.heartbeat()
             for jobs in (self.analyses.jobs, self.workflows.jobs, self.repairs.jobs):
                 jobs.recover()
                 jobs.reconcile()
 
     def close(self, *, timeout: float = 3.0) -> None:
-        """Stop the workers (running analyses go back to the queue), close bus and database."""
+        """Stop the workers (running jobs go back to the queue), close bus and database."""
         try:
             self.workflows.stop(timeout=timeout)
-            self.analyses.stop(timeout=timeout)
             self.repairs.stop(timeout=timeout)
+            self.analyses.stop(timeout=timeout)  # last: it unregisters the instance
         finally:
             self.bus.close()
             self.db.dispose()
