@@ -8,12 +8,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from app.db.database import Database, _escape_like, _retry_locked, _rowcount
+from app.db.database import Database, _escape_like
 from app.db.jobs import JobRepository
 from app.db.models import AnalysisRow
 
-__all__ = ["Database", "AnalysisRepository", "Progress", "_retry_locked", "_rowcount",
-           "_escape_like"]
+__all__ = ["Database", "AnalysisRepository", "Progress"]
 
 #: (stage, fraction, message, window, windows, estimate)
 Progress = tuple[str, float, str, int | None, int | None, dict[str, float] | None]
