@@ -170,6 +170,13 @@ class Lifecycle(Generic[M]):
         if now is not None and now.status in TERMINAL_STATUSES and not ctx.finalized:
             self.publish_final(job_id)
 
+    def store(self, job_id: str, ctx: JobContext, progress: tuple[Any, ...] | None = None,
+              **values: Any) -> None:
+        """Store the progress (or partial results) of a job running here; a job no longer
+        running for this instance (cancelled, taken over, deleted) has its run cancelled."""
+        if not self.repo.update(job_id, self.instance.id, progress, **values):
+            ctx.cancel(CancelReason.USER)
+
     def publish_final(self, job_id: str) -> None:
         """Publish the final event of a finished job, from its stored state."""
         row = self.repo.get(job_id)

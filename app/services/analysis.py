@@ -46,7 +46,7 @@ from app.engine.start_timecode import TimecodeError, programme_timecode
 from app.jobs.events import Event, EventBus, Subscription, to_jsonable
 from app.jobs.instances import Instance
 from app.jobs.lifecycle import JobError, Lifecycle
-from app.jobs.runner import CancelReason, JobContext
+from app.jobs.runner import JobContext
 from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.options import options_for
 from app.services.paths import ResolvedFile, resolve_media_path
@@ -189,9 +189,7 @@ class _ProgressRecorder:
         if event.stage != self.last_stage or now - self.last_write >= self.interval:
             self.last_stage = event.stage
             self.last_write = now
-            if not self.service.repo.update(self.analysis_id, self.service.instance_id,
-                                            self.last):
-                self.ctx.cancel(CancelReason.USER)
+            self.service.jobs.store(self.analysis_id, self.ctx, self.last)
 
 
 class AnalysisService:

@@ -189,10 +189,8 @@ class _Recorder:
         self.store(message=message)
 
     def store(self, **values: Any) -> None:
-        if not self.service.repo.update(self.id, self.service.instance_id, stages=self.stages,
-                                        **values):
-            self.ctx.cancel(CancelReason.USER)
-            self.ctx.token.raise_if_cancelled()
+        self.service.jobs.store(self.id, self.ctx, stages=self.stages, **values)
+        self.ctx.token.raise_if_cancelled()
 
     def progress(self, fraction: float, message: str, *, force: bool = False) -> None:
         self.ctx.token.raise_if_cancelled()
