@@ -20,6 +20,7 @@ __all__ = ["JobRepository", "InstanceRepository", "CANCELLED_ERROR"]
 
 M = TypeVar("M", bound=Base)
 CANCELLED_ERROR = {"code": "cancelled", "message": "cancelled by request", "details": None}
+_ANYONE = object()  # no condition on the owner
 
 
 class JobRepository(Generic[M]):
@@ -44,10 +45,11 @@ class JobRepository(Generic[M]):
         """The values of a stage and message (the model's own columns)."""
         return {self.progress_columns[0]: stage, self.progress_columns[2]: message}
 
-    def _where(self, job_id: str, status: str, owner: str | None | type[Any] = Any) -> list[Any]:
+    def _where(self, job_id: str, status: str, owner: str | None | object = _ANYONE
+               ) -> list[Any]:
         m = self.model
         cond = [m.id == job_id, m.status == status]
-        if owner is not Any:
+        if owner is not _ANYONE:
             cond.append(m.owner.is_(None) if owner is None else m.owner == owner)
         return cond
 
