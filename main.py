@@ -58,12 +58,12 @@ Workflow: `POST /api/v1/analysis/sync` → 202 with an `analysis_id` → follow
 
 
 async def _maintenance(services: Services) -> None:
-    """Heartbeat, recovery of dead instances' analyses, cancels requested on other instances."""
+    """Heartbeat, recovery of dead instances' jobs, cancels requested on other instances."""
     period = services.settings.HEARTBEAT_SECONDS
     while True:
         await asyncio.sleep(period)
         try:
-            await run_in_threadpool(services.analyses.maintenance)
+            await run_in_threadpool(services.maintenance)
         except Exception:
             _logger.exception("maintenance failed (retrying in %.1f s)", period)
 

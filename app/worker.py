@@ -1,10 +1,11 @@
-"""Celery worker entry point: ``celery -A app.worker worker -Q analysis`` (CPU analyses) or
-``-Q gpu`` (analyses using AI methods), settings from the environment and ``.env`` as for the
-API (``JOB_BACKEND=celery``, ``CELERY_BROKER_URL``, ``DATABASE_URL``, the shared storage).
+"""Celery worker entry point: ``celery -A app.worker worker -Q analysis`` (CPU analyses,
+workflows, repairs) or ``-Q gpu`` (analyses using AI methods), settings from the environment and
+``.env`` as for the API (``JOB_BACKEND=celery``, ``CELERY_BROKER_URL``, ``DATABASE_URL``, the
+shared storage).
 
-One task per analysis (or batch item), carrying its id only; the worker process claims the
-analysis in the shared database and runs the same engine code as the local thread pool
-(:class:`~app.services.backends.worker_runtime.WorkerRuntime`). Every worker writes a heartbeat
+One task per job run, carrying its kind and id only; the worker process claims the job in the
+shared database and runs the same life cycle as the local thread pool
+(:class:`~app.jobs.backends.worker_runtime.WorkerRuntime`). Every worker writes a heartbeat
 to Redis (``sync_analyzer:worker:<node name>``), which ``/api/v1/health`` lists as workers seen.
 """
 
@@ -31,11 +32,11 @@ from sqlalchemy.exc import OperationalError
 from app.core.config import get_settings
 from app.core.logging import configure_logging
 from app.engine import tune_process
-from app.services.backends.celery_app import TASK_RUN_ANALYSIS, make_celery
-from app.services.backends.redis_events import WORKER_KEY_PREFIX, redis_client
-from app.services.backends.worker_runtime import WorkerRuntime
+from app.jobs.backends.celery_app import TASK_RUN_JOB, make_celery
+from app.jobs.backends.redis_events import WORKER_KEY_PREFIX, redis_client
+from app.jobs.backends.worker_runtime import WorkerRuntime
 
-__all__ = ["celery", "run_analysis"]
+__all__ = ["celery", "run_job"]
 
 _logger = logging.getLogger("app.worker")
 settings = get_settings()
@@ -54,15 +55,15 @@ def _get_runtime(nodename: str) -> WorkerRuntime:
         return _runtime
 
 
-@celery.task(name=TASK_RUN_ANALYSIS, bind=True, acks_late=True, reject_on_worker_lost=True,
+@celery.task(name=TASK_RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True,
              autoretry_for=(OperationalError, redis.ConnectionError),
              max_retries=settings.CELERY_TASK_MAX_RETRIES, retry_backoff=True,
              retry_backoff_max=30, retry_jitter=True)
-def run_analysis(self: Task, analysis_id: str) -> str:
-    """Run analysis ``analysis_id`` (retried after a broker/database outage, at most
+def run_job(self: Task, kind: str, job_id: str) -> str:
+    """Run job ``job_id`` of ``kind`` (retried after a broker/database outage, at most
     CELERY_TASK_MAX_RETRIES times; a crash of the process re-runs it at most JOB_MAX_ATTEMPTS
     times in all)."""
-    return _get_runtime(str(self.request.hostname or socket.gethostname())).run(analysis_id)
+    return _get_runtime(str(self.request.hostname or socket.gethostname())).run(kind, job_id)
 
 
 @worker_process_shutdown.connect

@@ -158,7 +158,7 @@ class CeleryWorker:
 
         import redis
 
-        from app.services.backends.redis_events import WORKER_KEY_PREFIX
+        from app.jobs.backends.redis_events import WORKER_KEY_PREFIX
 
         client = redis.Redis.from_url(broker_url)
         deadline = time.monotonic() + timeout

@@ -14,7 +14,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "JobStatus", "TERMINAL_STATUSES", "AnalysisRow", "InstanceRow", "utcnow"]
+__all__ = ["Base", "JobStatus", "TERMINAL_STATUSES", "JobColumns", "StageColumns", "AnalysisRow",
+           "InstanceRow", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -23,7 +24,7 @@ def utcnow() -> datetime:
 
 
 class JobStatus(StrEnum):
-    """Life cycle of an analysis: queued → running → completed | failed | cancelled.
+    """Life cycle of a job: queued → running → completed | failed | cancelled.
 
     ``interrupted``: the process running it died and the job was not re-run (it had already used
     JOB_MAX_ATTEMPTS runs).
@@ -65,19 +66,40 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
 
-class AnalysisRow(Base):
+class JobColumns:
+    """The columns of every job table (analyses, workflows, repairs; ``app.db.jobs``)."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class StageColumns:
+    """Where a workflow or a repair stands: its stage, overall fraction and message."""
+
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class AnalysisRow(JobColumns, Base):
     """One analysis: what was asked, where it stands, and its result or error."""
 
     __tablename__ = "analyses"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     batch_id: Mapped[str | None] = mapped_column(String(64), default=None)
     master_file: Mapped[str] = mapped_column(Text)
     dub_file: Mapped[str] = mapped_column(Text)
     master_name: Mapped[str] = mapped_column(String(512))
     dub_name: Mapped[str] = mapped_column(String(512))
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     progress_stage: Mapped[str] = mapped_column(String(32), default="queued")
     progress_fraction: Mapped[float] = mapped_column(Float, default=0.0)
@@ -85,18 +107,7 @@ class AnalysisRow(Base):
     progress_window: Mapped[int | None] = mapped_column(Integer, default=None)
     progress_windows: Mapped[int | None] = mapped_column(Integer, default=None)
     progress_estimate: Mapped[dict[str, float] | None] = mapped_column(JSON, default=None)
-
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    owner: Mapped[str | None] = mapped_column(String(64), default=None)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     __table_args__ = (
         Index("ix_analyses_status_created", "status", "created_at"),

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from app.db.database import Database, _retry_locked, _rowcount
 from app.db.models import AnalysisRow, utcnow
 from app.db.models_batch import BatchItemRow, BatchRow, BatchState, ItemState
-from app.db.repository import Database, _retry_locked, _rowcount
 
 __all__ = ["BatchRepository"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.db.database import Database
 from app.db.models import AnalysisRow, JobStatus
 from app.db.models_workflows import WorkflowRow
-from app.db.repository import Database
 
 __all__ = ["recent_failures"]
 

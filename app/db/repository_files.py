@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import delete, or_, select
 
+from app.db.database import Database, _retry_locked, _rowcount
 from app.db.models import AnalysisRow, JobStatus
 from app.db.models_files import UploadRow
-from app.db.repository import Database, _retry_locked, _rowcount
 
 __all__ = ["UploadRepository"]
 

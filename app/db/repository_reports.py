@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, and_, func, select
 
+from app.db.database import Database, _escape_like
 from app.db.models import AnalysisRow
-from app.db.repository import Database, _escape_like
 
 __all__ = ["ReportRepository"]
 

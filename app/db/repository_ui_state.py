@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from app.db.database import Database, _retry_locked, _rowcount
 from app.db.models import utcnow
 from app.db.models_ui_state import UiStateRow
-from app.db.repository import Database, _retry_locked, _rowcount
 
 __all__ = ["UiStateRepository"]
 

@@ -1,58 +1,36 @@
-"""Analyses: validate and submit, run in the job runner, record, stream, cancel, recover.
+"""Analyses: validate and submit, the job that runs one, views, streams.
 
 State lives in the database (one row per analysis); live progress goes through the event bus.
-Every state change is committed to the database *before* its event is published, so a subscriber
-that reads the stored state after subscribing can never miss the end of an analysis.
-
-Restart policy: at start-up (and every HEARTBEAT_SECONDS) an instance looks for analyses owned by
-an instance that is gone — a dead process on this host, or no heartbeat for
-INSTANCE_STALE_SECONDS. Queued ones are adopted and queued again. Running ones are re-run from
-the start while they have used fewer than JOB_MAX_ATTEMPTS runs, otherwise they are marked
-``interrupted`` with the reason, so a file that crashes the process cannot crash it forever.
-A graceful shutdown puts its running analyses back in the queue without counting the attempt.
+Claiming, finishing, cancelling and recovering an analysis is the job life cycle's
+(:mod:`app.jobs.lifecycle`); this service is its handler of the ``analysis`` kind.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
-import os
 import secrets
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import psutil
-from starlette.concurrency import run_in_threadpool
 
 from app.api.v1.schemas.analysis import AnalysisCreate, BatchCreate
 from app.core.config import AI_METHOD, API_PREFIX, Settings
 from app.core.errors import (
-    ConflictError,
     NotFoundError,
     ServiceUnavailableError,
     UnprocessableError,
     engine_error_response,
-    job_error,
     paths_as_given,
     public_text,
-    root_labels,
 )
-from app.core.logging import log_context
-from app.db.models import TERMINAL_STATUSES, AnalysisRow, InstanceRow, JobStatus, utcnow
+from app.db.jobs import InstanceRepository
+from app.db.models import AnalysisRow, JobStatus, utcnow
 from app.db.repository import AnalysisRepository, Progress
 from app.engine import (
     METHOD_NAMES,
-    AnalysisCancelled,
     AnalysisOptions,
     AudioDecodeError,
     AudioInfo,
@@ -65,9 +43,11 @@ from app.engine import (
 )
 from app.engine.qc import DEFAULT_WARN_FRACTION, judge
 from app.engine.start_timecode import TimecodeError, programme_timecode
-from app.services.backends import JobBackend, make_job_backend
-from app.services.events import Event, EventBus, Subscription
-from app.services.jobs import CancelReason, JobContext
+from app.jobs.events import Event, EventBus, Subscription, to_jsonable
+from app.jobs.instances import Instance
+from app.jobs.lifecycle import JobError, Lifecycle
+from app.jobs.runner import JobContext
+from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.options import options_for
 from app.services.paths import ResolvedFile, resolve_media_path
 
@@ -77,8 +57,6 @@ __all__ = ["AnalysisService", "new_analysis_id", "new_batch_id", "ANALYSIS_ID_PA
 _logger = logging.getLogger(__name__)
 
 ANALYSIS_ID_PATTERN = r"^analysis_\d{8}_\d{6}_[0-9a-f]{8}$"
-#: how long a cancel waits for the engine's next check before recording the cancellation itself
-CANCEL_GRACE_SECONDS = 1.0
 
 
 def _new_id(prefix: str) -> str:
@@ -93,33 +71,6 @@ def new_analysis_id() -> str:
 def new_batch_id() -> str:
     """``batch_YYYYMMDD_HHMMSS_<8 hex>`` (UTC)."""
     return _new_id("batch")
-
-
-@dataclass(frozen=True)
-class StreamMessage:
-    """One Server-Sent Event: its ``event`` name, ``id`` and JSON ``data``."""
-
-    event: str
-    id: int
-    data: dict[str, Any]
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars unwrapped, tuples as lists, NaN/inf as null, str enums
-    (:class:`~app.engine.Verdict`) as their plain strings."""
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def _progress_of(row: AnalysisRow) -> dict[str, Any]:
@@ -207,12 +158,10 @@ def view_of(row: AnalysisRow, *, full: bool = True, settings: Settings | None = 
     return view
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 class _ProgressRecorder:
     """Engine progress callback: every event to the bus, throttled writes to the database."""
+
+    START: Progress = ("starting", 0.0, "analysis started", None, None, None)
 
     def __init__(self, service: AnalysisService, analysis_id: str, ctx: JobContext) -> None:
         self.service = service
@@ -221,7 +170,7 @@ class _ProgressRecorder:
         self.interval = service.settings.PROGRESS_DB_INTERVAL_SECONDS
         self.last_write = 0.0
         self.last_stage: str | None = None
-        self.last: Progress = ("starting", 0.0, "analysis started", None, None, None)
+        self.last: Progress = self.START
 
     def __call__(self, event: ProgressEvent) -> None:
         estimate = dict(event.estimate) if event.estimate else None
@@ -229,7 +178,7 @@ class _ProgressRecorder:
             estimate = to_jsonable(estimate)
         self.last = (event.stage, float(event.fraction), event.message, event.window,
                      event.windows, estimate)
-        self.service._publish(self.analysis_id, {
+        self.service.bus.publish(self.analysis_id, {
             "type": "progress", "analysis_id": self.analysis_id, "status": JobStatus.RUNNING,
             "progress": {"stage": event.stage, "fraction": event.fraction,
                          "percent": round(event.fraction * 100, 1), "message": event.message,
@@ -240,167 +189,48 @@ class _ProgressRecorder:
         if event.stage != self.last_stage or now - self.last_write >= self.interval:
             self.last_stage = event.stage
             self.last_write = now
-            if self.service.repo.update_progress(self.analysis_id, self.service.instance_id,
-                                                 self.last):
-                self.ctx.cancel(CancelReason.USER)
+            self.service.jobs.store(self.analysis_id, self.ctx, self.last)
 
 
 class AnalysisService:
     """Everything the API does with analyses, and the job that runs one."""
 
-    def __init__(self, settings: Settings, repo: AnalysisRepository, bus: EventBus) -> None:
+    def __init__(self, settings: Settings, repo: AnalysisRepository, bus: EventBus,
+                 instance: Instance | None = None) -> None:
         self.settings = settings
         self.repo = repo
         self.bus = bus
-        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.hostname = socket.gethostname()
-        self.runner: JobBackend = make_job_backend(settings, self._run, repo, bus)
+        self.instance = instance or Instance(InstanceRepository(repo.db),
+                                             settings.INSTANCE_STALE_SECONDS)
+        self.jobs: Lifecycle[AnalysisRow] = Lifecycle(settings, repo, self, bus, self.instance)
+        self.runner = self.jobs.backend
         self._roots = [settings.mount_root, settings.upload_root]
         self._started = False
-        self._maintenance_lock = threading.Lock()
 
     # --- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
-        """Register this instance, recover unfinished analyses and start the workers."""
-        self.repo.register_instance(self.instance_id, self.hostname, os.getpid())
-        self.runner.start()
+        """Register this instance, start the workers and recover unfinished analyses."""
+        self.instance.register()
+        requeued, interrupted = self.jobs.start()
         self._started = True
-        requeued, interrupted = self.recover()
         _logger.info("instance %s started: %d workers; %d analyses queued again, %d marked "
                      "interrupted", self.instance_id, self.settings.MAX_WORKERS, requeued,
                      interrupted)
 
     def stop(self, *, timeout: float = 3.0) -> None:
-        """Stop the workers; running analyses go back to the queue for the next start.
-
-        Workers get ``timeout`` seconds to reach the engine's next check; analyses whose worker
-        is still busy then are put back in the queue from here (the worker's own outcome is
-        dropped), so a shutdown never waits for an analysis to finish.
-        """
+        """Stop the workers; running analyses go back to the queue for the next start."""
         if not self._started:
             return
         self._started = False
-        for analysis_id in self.runner.shutdown(timeout=timeout):
-            if self.repo.requeue(analysis_id, self.instance_id,
-                                 expected_status=JobStatus.RUNNING, new_owner=self.instance_id,
-                                 refund_attempt=True,
-                                 message="queued again: the service was shut down while it ran"):
-                _logger.info("analysis %s put back in the queue (shutdown)", analysis_id)
+        self.jobs.stop(timeout=timeout)
         try:
-            self.repo.remove_instance(self.instance_id)
+            self.instance.remove()
         except Exception:  # pragma: no cover - the database went away first
             _logger.exception("could not unregister instance %s", self.instance_id)
 
-    def maintenance(self) -> None:
-        """Heartbeat, recovery of analyses of dead instances, cancels requested elsewhere."""
-        with self._maintenance_lock:
-            self.repo.heartbeat(self.instance_id)
-            self.recover()
-            self._reconcile_running()
-
-    def _reconcile_running(self) -> None:
-        """Stop local workers whose analysis was cancelled or taken over through the database
-        (by another instance, or by a cancel that did not wait for the engine)."""
-        states = self.repo.run_states(self.runner.running_ids())
-        for analysis_id, (status, owner, cancel_requested) in states.items():
-            # queued + ours: the worker has not claimed it yet (not a reason to stop)
-            if status in TERMINAL_STATUSES or owner != self.instance_id or (
-                    status == JobStatus.RUNNING and cancel_requested):
-                self.runner.cancel(analysis_id, CancelReason.USER)
-
-    def _dead_instances(self) -> tuple[set[str], set[str]]:
-        """(ids of live instances, ids of dead ones) among the registered instances."""
-        stale_before = utcnow() - timedelta(seconds=self.settings.INSTANCE_STALE_SECONDS)
-        alive: set[str] = set()
-        dead: set[str] = set()
-        for inst in self.repo.instances():
-            (alive if self._is_alive(inst, stale_before) else dead).add(inst.id)
-        return alive, dead
-
-    def _is_alive(self, inst: InstanceRow, stale_before: datetime) -> bool:
-        if inst.id == self.instance_id:
-            return True
-        if inst.heartbeat_at < stale_before:
-            return False
-        if inst.hostname != self.hostname:
-            return True
-        try:  # same host: the process must exist and have started before the instance did
-            created = datetime.fromtimestamp(psutil.Process(inst.pid).create_time(), UTC)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-            return False
-        return created <= inst.started_at + timedelta(seconds=1)
-
-    def recover(self) -> tuple[int, int]:
-        """Adopt the unfinished analyses of dead instances; queue every queued one we own.
-
-        Returns (analyses queued again, analyses marked interrupted).
-        """
-        alive, dead = self._dead_instances()
-        requeued = interrupted = 0
-        for analysis_id, status, owner, attempts in self.repo.unfinished():
-            if owner == self.instance_id:
-                if status == JobStatus.QUEUED:
-                    self.runner.submit(analysis_id, attempts)
-                continue
-            if owner in alive:
-                continue
-            outcome = self._recover_one(analysis_id, status, owner, attempts, submit=True)
-            requeued += outcome == "requeued"
-            interrupted += outcome == "interrupted"
-        if dead:
-            self.repo.prune_instances(utcnow() - timedelta(
-                seconds=10 * self.settings.INSTANCE_STALE_SECONDS))
-        return requeued, interrupted
-
-    def _recover_one(self, analysis_id: str, status: str, owner: str | None, attempts: int,
-                     *, submit: bool) -> str | None:
-        """Adopt one analysis of a dead owner: queued again (re-run while it has had fewer
-        than JOB_MAX_ATTEMPTS runs, handed to the job backend when ``submit``) or marked
-        interrupted. Returns "requeued", "interrupted" or None (someone else was first)."""
-        if status == JobStatus.QUEUED:
-            if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.QUEUED,
-                                 new_owner=self.instance_id, message=None):
-                if submit:
-                    self.runner.submit(analysis_id)
-                return "requeued"
-        elif attempts < self.settings.JOB_MAX_ATTEMPTS:
-            if self.repo.requeue(analysis_id, owner, expected_status=JobStatus.RUNNING,
-                                 new_owner=self.instance_id,
-                                 message=f"queued again: the service stopped during run "
-                                         f"{attempts} of at most "
-                                         f"{self.settings.JOB_MAX_ATTEMPTS}"):
-                _logger.warning("analysis %s was running on %s, which is gone: re-run",
-                                analysis_id, owner)
-                self._publish(analysis_id, self._status_event(analysis_id))
-                if submit:
-                    self.runner.submit(analysis_id)
-                return "requeued"
-        else:
-            error = {"code": "interrupted",
-                     "message": f"the service stopped while this analysis was running "
-                                f"(run {attempts} of at most "
-                                f"{self.settings.JOB_MAX_ATTEMPTS}); it was not re-run",
-                     "details": {"attempts": attempts}}  # not the owner: host and PID
-            if self.repo.mark_interrupted(analysis_id, owner, error):
-                _logger.warning("analysis %s marked interrupted (%d runs on %s)", analysis_id,
-                                attempts, owner)
-                self._publish_final(analysis_id)
-                return "interrupted"
-        return None
-
-    def adopt_orphan(self, analysis_id: str, *, running_here: bool) -> str | None:
-        """For a worker given a task again (its first worker died): when the analysis is
-        still marked running by an owner that is gone — or by this very instance while it
-        does not run it here — queue it again for this instance to claim, or mark it
-        interrupted after JOB_MAX_ATTEMPTS runs. A live owner's analysis is left alone."""
-        row = self.repo.get(analysis_id)
-        if row is None or row.status != JobStatus.RUNNING or running_here:
-            return None
-        alive, _ = self._dead_instances()
-        if row.owner in alive and row.owner != self.instance_id:
-            return None
-        return self._recover_one(analysis_id, row.status, row.owner, row.attempts,
-                                 submit=False)
+    @property
+    def instance_id(self) -> str:
+        return self.instance.id
 
     # --- submission --------------------------------------------------------------------------
     def _resolve(self, raw: str, field: str) -> ResolvedFile:
@@ -516,7 +346,8 @@ class AnalysisService:
                 details={"field": field, "path": file.given,
                          "stderr": public_text(exc.stderr, shown)}) from exc
 
-    def _check_capacity(self, adding: int) -> None:
+    def check_capacity(self, adding: int) -> None:
+        """503 (queue_full / shutting_down) when ``adding`` more analyses do not fit."""
         if not self._started:
             raise ServiceUnavailableError("the service is shutting down", code="shutting_down")
         queued = self.runner.stats().queued
@@ -531,10 +362,6 @@ class AnalysisService:
         """Check one request as ``submit`` does; returns its row, not yet stored or queued."""
         return self._prepare(req, batch_id=batch_id)
 
-    def check_capacity(self, adding: int) -> None:
-        """503 (queue_full / shutting_down) when ``adding`` more analyses do not fit."""
-        self._check_capacity(adding)
-
     def enqueue(self, analysis_ids: Sequence[str]) -> None:
         """Queue stored analyses in this instance's job runner."""
         for analysis_id in analysis_ids:
@@ -542,7 +369,7 @@ class AnalysisService:
 
     def submit(self, req: AnalysisCreate) -> AnalysisRow:
         """Validate, store and queue one analysis (4xx errors are raised before anything runs)."""
-        self._check_capacity(1)
+        self.check_capacity(1)
         row = self._prepare(req)
         self.repo.add_many([row])
         self.runner.submit(row.id)
@@ -556,7 +383,7 @@ class AnalysisService:
             raise UnprocessableError(
                 f"items: {n} pairs, at most {self.settings.BATCH_MAX_ITEMS} (BATCH_MAX_ITEMS)",
                 code="batch_too_large")
-        self._check_capacity(n)
+        self.check_capacity(n)
         batch_id = new_batch_id()
         errors: list[dict[str, Any]] = []
         rows: list[AnalysisRow | None] = [None] * n
@@ -641,228 +468,57 @@ class AnalysisService:
 
     # --- cancellation ---------------------------------------------------------------------------
     def cancel(self, analysis_id: str, *, wait_seconds: float = 5.0) -> tuple[AnalysisRow, bool]:
-        """Cancel a queued or running analysis. Returns (its state, whether it has stopped).
+        """Cancel a queued or running analysis (:meth:`Lifecycle.cancel`). Returns (its state,
+        whether it has stopped); 409 for one that finished otherwise."""
+        self.get(analysis_id)
+        stopped = self.jobs.cancel(analysis_id, wait_seconds=wait_seconds)
+        return self.get(analysis_id), stopped
 
-        A queued analysis is cancelled at once; a running one is asked to stop (here through
-        its token, on another instance through the database flag) and awaited up to
-        ``wait_seconds``. Cancelling a cancelled analysis is a no-op; cancelling one that
-        finished otherwise is a 409.
-        """
-        row = self.get(analysis_id)
-        if row.status == JobStatus.QUEUED and self.repo.cancel_queued(analysis_id):
-            self._publish_final(analysis_id)
-            return self.get(analysis_id), True
-        row = self.get(analysis_id)
-        if row.status == JobStatus.RUNNING:
-            self.repo.request_cancel(analysis_id)
-            ctx = self.runner.cancel(analysis_id, CancelReason.USER)
-            deadline = time.monotonic() + min(wait_seconds, CANCEL_GRACE_SECONDS)
-            if ctx is not None:
-                ctx.done.wait(min(wait_seconds, CANCEL_GRACE_SECONDS))
-            while time.monotonic() < deadline:
-                row = self.get(analysis_id)
-                if row.status in TERMINAL_STATUSES:
-                    return row, True
-                time.sleep(0.05)
-            # The engine has not reached its next check yet (e.g. it is extracting features
-            # of a long file): record the cancellation now; the worker stops at that check
-            # and finds the analysis no longer running for it.
-            if ctx is not None:
-                ctx.finalized = True
-            if self.repo.force_cancel(analysis_id):
-                _logger.info("analysis %s cancelled; its worker stops at the engine's next "
-                             "check", analysis_id)
-                self._publish_final(analysis_id)
-            row = self.get(analysis_id)
-            return row, row.status in TERMINAL_STATUSES
-        if row.status == JobStatus.CANCELLED:
-            return row, True
-        if row.status == JobStatus.QUEUED:  # re-queued between our two reads: try again
-            return self.cancel(analysis_id, wait_seconds=wait_seconds)
-        raise ConflictError(f"analysis {analysis_id} already ended ({row.status}); nothing to "
-                            "cancel", code="analysis_finished",
-                            details={"status": row.status})
-
-    # --- the job ------------------------------------------------------------------------------
-    def run(self, analysis_id: str, ctx: JobContext) -> None:
-        """Run one analysis in this process (a Celery worker's task)."""
-        self._run(analysis_id, ctx)
-
-    def _run(self, analysis_id: str, ctx: JobContext) -> None:
-        """Run one analysis in a worker thread: claim it, analyse, record, publish (every log
-        line of it carries ``analysis_id``)."""
-        with log_context(analysis_id=analysis_id):
-            try:
-                self._run_logged(analysis_id, ctx)
-            except Exception as exc:  # a fault outside the engine (recording, publishing)
-                _logger.exception("analysis %s: the worker raised", analysis_id)
-                self._record_crash(analysis_id, exc)
-
-    def _record_crash(self, analysis_id: str, exc: Exception) -> None:
-        """Mark a running analysis whose worker raised as failed (best effort: the database may
-        be what failed), so it does not stay "running" until the next restart."""
-        error = job_error(exc, root_labels(self.settings))
-        try:
-            if self.repo.finish(analysis_id, self.instance_id, JobStatus.FAILED,
-                                progress=("failed", 0.0, error["message"], None, None, None),
-                                error=error):
-                self._publish_final(analysis_id)
-        except Exception:
-            _logger.exception("analysis %s: its failure could not be recorded", analysis_id)
-
-    def _run_logged(self, analysis_id: str, ctx: JobContext) -> None:
-        row = self.repo.claim(analysis_id, self.instance_id)
-        if row is None:
-            _logger.debug("analysis %s is no longer queued; skipped", analysis_id)
-            return
-        self._publish(analysis_id, {"type": "status", "analysis_id": analysis_id,
-                                    "status": JobStatus.RUNNING, "progress": _progress_of(row),
-                                    "attempts": row.attempts,
-                                    "timestamp": utcnow().isoformat()})
-        recorder = _ProgressRecorder(self, analysis_id, ctx)
+    # --- the job (JobHandler) -------------------------------------------------------------------
+    def run_job(self, row: AnalysisRow, ctx: JobContext) -> dict[str, Any]:
+        """Analyse, in a worker: the result (QC judged) and the final progress."""
         request = row.request
-        t0 = time.perf_counter()
-        _logger.info("analysis %s running (run %d)", analysis_id, row.attempts)
-        status: JobStatus
-        result: dict[str, Any] | None = None
-        error: dict[str, Any] | None = None
-        try:
-            if ctx.token.cancelled:
-                raise AnalysisCancelled("analysis cancelled")
-            with paths_as_given(_given_paths(request)):
-                sync = analyze_files(request["master_path"], request["dub_path"],
-                                     options=options_for(request, self.settings),
-                                     progress=recorder,
-                                     cancel=ctx.token)
-            result = to_jsonable(sync.to_dict())
-            if request.get("ai_unavailable"):  # asked for, could not run: said so, not hidden
-                from app.services.ai import unavailable_method
+        recorder = ctx.state = _ProgressRecorder(self, row.id, ctx)
+        with paths_as_given(_given_paths(request)):
+            sync = analyze_files(request["master_path"], request["dub_path"],
+                                 options=options_for(request, self.settings),
+                                 progress=recorder, cancel=ctx.token)
+        result = to_jsonable(sync.to_dict())
+        if request.get("ai_unavailable"):  # asked for, could not run: said so, not hidden
+            from app.services.ai import unavailable_method
 
-                result["methods"].append(unavailable_method(request["ai_unavailable"]))
-            if request.get("warnings"):
-                result["warnings"] = list(request["warnings"])
-            result["qc"] = qc_of(result, request, settings=self.settings)
-            status = JobStatus.COMPLETED
-        except AnalysisCancelled:
-            if ctx.reason == CancelReason.SHUTDOWN:
-                if self.repo.requeue(analysis_id, self.instance_id,
-                                     expected_status=JobStatus.RUNNING,
-                                     new_owner=self.instance_id, refund_attempt=True,
-                                     message="queued again: the service was shut down while "
-                                             "it ran"):
-                    _logger.info("analysis %s put back in the queue (shutdown)", analysis_id)
-                return
-            status = JobStatus.CANCELLED
-            error = {"code": "cancelled", "message": "cancelled by request", "details": None}
-        except EngineError as exc:
-            status = JobStatus.FAILED
-            _, code, message, details = engine_error_response(exc, root_labels(self.settings))
-            error = {"code": code, "message": message, "details": to_jsonable(details)}
-            _logger.warning("analysis %s failed: %s", analysis_id, exc)
-        except Exception as exc:
-            status = JobStatus.FAILED
-            error = job_error(exc, root_labels(self.settings))
-            _logger.exception("analysis %s crashed", analysis_id)
-        stage, fraction, message = recorder.last[:3]
-        if status == JobStatus.COMPLETED:
-            assert result is not None
-            progress: Progress = ("done", 1.0, f"verdict: {result.get('verdict')}", None, None,
-                                  recorder.last[5])
-        else:
-            progress = (str(status), fraction, error["message"] if error else message,
-                        None, None, recorder.last[5])
-        if self.repo.finish(analysis_id, self.instance_id, status, progress=progress,
-                            result=result, error=error):
-            _logger.info("analysis %s %s in %.2f s", analysis_id, status,
-                         time.perf_counter() - t0)
-            self._publish_final(analysis_id)
-        else:
-            row = self.repo.get(analysis_id)
-            final = row is not None and row.status in TERMINAL_STATUSES
-            _logger.info("analysis %s: already recorded as %s elsewhere; this run's outcome "
-                         "(%s) is dropped", analysis_id, row.status if row else "deleted", status)
-            if final and not ctx.finalized:
-                self._publish_final(analysis_id)
+            result["methods"].append(unavailable_method(request["ai_unavailable"]))
+        if request.get("warnings"):
+            result["warnings"] = list(request["warnings"])
+        result["qc"] = qc_of(result, request, settings=self.settings)
+        return {"result": result, "progress": ("done", 1.0, f"verdict: {result.get('verdict')}",
+                                               None, None, recorder.last[5])}
 
-    # --- events -------------------------------------------------------------------------------
-    def _publish(self, analysis_id: str, event: Event) -> None:
-        self.bus.publish(analysis_id, event)
+    def ended(self, row: AnalysisRow, ctx: JobContext, status: JobStatus,
+              error: JobError) -> dict[str, Any]:
+        last = ctx.state.last if ctx.state else _ProgressRecorder.START
+        return {"progress": (str(status), last[1], error["message"], None, None, last[5])}
 
-    def _status_event(self, analysis_id: str) -> Event:
-        row = self.get(analysis_id)
-        return {"type": "status", "analysis_id": analysis_id, "status": row.status,
+    def status_event(self, row: AnalysisRow) -> Event:
+        return {"type": "status", "analysis_id": row.id, "status": row.status,
                 "progress": _progress_of(row), "attempts": row.attempts,
                 "timestamp": utcnow().isoformat()}
 
-    def _publish_final(self, analysis_id: str) -> None:
-        """Publish the final event of a finished analysis, from its stored state."""
-        row = self.get(analysis_id)
-        self._publish(analysis_id, _final_event(row, self.settings))
+    def final_event(self, row: AnalysisRow) -> Event:
+        return _final_event(row, self.settings)
 
+    # --- streams ------------------------------------------------------------------------------
     async def open_stream(self, analysis_id: str) -> tuple[Subscription, AnalysisRow]:
-        """Subscribe to an analysis, *then* read its stored state (nothing can fall between).
+        """Subscribe to an analysis, *then* read its stored state (404: no subscription)."""
+        return await open_stream(self.jobs, analysis_id, self.get)
 
-        Raises NotFoundError (and leaves no subscription) for an unknown id.
-        """
-        sub = self.bus.subscribe(analysis_id)
-        try:
-            row = await run_in_threadpool(self.get, analysis_id)
-        except BaseException:
-            self.bus.unsubscribe(sub)
-            raise
-        return sub, row
-
-    async def stream(self, sub: Subscription, row: AnalysisRow, *,
-                     poll_seconds: float = 2.0) -> AsyncIterator[StreamMessage]:
-        """The SSE messages of an analysis: ``state`` now, every event, then the final one.
-
-        When the analysis is not handled by this instance (it runs on another instance sharing
-        the database), the stored state is polled every ``poll_seconds`` instead.
-        """
-        analysis_id = sub.analysis_id
-        last_seq = sub.start_seq
-        try:
-            yield StreamMessage("state", last_seq, _jsonable_view(row))
-            last_progress = row.updated_at
-            while True:
-                if row.status in TERMINAL_STATUSES:
-                    async for message in self._drain_final(sub, row):
-                        yield message
-                    return
-                try:
-                    event = await asyncio.wait_for(sub.get(), timeout=poll_seconds)
-                except TimeoutError:
-                    if sub.lagged or not self.runner.is_active(analysis_id):
-                        row = await run_in_threadpool(self.get, analysis_id)
-                        if sub.lagged:
-                            self.bus.unsubscribe(sub)
-                            sub = self.bus.subscribe(analysis_id)
-                            last_seq = sub.start_seq
-                            yield StreamMessage("state", last_seq, _jsonable_view(row))
-                        elif row.updated_at != last_progress and \
-                                row.status not in TERMINAL_STATUSES:
-                            yield StreamMessage("progress", last_seq, {
-                                "type": "progress", "analysis_id": analysis_id,
-                                "status": row.status, "progress": _progress_of(row),
-                                "timestamp": _iso(row.updated_at)})
-                        last_progress = row.updated_at
-                    continue
-                last_seq = event["seq"]
-                yield StreamMessage(event["type"], last_seq, event)
-                if event.get("final"):
-                    return
-        finally:
-            self.bus.unsubscribe(sub)
-
-    async def _drain_final(self, sub: Subscription, row: AnalysisRow
-                           ) -> AsyncIterator[StreamMessage]:
-        """For a finished analysis: the events already queued, then its final event."""
-        while not sub.queue.empty():
-            event = sub.queue.get_nowait()
-            yield StreamMessage(event["type"], event["seq"], event)
-            if event.get("final"):
-                return
-        yield StreamMessage(row.status, sub.start_seq, _final_event(row, self.settings))
+    def stream(self, sub: Subscription, row: AnalysisRow, *,
+               poll_seconds: float = 2.0) -> AsyncIterator[StreamMessage]:
+        """The SSE messages of an analysis (:func:`app.jobs.stream.follow`)."""
+        return follow(self.jobs, sub, row, state=_jsonable_view, poll_seconds=poll_seconds,
+                      progress=lambda r: {"type": "progress", "analysis_id": r.id,
+                                          "status": r.status, "progress": _progress_of(r),
+                                          "timestamp": iso(r.updated_at)})
 
     # --- introspection --------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -877,12 +533,12 @@ def _final_event(row: AnalysisRow, settings: Settings | None = None) -> Event:
     return {"type": str(row.status), "final": True, "analysis_id": row.id,
             "status": str(row.status), "progress": _progress_of(row),
             "result": _result_with_qc(row, settings, None), "error": row.error,
-            "finished_at": _iso(row.finished_at), "timestamp": utcnow().isoformat()}
+            "finished_at": iso(row.finished_at), "timestamp": utcnow().isoformat()}
 
 
 def _jsonable_view(row: AnalysisRow) -> dict[str, Any]:
     view = view_of(row, full=False)
-    return {k: _iso(v) for k, v in view.items()} | {"type": "state"}
+    return {k: iso(v) for k, v in view.items()} | {"type": "state"}
 
 
 def _check_start_timecodes(request: dict[str, Any], master: AudioInfo, dub: AudioInfo) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from app.core.config import Settings
 from app.db.repository import AnalysisRepository, Database
@@ -12,10 +13,10 @@ from app.db.repository_batch import BatchRepository
 from app.db.repository_files import UploadRepository
 from app.db.repository_reports import ReportRepository
 from app.db.repository_ui_state import UiStateRepository
+from app.jobs.backends import make_event_bus
+from app.jobs.events import EventBus
 from app.services.analysis import AnalysisService
-from app.services.backends import make_event_bus
 from app.services.batch import BatchService
-from app.services.events import EventBus
 from app.services.files import FileService
 from app.services.health import HealthService
 from app.services.repair import RepairService
@@ -30,7 +31,7 @@ _logger = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """Database, event bus, job runner (inside the analysis service) and health."""
+    """Database, event bus, the services (each job kind's life cycle inside its service)."""
 
     settings: Settings
     db: Database
@@ -44,6 +45,7 @@ class Services:
     files: FileService
     reports: ReportService
     ui_state: UiStateService
+    _maintenance: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, loop: asyncio.AbstractEventLoop) -> Services:
@@ -60,6 +62,7 @@ class Services:
             workflows = WorkflowService(settings, db, bus, analyses)
             repairs = RepairService(settings, analyses)
             workflows.start()
+            repairs.start()
             batches = BatchService(settings, BatchRepository(db), analyses)
             files = FileService(settings, UploadRepository(db))
             files.start()
@@ -72,12 +75,20 @@ class Services:
                    repairs=repairs, batches=batches, files=files, reports=reports,
                    ui_state=ui_state)
 
+    def maintenance(self) -> None:
+        """Heartbeat; jobs of dead instances recovered; cancels requested elsewhere applied."""
+        with self._maintenance:
+            self.analyses.instance.heartbeat()
+            for jobs in (self.analyses.jobs, self.workflows.jobs, self.repairs.jobs):
+                jobs.recover()
+                jobs.reconcile()
+
     def close(self, *, timeout: float = 3.0) -> None:
-        """Stop the workers (running analyses go back to the queue), close bus and database."""
+        """Stop the workers (running jobs go back to the queue), close bus and database."""
         try:
             self.workflows.stop(timeout=timeout)
-            self.analyses.stop(timeout=timeout)
-            self.repairs.close()
+            self.repairs.stop(timeout=timeout)
+            self.analyses.stop(timeout=timeout)  # last: it unregisters the instance
         finally:
             self.bus.close()
             self.db.dispose()

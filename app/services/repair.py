@@ -1,9 +1,9 @@
 """Repairs on request: per-channel offsets, or the repair an analysis result calls for.
 
-A repair never runs on the request path: it runs in the repair pool (MAX_WORKERS threads of
-its own, so the API's threads stay free for every other request) and at most
-REPAIR_MAX_PENDING repairs are admitted at once (running + waiting); beyond that the request is
-refused at once with 503 and ``Retry-After``. A repair is recorded as
+A repair never runs on the request path: the request submits a repair job (``app/jobs``: the
+local pool of MAX_WORKERS threads, or a Celery worker; recovered after a crash like any job) and
+awaits its end; at most REPAIR_MAX_PENDING repairs are admitted at once (running + waiting);
+beyond that the request is refused at once with 503 and ``Retry-After``. A repair is recorded as
 ``OUTPUT_DIR/repairs/<repair_id>/repair.json`` beside its files, so it can be read and
 downloaded after a restart. Nothing is written outside OUTPUT_DIR; every file is written
 under a temporary name and renamed when complete.
@@ -21,28 +21,38 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
 from app.api.v1.schemas.repair import AnalysisRepairCreate, PerChannelRepairCreate
 from app.core.config import API_PREFIX, Settings
 from app.core.errors import (
+    AppError,
     ConflictError,
     NotFoundError,
     ServiceUnavailableError,
     UnprocessableError,
+    engine_error_response,
     paths_as_given,
+    root_labels,
 )
-from app.db.models import JobStatus
-from app.engine import AnalysisOptions, ParameterError
+from app.db.models import TERMINAL_STATUSES, JobStatus, utcnow
+from app.db.models_repairs import RepairRow
+from app.db.repository_repairs import RepairRepository
+from app.engine import AnalysisCancelled, AnalysisOptions, CancelToken, EngineError, ParameterError
 from app.engine.channel_check import check_channels
 from app.engine.channels import analyze_channels, channel_sources
 from app.engine.decode import probe
 from app.engine.repair import plan_from_result, probe_format, sha256_file
 from app.engine.verify import RepairOutcome, repair_channels, repair_dub
-from app.services.analysis import AnalysisService, to_jsonable
+from app.jobs.events import Event, to_jsonable
+from app.jobs.lifecycle import JobError, Lifecycle, app_error_of
+from app.jobs.runner import JobContext
+from app.services.analysis import AnalysisService
 from app.services.options import options_for
 from app.services.paths import resolve_media_path
 
@@ -79,23 +89,31 @@ def _slug(name: str) -> str:
 
 
 class RepairService:
-    """Per-channel repairs and repairs from analysis results, with their records."""
+    """Per-channel repairs and repairs from analysis results (jobs), with their records."""
 
     def __init__(self, settings: Settings, analyses: AnalysisService) -> None:
         self.settings = settings
         self.analyses = analyses
         self.root = settings.output_root / "repairs"
-        self._pool = ThreadPoolExecutor(max_workers=settings.MAX_WORKERS,
-                                        thread_name_prefix="repair")
+        self.repo = RepairRepository(analyses.repo.db)
+        self.bus = analyses.bus
+        self.jobs: Lifecycle[RepairRow] = Lifecycle(settings, self.repo, self, self.bus,
+                                                    analyses.instance)
         self._admitted = 0
         self._admit_lock = threading.Lock()
         self.max_pending = settings.REPAIR_MAX_PENDING or 2 * settings.MAX_WORKERS
         self._roots = [settings.mount_root, settings.upload_root]
 
+    def start(self) -> None:
+        self.jobs.start()
+
+    def stop(self, *, timeout: float = 3.0) -> None:
+        self.jobs.stop(timeout=timeout)
+
     # --- admission ----------------------------------------------------------------------------
-    async def run(self, fn: Callable[[Any], dict[str, Any]], req: Any) -> dict[str, Any]:
-        """Run ``fn(req)`` (``per_channel`` or ``from_analysis``) in the repair pool and await
-        it; refused with 503 + ``Retry-After`` when ``max_pending`` repairs are already
+    async def run(self, fn: Callable[..., dict[str, Any]], req: BaseModel) -> dict[str, Any]:
+        """Submit a repair job (``fn``: ``per_channel`` or ``from_analysis``) and await its
+        record; refused with 503 + ``Retry-After`` when ``max_pending`` repairs are already
         admitted. A repair whose client went away still finishes (and is recorded)."""
         with self._admit_lock:
             if self._admitted >= self.max_pending:
@@ -105,26 +123,70 @@ class RepairService:
                     code="repair_queue_full", headers={"Retry-After": "5"},
                     details={"admitted": self._admitted, "max_pending": self.max_pending})
             self._admitted += 1
+        done = asyncio.ensure_future(self._submit_and_wait(fn.__name__, req))
+        done.add_done_callback(lambda _f: self._release())
+        return await asyncio.shield(done)
+
+    async def _submit_and_wait(self, kind: str, req: BaseModel) -> dict[str, Any]:
+        now = utcnow()
+        row = RepairRow(id=f"repair_{now:%Y%m%d_%H%M%S}_{secrets.token_hex(4)}",
+                        status=JobStatus.QUEUED, owner=self.analyses.instance_id,
+                        request={"kind": kind, "body": req.model_dump(mode="json")},
+                        message="waiting for a worker", created_at=now, updated_at=now)
+        sub = self.bus.subscribe(row.id)  # before it can end
         try:
-            future: Future[dict[str, Any]] = self._pool.submit(_named, fn, req)
-        except BaseException:
-            self._release()
-            raise
-        future.add_done_callback(lambda _f: self._release())
-        return await asyncio.wrap_future(future)
+            await run_in_threadpool(self.repo.add, row)
+            self.jobs.backend.submit(row.id)
+            while row.status not in TERMINAL_STATUSES:
+                with contextlib.suppress(TimeoutError):
+                    while not (await asyncio.wait_for(sub.get(), timeout=1.0)).get("final"):
+                        pass
+                found: RepairRow | None = await run_in_threadpool(self.repo.get, row.id)
+                row = found or row
+        finally:
+            self.bus.unsubscribe(sub)
+        if row.status != JobStatus.COMPLETED or row.result is None:
+            raise app_error_of(row.error or {"code": str(row.status), "message": row.message})
+        return row.result
 
     def _release(self) -> None:
         with self._admit_lock:
             self._admitted -= 1
 
-    @property
-    def admitted(self) -> int:
-        """Repairs running or waiting in the pool now."""
-        return self._admitted
+    # --- the job (JobHandler) -----------------------------------------------------------------
+    def run_job(self, row: RepairRow, ctx: JobContext) -> dict[str, Any]:
+        """Run the repair; its record is the result. Errors are the request's (HTTP status)."""
+        kind, body = row.request["kind"], row.request["body"]
+        given: dict[str, str] = {}
+        token = _GIVEN.set(given)
+        try:
+            with paths_as_given(given):
+                if kind == "per_channel":
+                    record = self.per_channel(PerChannelRepairCreate(**body), row.id, ctx.token)
+                else:
+                    record = self.from_analysis(AnalysisRepairCreate(**body), row.id,
+                                                ctx.token)
+        except EngineError as exc:  # the answer the request would have had
+            if isinstance(exc, AnalysisCancelled):
+                raise
+            status, code, message, details = engine_error_response(exc, root_labels(
+                self.settings))
+            raise AppError(message, code=code, details=details, status_code=status) from exc
+        finally:
+            _GIVEN.reset(token)
+        return {"result": record, "stage": "done", "fraction": 1.0, "message": "repaired"}
 
-    def close(self, *, wait: bool = False) -> None:
-        """Stop taking repairs; ``wait`` for the running ones."""
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+    def ended(self, row: RepairRow, ctx: JobContext, status: JobStatus,
+              error: JobError) -> dict[str, Any]:
+        return {"stage": str(status), "message": error["message"]}
+
+    def status_event(self, row: RepairRow) -> Event:
+        return {"type": "status", "repair_id": row.id, "status": row.status,
+                "attempts": row.attempts}
+
+    def final_event(self, row: RepairRow) -> Event:
+        return {"type": str(row.status), "final": True, "repair_id": row.id,
+                "status": str(row.status)}
 
     # --- helpers --------------------------------------------------------------------------
     def _resolve(self, raw: str, field: str, shown: str | None = None) -> Path:
@@ -135,11 +197,12 @@ class RepairService:
             given[str(path)] = shown or raw
         return path
 
-    def _new(self) -> tuple[str, Path]:
-        repair_id = f"repair_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
+    def _folder(self, repair_id: str) -> Path:
+        """The repair's folder, empty (a re-run after a crash starts clean)."""
         folder = inside(self.root, repair_id)
-        folder.mkdir(parents=True, exist_ok=False)
-        return repair_id, folder
+        _remove_tree(folder)
+        folder.mkdir(parents=True)
+        return folder
 
     def _options(self, max_offset_seconds: float | None = None, *, master_stream: int = 0,
                  dub_stream: int = 0) -> AnalysisOptions:
@@ -165,7 +228,8 @@ class RepairService:
         return record
 
     # --- per channel --------------------------------------------------------------------------
-    def per_channel(self, req: PerChannelRepairCreate) -> dict[str, Any]:
+    def per_channel(self, req: PerChannelRepairCreate, repair_id: str,
+                    cancel: CancelToken | None = None) -> dict[str, Any]:
         """Validate, (measure,) repair, verify; returns the stored record."""
         dub: Path | list[Path]
         if req.dub_file is not None:
@@ -185,7 +249,7 @@ class RepairService:
                 "channels", code="invalid_parameter",
                 details={"channels": n, "offsets": len(req.offsets_seconds)})
         opts = self._options(req.max_offset_seconds)
-        repair_id, folder = self._new()
+        folder = self._folder(repair_id)
         t0 = datetime.now(UTC)
         with _removed_on_error(folder):
             analysis = None
@@ -194,7 +258,7 @@ class RepairService:
             if req.offsets_seconds is None:
                 assert master is not None
                 measured = analyze_channels(master, dub, options=opts,
-                                            reference=req.reference)
+                                            reference=req.reference, cancel=cancel)
                 offsets = measured.repair_offsets()
                 analysis = measured.to_dict()
                 for c in analysis["channels"]:
@@ -211,7 +275,7 @@ class RepairService:
                 match_master_duration=req.match_master_duration,
                 output_format=req.output_format, output_codec=req.output_codec,
                 output_bitrate=req.output_bitrate, verify=req.verify, order=order,
-                invert=invert)
+                invert=invert, cancel=cancel)
         outcomes = outcome if isinstance(outcome, list) else [outcome]
         labels = [s.label for s in sources]
         rate = sources[0].info.sample_rate
@@ -236,7 +300,8 @@ class RepairService:
         return self._save(folder, record)
 
     # --- from an analysis -------------------------------------------------------------------
-    def from_analysis(self, req: AnalysisRepairCreate) -> dict[str, Any]:
+    def from_analysis(self, req: AnalysisRepairCreate, repair_id: str,
+                      cancel: CancelToken | None = None) -> dict[str, Any]:
         """Repair the dub of a completed analysis from its result (constant, drift, edits)."""
         row = self.analyses.get(req.analysis_id)
         if row.status != JobStatus.COMPLETED or not row.result:
@@ -256,7 +321,7 @@ class RepairService:
         opts = self._options(request.get("max_offset_seconds"),
                              master_stream=int(request.get("master_stream", 0)),
                              dub_stream=int(request.get("dub_stream", 0)))
-        repair_id, folder = self._new()
+        folder = self._folder(repair_id)
         t0 = datetime.now(UTC)
         with _removed_on_error(folder):
             stem = _slug(req.output_name or f"{dub.stem}_repaired")
@@ -264,7 +329,7 @@ class RepairService:
                 master, dub, folder / stem, plan=plan, options=opts,
                 match_master_duration=req.match_master_duration,
                 output_format=req.output_format, output_codec=req.output_codec,
-                output_bitrate=req.output_bitrate, verify=req.verify)
+                output_bitrate=req.output_bitrate, verify=req.verify, cancel=cancel)
         v = outcome.verification
         record = {
             "repair_id": repair_id, "kind": plan.kind, "created_at": t0.isoformat(),
@@ -300,18 +365,6 @@ class RepairService:
             raise NotFoundError(f"repair {repair_id} has no file {name!r}",
                                 code="file_not_available", details={"files": sorted(names)})
         return inside(self.root, repair_id, name)
-
-
-def _named(fn: Callable[[Any], dict[str, Any]], req: Any) -> dict[str, Any]:
-    """``fn(req)`` in a pool thread; its engine errors name the files as the request gave
-    them, not by their resolved paths."""
-    given: dict[str, str] = {}
-    token = _GIVEN.set(given)
-    try:
-        with paths_as_given(given):
-            return fn(req)
-    finally:
-        _GIVEN.reset(token)
 
 
 @contextlib.contextmanager

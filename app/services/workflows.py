@@ -1,11 +1,10 @@
 """Analyze-and-repair workflows: analysis → decision → repair → verification → package.
 
-A workflow is a row in the database (``app/db/models_workflows.py``) run by its own bounded job
-runner; its stage progress is stored and published on the event bus (Server-Sent Events). Its
-files live in ``OUTPUT_DIR/workflows/<workflow_id>/`` and nowhere else; each is written under a
-temporary name and renamed. Restarts follow the analyses' policy: a graceful shutdown puts a
-running workflow back in the queue; after a crash, workflows of a dead instance are run again
-from the start while they have had fewer than JOB_MAX_ATTEMPTS runs, else marked interrupted.
+A workflow is a job (``app/db/models_workflows.py``; life cycle, recovery and backends in
+``app/jobs``, so it runs in the local pool or on a Celery worker); its stage progress is stored
+and published on the event bus (Server-Sent Events). Its files live in
+``OUTPUT_DIR/workflows/<workflow_id>/`` and nowhere else; each is written under a temporary name
+and renamed.
 
 The decision declines to repair, saying why, when the analysis found no reliable match or its
 confidence is below ``min_confidence``; it repairs nothing when the largest offset is within
@@ -14,40 +13,30 @@ confidence is below ``min_confidence``; it repairs nothing when the largest offs
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
 import shutil
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from app.api.v1.schemas.workflows import FileType, WorkflowCreate
 from app.core.config import API_PREFIX, Settings
 from app.core.errors import (
     NotFoundError,
     ServiceUnavailableError,
-    engine_error_response,
-    job_error,
     paths_as_given,
-    root_labels,
 )
-from app.core.logging import log_context
 from app.db.models import TERMINAL_STATUSES, JobStatus, utcnow
 from app.db.models_workflows import WorkflowRow
 from app.db.repository import Database
 from app.db.repository_workflows import WorkflowRepository
 from app.engine import (
     ENGINE_VERSION,
-    AnalysisCancelled,
     AnalysisOptions,
-    EngineError,
     ProgressEvent,
     Verdict,
     analyze_files,
@@ -60,10 +49,12 @@ from app.engine.verify import (
     repair_channels,
     repair_dub,
 )
+from app.jobs.events import Event, EventBus
+from app.jobs.lifecycle import JobError, Lifecycle
+from app.jobs.runner import CancelReason, JobContext
+from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.analysis import AnalysisService, qc_of, to_jsonable
 from app.services.conform import conform_files
-from app.services.events import Event, EventBus
-from app.services.jobs import CancelReason, JobContext, JobRunner
 from app.services.options import options_for
 from app.services.paths import resolve_media_path
 from app.services.plots import envelope_figure, envelope_of, save_png, windows_figure
@@ -198,15 +189,13 @@ class _Recorder:
         self.store(message=message)
 
     def store(self, **values: Any) -> None:
-        if not self.service.repo.update(self.id, self.service.instance_id, stages=self.stages,
-                                        **values):
-            self.ctx.cancel(CancelReason.USER)
-            self.ctx.token.raise_if_cancelled()
+        self.service.jobs.store(self.id, self.ctx, stages=self.stages, **values)
+        self.ctx.token.raise_if_cancelled()
 
     def progress(self, fraction: float, message: str, *, force: bool = False) -> None:
         self.ctx.token.raise_if_cancelled()
         fraction = round(min(max(fraction, 0.0), 1.0), 4)
-        self.service._publish(self.id, {
+        self.service.bus.publish(self.id, {
             "type": "progress", "workflow_id": self.id, "status": JobStatus.RUNNING,
             "stage": self.stage, "fraction": fraction, "percent": round(fraction * 100, 1),
             "message": message, "timestamp": utcnow().isoformat()})
@@ -239,81 +228,26 @@ class WorkflowService:
         self.bus = bus
         self.analyses = analyses
         self.root = settings.output_root / "workflows"
-        self.runner = JobRunner(self._run, max_workers=settings.MAX_WORKERS, name="workflow",
-                                niceness=settings.WORKER_NICENESS)
+        self.jobs: Lifecycle[WorkflowRow] = Lifecycle(settings, self.repo, self, bus,
+                                                      analyses.instance)
+        self.runner = self.jobs.backend
         self._roots = [settings.mount_root, settings.upload_root]
         self._started = False
-        self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
 
     @property
     def instance_id(self) -> str:
         return self.analyses.instance_id
 
-    # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.runner.start()
+        self.jobs.start()
         self._started = True
-        self.recover()
-        self._stop.clear()
-        self._watcher = threading.Thread(target=self._watch, name="workflow-recovery",
-                                         daemon=True)
-        self._watcher.start()
-
-    def _watch(self) -> None:
-        """Every HEARTBEAT_SECONDS: adopt the workflows of instances that died meanwhile."""
-        while not self._stop.wait(self.settings.HEARTBEAT_SECONDS):
-            try:
-                self.recover()
-            except Exception:  # the database may be briefly unavailable: try again later
-                _logger.exception("workflow recovery failed")
 
     def stop(self, *, timeout: float = 3.0) -> None:
         """Stop the workers; running workflows go back to the queue for the next start."""
-        if not self._started:
-            return
-        self._started = False
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=timeout)
-        for workflow_id in self.runner.shutdown(timeout=timeout):
-            self.repo.requeue(workflow_id, self.instance_id, expected_status=JobStatus.RUNNING,
-                              new_owner=self.instance_id, refund_attempt=True,
-                              message="queued again: the service was shut down while it ran")
-
-    def recover(self) -> tuple[int, int]:
-        """Queue our queued workflows; adopt those of dead instances (re-run from the start or
-        mark interrupted). Returns (queued again, interrupted)."""
-        alive, _dead = self.analyses._dead_instances()
-        requeued = interrupted = 0
-        for workflow_id, status, owner, attempts in self.repo.unfinished():
-            if owner == self.instance_id:
-                if status == JobStatus.QUEUED:
-                    self.runner.submit(workflow_id)
-                continue
-            if owner in alive:
-                continue
-            if status == JobStatus.QUEUED or attempts < self.settings.JOB_MAX_ATTEMPTS:
-                if self.repo.requeue(workflow_id, owner, expected_status=status,
-                                     new_owner=self.instance_id,
-                                     message="queued again after a restart"):
-                    requeued += 1
-                    self.runner.submit(workflow_id)
-            else:
-                error = {"code": "interrupted",
-                         "message": f"the service stopped while this workflow was running (run "
-                                    f"{attempts} of at most {self.settings.JOB_MAX_ATTEMPTS})",
-                         "details": {"attempts": attempts}}  # not the owner: host, PID
-                if self.repo.mark_interrupted(workflow_id, owner, error):
-                    _logger.warning("workflow %s marked interrupted (%d runs on %s)",
-                                    workflow_id, attempts, owner)
-                    interrupted += 1
-                    self._publish_final(workflow_id)
-        if requeued or interrupted:
-            _logger.info("workflows recovered: %d queued again, %d interrupted", requeued,
-                         interrupted)
-        return requeued, interrupted
+        if self._started:
+            self._started = False
+            self.jobs.stop(timeout=timeout)
 
     # --- submission -----------------------------------------------------------------------------
     def submit(self, req: WorkflowCreate) -> WorkflowRow:
@@ -395,7 +329,8 @@ class WorkflowService:
         row = self.get(workflow_id)
         before = str(row.status)
         if row.status not in TERMINAL_STATUSES:
-            self.repo.cancel(workflow_id)
+            if not self.repo.cancel(workflow_id, JobStatus.QUEUED):
+                self.repo.cancel(workflow_id, JobStatus.RUNNING)
             ctx = self.runner.cancel(workflow_id, CancelReason.USER)
             if ctx is not None:
                 ctx.done.wait(30.0)
@@ -403,125 +338,54 @@ class WorkflowService:
         removed = sum(1 for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
         shutil.rmtree(folder, ignore_errors=True)
         deleted = self.repo.delete(workflow_id)
-        self._publish(workflow_id, {"type": "deleted", "final": True,
-                                    "workflow_id": workflow_id, "status": "deleted"})
+        self.bus.publish(workflow_id, {"type": "deleted", "final": True,
+                                       "workflow_id": workflow_id, "status": "deleted"})
         _logger.info("workflow %s deleted (%s, %d files)", workflow_id, before, removed)
         return {"workflow_id": workflow_id, "deleted": deleted, "status_before": before,
                 "files_removed": removed}
 
     # --- events ---------------------------------------------------------------------------------
-    def _publish(self, workflow_id: str, event: Event) -> None:
-        self.bus.publish(workflow_id, event)
-
-    def _final_event(self, row: WorkflowRow) -> Event:
-        return {"type": str(row.status), "final": True,
-                **to_jsonable({k: _iso(v) for k, v in self.view(row).items()})}
-
-    def _publish_final(self, workflow_id: str) -> None:
-        row = self.repo.get(workflow_id)
-        if row is not None:
-            self._publish(workflow_id, self._final_event(row))
-
-    async def stream(self, workflow_id: str) -> AsyncIterator[tuple[str, int, dict[str, Any]]]:
+    async def stream(self, workflow_id: str) -> AsyncIterator[StreamMessage]:
         """(event, id, data) of a workflow: ``state`` now, every event, then the final one.
         Raises NotFoundError before streaming for an unknown id."""
-        sub = self.bus.subscribe(workflow_id)
-        try:
-            row = await run_in_threadpool(self.get, workflow_id)
-        except BaseException:
-            self.bus.unsubscribe(sub)
-            raise
+        sub, row = await open_stream(self.jobs, workflow_id, self.get)
+        return follow(self.jobs, sub, row, poll_seconds=1.0,
+                      state=lambda r: {"type": "state", **self._jsonable_view(r)},
+                      progress=lambda r: {"type": "progress", **self._jsonable_view(r)})
 
-        async def events() -> AsyncIterator[tuple[str, int, dict[str, Any]]]:
-            seq = sub.start_seq
-            current = row
-            try:
-                yield "state", seq, {"type": "state", **to_jsonable(
-                    {k: _iso(v) for k, v in self.view(current).items()})}
-                while current.status not in TERMINAL_STATUSES:
-                    try:
-                        event = await asyncio.wait_for(sub.get(), timeout=1.0)
-                    except TimeoutError:
-                        found = await run_in_threadpool(self.repo.get, workflow_id)
-                        if found is None:
-                            return
-                        current = found
-                        continue
-                    seq = event["seq"]
-                    yield str(event["type"]), seq, event
-                    if event.get("final"):
-                        return
-                yield str(current.status), seq + 1, self._final_event(current)
-            finally:
-                self.bus.unsubscribe(sub)
+    def _jsonable_view(self, row: WorkflowRow) -> dict[str, Any]:
+        return to_jsonable({k: iso(v) for k, v in self.view(row).items()})
 
-        return events()
-
-    # --- the job --------------------------------------------------------------------------------
-    def _run(self, workflow_id: str, ctx: JobContext) -> None:
-        """Run one workflow in a worker thread (every log line carries ``workflow_id``)."""
-        with log_context(workflow_id=workflow_id):
-            try:
-                self._run_logged(workflow_id, ctx)
-            except Exception as exc:  # a fault outside the pipeline (recording, publishing)
-                _logger.exception("workflow %s: the worker raised", workflow_id)
-                try:
-                    error = job_error(exc, root_labels(self.settings))
-                    self.repo.finish(workflow_id, self.instance_id, JobStatus.FAILED,
-                                     error=error, message=error["message"], stage="failed")
-                    self._publish_final(workflow_id)
-                except Exception:
-                    _logger.exception("workflow %s: its failure could not be recorded",
-                                      workflow_id)
-
-    def _run_logged(self, workflow_id: str, ctx: JobContext) -> None:
-        row = self.repo.claim(workflow_id, self.instance_id)
-        if row is None:
-            return
-        self._publish(workflow_id, {"type": "status", "workflow_id": workflow_id,
-                                    "status": JobStatus.RUNNING, "attempts": row.attempts})
-        rec = _Recorder(self, row, ctx)
-        status: JobStatus = JobStatus.COMPLETED
-        values: dict[str, Any] = {}
+    # --- the job (JobHandler) -------------------------------------------------------------------
+    def run_job(self, row: WorkflowRow, ctx: JobContext) -> dict[str, Any]:
+        """Run the stages, in a worker: the values stored with ``completed``."""
+        rec = ctx.state = _Recorder(self, row, ctx)
         given = {row.request[f"{side}_path"]: row.request.get(f"{side}_file")
                  or Path(row.request[f"{side}_path"]).name
                  for side in ("master", "dub") if row.request.get(f"{side}_path")}
-        try:
-            with paths_as_given(given):
-                values = self._pipeline(row, rec, ctx)
-            values.update(stage="done", fraction=1.0,
-                          message=f"done: {values['result']['outcome']}")
-        except AnalysisCancelled:
-            if ctx.reason == CancelReason.SHUTDOWN:
-                self.repo.requeue(workflow_id, self.instance_id,
-                                  expected_status=JobStatus.RUNNING, new_owner=self.instance_id,
-                                  refund_attempt=True, message="queued again: the service was "
-                                                               "shut down while it ran")
-                return
-            status = JobStatus.CANCELLED
-            values = {"error": {"code": "cancelled", "message": "cancelled by request",
-                                "details": None}, "stage": "cancelled"}
-        except EngineError as exc:
-            status = JobStatus.FAILED
-            _, code, message, details = engine_error_response(exc, root_labels(self.settings))
-            values = {"error": {"code": code, "message": message,
-                                "details": to_jsonable(details)}}
-            _logger.warning("workflow %s failed: %s", workflow_id, exc)
-        except Exception as exc:
-            status = JobStatus.FAILED
-            values = {"error": job_error(exc, root_labels(self.settings))}
-            _logger.exception("workflow %s crashed", workflow_id)
-        if status != JobStatus.COMPLETED:
-            for s in rec.stages:
+        with paths_as_given(given):
+            values = self._pipeline(row, rec, ctx)
+        return {**values, "stage": "done", "fraction": 1.0, "stages": rec.stages,
+                "message": f"done: {values['result']['outcome']}"}
+
+    def ended(self, row: WorkflowRow, ctx: JobContext, status: JobStatus,
+              error: JobError) -> dict[str, Any]:
+        """The running stage marked failed or cancelled."""
+        values: dict[str, Any] = {"stage": str(status), "message": error["message"]}
+        if ctx.state is not None:
+            for s in ctx.state.stages:
                 if s["status"] == "running":
-                    s.update(status="failed" if status == JobStatus.FAILED else "cancelled",
-                             finished_at=utcnow().isoformat())
-            values.setdefault("stage", str(status))
-            values["message"] = values["error"]["message"]
-        values["stages"] = rec.stages
-        # when it was cancelled meanwhile the stored (cancelled) state is what is published
-        self.repo.finish(workflow_id, self.instance_id, status, **values)
-        self._publish_final(workflow_id)
+                    s.update(status=str(status), finished_at=utcnow().isoformat())
+            values["stages"] = ctx.state.stages
+        return values
+
+    def status_event(self, row: WorkflowRow) -> Event:
+        return {"type": "status", "workflow_id": row.id, "status": row.status,
+                "attempts": row.attempts}
+
+    def final_event(self, row: WorkflowRow) -> Event:
+        return {"type": str(row.status), "final": True, **self._jsonable_view(row)}
+
 
     def _options(self, req: dict[str, Any]) -> AnalysisOptions:
         # the workflow's own analysis fields; the rest are the server's defaults
@@ -734,10 +598,6 @@ class WorkflowService:
     def stats(self) -> dict[str, Any]:
         r = self.runner.stats()
         return {"workers": r.workers, "busy": r.busy, "queued_here": r.queued}
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _stem(episode: str | None, dub: Path) -> str:

@@ -129,7 +129,7 @@ class TestWav2Vec2EndToEnd:
 def test_unavailable_ai_is_cpu_work(make_settings: Callable[..., Settings]) -> None:
     """JOB_BACKEND=celery: an enable_ai analysis whose model cannot run here has only classical
     methods to run, so it goes to the CPU queue, not to CELERY_GPU_QUEUE."""
-    from app.services.backends.celery_app import ANALYSIS_QUEUE, queue_for
+    from app.jobs.backends.celery_app import ANALYSIS_QUEUE, queue_for
 
     settings = make_settings(CELERY_GPU_QUEUE="gpu")
     assert queue_for(settings, {"enable_ai": True, "ai_model": "spectral"}) == "gpu"

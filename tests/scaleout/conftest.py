@@ -68,12 +68,19 @@ class Cluster:
         """The worker name (w1, w2) of an ``owner`` (a worker process's instance id)."""
         return owner.split("@", 1)[0] if owner and "@" in owner else None
 
-    def row(self, analysis_id: str) -> dict[str, Any]:
-        """The stored row of an analysis (owner, attempts, status ...), straight from SQL."""
+    def row(self, job_id: str, table: str = "analyses") -> dict[str, Any]:
+        """The stored row of a job (owner, attempts, status ...), straight from SQL."""
         with self.engine.connect() as conn:
-            row = conn.execute(text("SELECT * FROM analyses WHERE id = :id"),
-                               {"id": analysis_id}).mappings().one()
+            row = conn.execute(text(f"SELECT * FROM {table} WHERE id = :id"),
+                               {"id": job_id}).mappings().one()
             return dict(row)
+
+    def rows(self, table: str, status: str) -> list[dict[str, Any]]:
+        """The stored rows of a job table in ``status``, newest first."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(
+                f"SELECT * FROM {table} WHERE status = :s ORDER BY created_at DESC"),
+                {"s": status}).mappings()]
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}\n{w.tail(3000)}" for n, w in self.workers.items())

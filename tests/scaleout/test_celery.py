@@ -1,6 +1,7 @@
-"""``JOB_BACKEND=celery``: the API hands analyses to Celery worker processes through Redis,
-both sharing PostgreSQL; progress comes back live over Redis pub/sub; cancellation reaches the
-running worker; a worker killed mid-analysis hands it to the other one; batches spread.
+"""``JOB_BACKEND=celery``: the API hands analyses, workflows and repairs to Celery worker
+processes through Redis, both sharing PostgreSQL; progress comes back live over Redis pub/sub;
+cancellation reaches the running worker; a worker killed mid-job hands it to the other one;
+batches spread.
 """
 
 from __future__ import annotations
@@ -262,6 +263,71 @@ class TestWorkerDeath:
             assert time.monotonic() - killed_at > VISIBILITY_TIMEOUT_SECONDS - 2
             assert abs(done["result"]["offset_seconds"]) < 0.001 and done["attempts"] == 2
             survivor = workers.worker_of(workers.row(aid)["owner"])
+            assert survivor is not None and survivor != victim
+
+
+class TestOtherJobsSurviveWorkerDeath:
+    """Workflows and repairs are jobs like analyses: they run on the workers, and a worker
+    SIGKILLed mid-job hands the job to the other one (run 2), live progress included."""
+
+    async def test_sigkill_mid_workflow_completes_on_the_other_worker(
+            self, workers: Cluster, long_media: Path) -> None:
+        async with running_app(workers.settings()) as (_, client):
+            r = await client.post("/api/v1/workflows/analyze-and-repair", json={
+                "master_file": long_media.name, "dub_file": long_media.name,
+                "create_package": False})
+            assert r.status_code == 202, r.text
+            wid = r.json()["workflow_id"]
+            stream = asyncio.create_task(
+                read_sse(client, f"/api/v1/workflows/{wid}/status/stream", timeout=150))
+            deadline = time.monotonic() + 60
+            while (body := (await client.get(f"/api/v1/workflows/{wid}/status")).json())[
+                    "fraction"] < 0.15 or body["status"] != "running":
+                assert body["status"] in ("queued", "running"), body
+                assert time.monotonic() < deadline, (body, workers.logs())
+                await asyncio.sleep(0.05)
+            assert body["attempts"] == 1 and body["stage"] == "analysis", body
+            victim = workers.worker_of(workers.row(wid, "workflows")["owner"])
+            assert victim in ("w1", "w2")
+            workers.workers[str(victim)].kill()
+            events, _ = await stream
+            assert events[-1].event == "completed", ([e.event for e in events], workers.logs())
+            stages = {e.data["stage"] for e in events if e.event == "progress"}
+            assert {"analysis", "decision", "package"} <= stages, stages  # live, from workers
+            done = (await client.get(f"/api/v1/workflows/{wid}/status")).json()
+            assert done["status"] == "completed" and done["attempts"] == 2, done
+            assert done["outcome"] == "not_needed", done
+            survivor = workers.worker_of(workers.row(wid, "workflows")["owner"])
+            assert survivor is not None and survivor != victim
+
+    async def test_sigkill_mid_repair_completes_on_the_other_worker(
+            self, workers: Cluster, long_media: Path) -> None:
+        """The request awaiting the repair gets its 201 record from the second run."""
+        before = {r["id"] for r in workers.rows("repairs", "running")}
+        async with running_app(workers.settings()) as (_, client):
+            post = asyncio.create_task(client.post("/api/v1/repair/per-channel", json={
+                "dub_file": long_media.name, "master_file": long_media.name}, timeout=150))
+            deadline = time.monotonic() + 60
+            while not (running := [r for r in workers.rows("repairs", "running")
+                                   if r["id"] not in before]):
+                assert not post.done(), post.result().text
+                assert time.monotonic() < deadline, workers.logs()
+                await asyncio.sleep(0.05)
+            rid = running[0]["id"]
+            await asyncio.sleep(1.0)  # measuring the channels
+            row = workers.row(rid, "repairs")
+            assert row["status"] == "running" and row["attempts"] == 1, row
+            victim = workers.worker_of(row["owner"])
+            assert victim in ("w1", "w2")
+            workers.workers[str(victim)].kill()
+            r = await post
+            assert r.status_code == 201, (r.text, workers.logs())
+            body = r.json()
+            assert body["repair_id"] == rid and body["kind"] == "per_channel"
+            assert body["verification"]["passed"] is True, body["verification"]
+            row = workers.row(rid, "repairs")
+            assert row["status"] == "completed" and row["attempts"] == 2, row
+            survivor = workers.worker_of(row["owner"])
             assert survivor is not None and survivor != victim
 
 

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from app.db.jobs import InstanceRepository
 from app.db.models import AnalysisRow, InstanceRow, utcnow
 from app.db.repository import AnalysisRepository, Database
+from app.jobs.events import EventBus
 from app.services.analysis import AnalysisService, new_analysis_id
-from app.services.events import EventBus
 from tests.scaleout.conftest import Cluster
 
 
@@ -39,8 +40,8 @@ def seeded(cluster: Cluster) -> Iterator[tuple[AnalysisService, AnalysisReposito
     service = AnalysisService(settings, repo, EventBus(asyncio.new_event_loop()))
     host, token = socket.gethostname(), os.urandom(3).hex()
     dead, alive = f"w9@{host}:dead:{token}", f"w8@{host}:alive:{token}"
-    repo.register_instance(dead, host, _dead_pid())
-    repo.register_instance(alive, host, os.getpid())  # this test process: alive
+    InstanceRepository(db).register(dead, host, _dead_pid())
+    InstanceRepository(db).register(alive, host, os.getpid())  # this test process: alive
     media = str(cluster.media)
     ids = {k: f"{new_analysis_id()}_{k}" for k in ("first", "last", "live", "own")}
 
@@ -74,14 +75,14 @@ class TestAdoptOrphan:
     def test_dead_owner_reclaimed_within_max_attempts(
             self, seeded: tuple[AnalysisService, AnalysisRepository, dict[str, str]]) -> None:
         service, repo, ids = seeded
-        assert service.adopt_orphan(ids["first"], running_here=False) == "requeued"
+        assert service.jobs.adopt_orphan(ids["first"], running_here=False) == "requeued"
         claimed = repo.claim(ids["first"], service.instance_id)
         assert claimed is not None and claimed.attempts == 2
         assert claimed.owner == service.instance_id
         # a second copy of the task finds it running for a live owner: left alone
-        assert service.adopt_orphan(ids["first"], running_here=True) is None
+        assert service.jobs.adopt_orphan(ids["first"], running_here=True) is None
 
-        assert service.adopt_orphan(ids["last"], running_here=False) == "interrupted"
+        assert service.jobs.adopt_orphan(ids["last"], running_here=False) == "interrupted"
         last = repo.get(ids["last"])
         assert last is not None and last.status == "interrupted"
         assert last.error is not None and last.error["code"] == "interrupted"
@@ -90,9 +91,9 @@ class TestAdoptOrphan:
     def test_live_owner_kept_own_leftover_reclaimed(
             self, seeded: tuple[AnalysisService, AnalysisRepository, dict[str, str]]) -> None:
         service, repo, ids = seeded
-        assert service.adopt_orphan(ids["live"], running_here=False) is None
+        assert service.jobs.adopt_orphan(ids["live"], running_here=False) is None
         live = repo.get(ids["live"])
         assert live is not None and live.status == "running" and live.attempts == 1
         # marked running by this very instance, which does not run it (an earlier try failed)
-        assert service.adopt_orphan(ids["own"], running_here=False) == "requeued"
+        assert service.jobs.adopt_orphan(ids["own"], running_here=False) == "requeued"
         assert repo.claim(ids["own"], service.instance_id) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from app.services.events import EventBus
+from app.jobs.events import EventBus
 
 
 class TestEventBus:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.services.jobs import CancelReason, JobContext, JobRunner
+from app.jobs.runner import CancelReason, JobContext, JobRunner
 
 
 def _wait(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

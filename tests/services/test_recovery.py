@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from app.core.config import Settings
+from app.db.jobs import InstanceRepository
 from app.db.models import AnalysisRow, InstanceRow, utcnow
 from app.db.repository import AnalysisRepository, Database
 from tests.api.helpers import running_app, wait_status
@@ -31,9 +32,9 @@ def _seed(settings: Settings, media: str) -> None:
 
     host = socket.gethostname()
     old = utcnow() - timedelta(minutes=10)
-    repo.register_instance("dead-here", host, _dead_pid())
-    repo.register_instance("alive-elsewhere", "other-host", 1)
-    repo.register_instance("stale-elsewhere", "other-host", 2)
+    InstanceRepository(db).register("dead-here", host, _dead_pid())
+    InstanceRepository(db).register("alive-elsewhere", "other-host", 1)
+    InstanceRepository(db).register("stale-elsewhere", "other-host", 2)
     with db.sessions.begin() as s:
         s.get(InstanceRow, "stale-elsewhere").heartbeat_at = old  # type: ignore[union-attr]
 

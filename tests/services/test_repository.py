@@ -1,4 +1,4 @@
-"""AnalysisRepository: conditional transitions that two instances can never both win."""
+"""JobRepository (on analyses): conditional transitions that two instances can never both win."""
 
 from __future__ import annotations
 
@@ -54,16 +54,16 @@ class TestTransitions:
     def test_progress_finish_and_cancel_are_conditional(self, repo: AnalysisRepository) -> None:
         repo.add_many([row("a"), row("b")])
         assert repo.claim("a", "me") is not None
-        assert repo.update_progress("a", "me", PROGRESS) is False  # keep going
-        assert repo.update_progress("a", "other", PROGRESS) is True  # not its job: stop
+        assert repo.update("a", "me", PROGRESS) is True  # keep going
+        assert repo.update("a", "other", PROGRESS) is False  # not its job: stop
         assert not repo.finish("a", "other", JobStatus.COMPLETED, progress=PROGRESS)
         assert repo.request_cancel("a")
-        assert repo.update_progress("a", "me", PROGRESS) is True
+        assert repo.update("a", "me", PROGRESS) is False
         assert repo.finish("a", "me", JobStatus.CANCELLED, progress=PROGRESS,
                            error={"code": "cancelled", "message": "x", "details": None})
         assert not repo.finish("a", "me", JobStatus.COMPLETED, progress=PROGRESS)
-        assert not repo.cancel_queued("a") and not repo.force_cancel("a")
-        assert repo.cancel_queued("b") and repo.claim("b", "me") is None
+        assert not repo.cancel("a", JobStatus.QUEUED) and not repo.cancel("a", JobStatus.RUNNING)
+        assert repo.cancel("b", JobStatus.QUEUED) and repo.claim("b", "me") is None
         a = repo.get("a")
         assert a is not None and a.progress_estimate == PROGRESS[5]
         assert a.finished_at is not None and a.finished_at.tzinfo is UTC

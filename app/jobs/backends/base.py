@@ -1,19 +1,19 @@
-"""What the analysis service needs from a job backend (``JOB_BACKEND``)."""
+"""What the job life cycle needs from a job backend (``JOB_BACKEND``)."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from app.services.jobs import CancelReason, JobContext, RunnerStats
+from app.jobs.runner import CancelReason, JobContext, RunnerStats
 
 __all__ = ["JobBackend"]
 
 
 class JobBackend(Protocol):
-    """Runs analyses by id. ``local``: a thread pool here; ``celery``: workers elsewhere.
+    """Runs the jobs of one kind by id. ``local``: a thread pool here; ``celery``: workers.
 
-    Jobs take ids only; the handler (``AnalysisService._run``) claims, runs and records them in
-    the shared database, so every backend runs the same code.
+    Jobs take ids only; the life cycle (``Lifecycle.run``) claims, runs and records them in the
+    shared database, so every backend runs the same code.
     """
 
     #: "local" or "celery"

@@ -1,7 +1,7 @@
 """Events between processes through Redis pub/sub (``JOB_BACKEND=celery``).
 
 Workers and API instances publish every analysis event on one channel; every API instance
-subscribes to it and feeds its own in-memory :class:`~app.services.events.EventBus`, which numbers
+subscribes to it and feeds its own in-memory :class:`~app.jobs.events.EventBus`, which numbers
 and delivers them to its Server-Sent-Event subscribers as before. So a dashboard connected to any
 API instance sees the live progress of an analysis running on any worker. Cancel requests travel
 on a second channel to the workers. Redis pub/sub is fire-and-forget: the database stays the
@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from app.services.events import Event, EventBus
+from app.jobs.events import Event, EventBus
 
 __all__ = ["RedisEventBus", "CancelListener", "redis_client", "publish_cancel",
            "EVENTS_CHANNEL", "CANCEL_CHANNEL", "WORKER_KEY_PREFIX"]

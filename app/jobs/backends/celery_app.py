@@ -4,8 +4,8 @@ Delivery guarantees: a task is acknowledged *after* it ran (``task_acks_late``),
 reserves one task at a time (``worker_prefetch_multiplier=1``), a task whose worker process died
 is handed back at once (``task_reject_on_worker_lost``), and a task whose whole worker vanished
 is handed to another worker after ``CELERY_VISIBILITY_TIMEOUT_SECONDS`` (the Redis transport's
-visibility timeout). Redelivery is safe: a task claims its analysis in the database first, and
-only a queued analysis, or a running one whose owner is dead, can be claimed (attempts counted,
+visibility timeout). Redelivery is safe: a task claims its job in the database first, and
+only a queued job, or a running one whose owner is dead, can be claimed (attempts counted,
 at most JOB_MAX_ATTEMPTS runs). Results live in the database, not in Celery.
 """
 
@@ -16,10 +16,11 @@ from kombu import Exchange, Queue
 
 from app.core.config import Settings
 
-__all__ = ["make_celery", "TASK_RUN_ANALYSIS", "ANALYSIS_QUEUE", "queue_for"]
+__all__ = ["make_celery", "TASK_RUN_JOB", "ANALYSIS_QUEUE", "queue_for"]
 
-TASK_RUN_ANALYSIS = "sync_analyzer.run_analysis"
-#: CPU analyses; AI-method analyses go to ``CELERY_GPU_QUEUE`` (default ``gpu``)
+#: one task per job run: ``(kind, job_id)``
+TASK_RUN_JOB = "sync_analyzer.run_job"
+#: CPU jobs; AI-method analyses go to ``CELERY_GPU_QUEUE`` (default ``gpu``)
 ANALYSIS_QUEUE = "analysis"
 
 

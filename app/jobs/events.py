@@ -16,16 +16,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-__all__ = ["EventBus", "Subscription", "Event"]
+import numpy as np
+
+__all__ = ["EventBus", "Subscription", "Event", "to_jsonable"]
 
 _logger = logging.getLogger(__name__)
 
 #: An event: ``{"type": "progress" | "status" | <final status>, "seq": int, ...payload}``.
 Event = dict[str, Any]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars unwrapped, tuples as lists, NaN/inf as null, str enums
+    (:class:`~app.engine.Verdict`) as their plain strings."""
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 @dataclass(eq=False)

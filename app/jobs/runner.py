@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.core.logging import log_context
 from app.engine import CancelToken
@@ -37,9 +38,11 @@ class JobContext:
     token: CancelToken = field(default_factory=CancelToken)
     reason: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
-    #: set when the analysis' final state was recorded and published on its behalf (a cancel
+    #: set when the job's final state was recorded and published on its behalf (a cancel
     #: that did not wait for the engine's next check)
     finalized: bool = False
+    #: what the job's handler keeps of this run (its progress recorder)
+    state: Any = None
 
     def cancel(self, reason: str) -> None:
         if self.reason is None:
@@ -60,7 +63,10 @@ Handler = Callable[[str, JobContext], None]
 
 
 class JobRunner:
-    """``max_workers`` threads running ``handler(job_id, ctx)`` for ids taken from a queue."""
+    """``max_workers`` threads running ``handler(job_id, ctx)`` for ids taken from a queue: the
+    ``local`` job backend (``JOB_BACKEND=local``; the queue lives in this process's memory)."""
+
+    name = "local"
 
     def __init__(self, handler: Handler, *, max_workers: int, name: str = "job",
                  niceness: int = 0) -> None:
@@ -102,8 +108,9 @@ class JobRunner:
             return list(self._running)
 
     # --- jobs --------------------------------------------------------------------------------
-    def submit(self, job_id: str) -> bool:
-        """Queue ``job_id``; False when it is already queued or running here, or stopping."""
+    def submit(self, job_id: str, attempts: int | None = None) -> bool:
+        """Queue ``job_id``; False when it is already queued or running here, or stopping
+        (``attempts`` is not needed: the queue dedupes by id)."""
         with self._lock:
             if self._stopping.is_set() or job_id in self._pending or job_id in self._running:
                 return False
@@ -138,6 +145,9 @@ class JobRunner:
                 alive=bool(self._threads) and all(t.is_alive() for t in self._threads)
                 and not self._stopping.is_set(),
             )
+
+    def health(self) -> dict[str, Any]:
+        return {"backend": self.name, "status": "ok"}
 
     # --- workers -------------------------------------------------------------------------------
     def _work(self) -> None:

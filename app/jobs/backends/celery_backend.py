@@ -1,11 +1,11 @@
-"""``JOB_BACKEND=celery``: analyses run on Celery workers (``celery -A app.worker worker``).
+"""``JOB_BACKEND=celery``: jobs run on Celery workers (``celery -A app.worker worker``).
 
-An API instance stores an analysis (queued) and sends one task carrying its id to the
-``analysis`` queue, or to ``CELERY_GPU_QUEUE`` when it uses AI methods. It runs nothing itself:
-progress comes back through Redis pub/sub (:mod:`.redis_events`), cancellation goes out as a
-revoke (drops copies not yet started) plus a cancel message the running worker listens for
-(and the database flag it polls). A task whose send failed (broker down) is sent again by the
-next maintenance pass, which offers every queued analysis this instance owns.
+An API instance stores a job (queued) and sends one task carrying its kind and id to the
+``analysis`` queue, or to ``CELERY_GPU_QUEUE`` for an analysis using AI methods. It runs
+nothing itself: progress comes back through Redis pub/sub (:mod:`.redis_events`), cancellation
+goes out as a revoke (drops copies not yet started) plus a cancel message the running worker
+listens for (and the database flag it polls). A task whose send failed (broker down) is sent
+again by the next maintenance pass, which offers every queued job this instance owns.
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from celery import Celery
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
+from app.db.jobs import JobRepository
 from app.db.models import JobStatus
-from app.db.repository import AnalysisRepository
-from app.services.backends.celery_app import (
+from app.jobs.backends.celery_app import (
     ANALYSIS_QUEUE,
-    TASK_RUN_ANALYSIS,
+    TASK_RUN_JOB,
     make_celery,
     queue_for,
 )
-from app.services.backends.redis_events import (
+from app.jobs.backends.redis_events import (
     WORKER_KEY_PREFIX,
     RedisEventBus,
     publish_cancel,
     redis_client,
 )
-from app.services.jobs import CancelReason, JobContext, RunnerStats
+from app.jobs.runner import CancelReason, JobContext, RunnerStats
 
 __all__ = ["CeleryBackend", "workers_seen", "SENT_KEY_PREFIX"]
 
@@ -45,7 +45,7 @@ _logger = logging.getLogger(__name__)
 #: ids remembered as sent (per attempt number); beyond, the oldest are forgotten (a forgotten
 #: id still queued is at worst sent twice, and the second copy finds it claimed)
 _SENT_MEMORY = 50_000
-#: ``<prefix><id>:<attempts>`` in Redis: that run of the analysis was sent (by any instance)
+#: ``<prefix><id>:<attempts>`` in Redis: that run of the job was sent (by any instance)
 SENT_KEY_PREFIX = "sync_analyzer:sent:"
 _SENT_TTL_SECONDS = 7 * 24 * 3600
 
@@ -67,13 +67,14 @@ def workers_seen(client: redis.Redis) -> list[dict[str, Any]]:
 
 
 class CeleryBackend:
-    """Sends analyses to Celery workers; nothing runs in this process."""
+    """Sends the jobs of one kind to Celery workers; nothing runs in this process."""
 
     name = "celery"
 
-    def __init__(self, settings: Settings, repo: AnalysisRepository,
+    def __init__(self, settings: Settings, kind: str, repo: JobRepository[Any],
                  bus: RedisEventBus | None) -> None:
         self.settings = settings
+        self.kind = kind
         self.repo = repo
         self.bus = bus
         self._redis = redis_client(settings.CELERY_BROKER_URL)
@@ -92,7 +93,7 @@ class CeleryBackend:
         self._started = True
 
     def shutdown(self, *, timeout: float = 10.0) -> list[str]:
-        """Nothing runs here: running analyses keep running on their workers."""
+        """Nothing runs here: running jobs keep running on their workers."""
         self._started = False
         try:
             if "celery" in self.__dict__:
@@ -103,9 +104,9 @@ class CeleryBackend:
 
     # --- jobs ----------------------------------------------------------------------------
     def submit(self, job_id: str, attempts: int | None = None) -> bool:
-        """Send one task for this run of the analysis, once across every API instance.
+        """Send one task for this run of the job, once across every API instance.
 
-        Maintenance offers every queued analysis this instance owns at each pass (with its
+        Maintenance offers every queued job this instance owns at each pass (with its
         ``attempts``): a run already sent from here costs nothing, one sent by another
         instance (an adopted queue) one Redis lookup, and a run whose send failed is sent.
         """
@@ -119,14 +120,14 @@ class CeleryBackend:
         key = f"{SENT_KEY_PREFIX}{job_id}:{row.attempts}"
         try:
             if not self._redis.exists(key):
-                self.celery.send_task(TASK_RUN_ANALYSIS, args=[job_id], task_id=job_id,
+                self.celery.send_task(TASK_RUN_JOB, args=[self.kind, job_id], task_id=job_id,
                                       queue=queue)
                 self._redis.set(key, queue, ex=_SENT_TTL_SECONDS)
-                _logger.debug("analysis %s sent to queue %s (run %d)", job_id, queue,
+                _logger.debug("%s %s sent to queue %s (run %d)", self.kind, job_id, queue,
                               row.attempts + 1)
         except Exception as exc:  # kombu/redis errors: broker down; retried by maintenance
-            _logger.warning("analysis %s not sent to the %s queue (%s: %s); it stays queued "
-                            "and is sent again when the broker answers", job_id, queue,
+            _logger.warning("%s %s not sent to the %s queue (%s: %s); it stays queued and "
+                            "is sent again when the broker answers", self.kind, job_id, queue,
                             type(exc).__name__, exc)
             return False
         with self._lock:
@@ -151,7 +152,7 @@ class CeleryBackend:
         return None
 
     def is_active(self, job_id: str) -> bool:
-        """Events of every analysis arrive through Redis while the subscription is up."""
+        """Events of every job arrive through Redis while the subscription is up."""
         return self.bus is not None and self.bus.connected
 
     def running_ids(self) -> list[str]:
