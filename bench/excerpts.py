@@ -345,6 +345,26 @@ def _gen_extremes(root: Path) -> list[ExcerptCase]:
         str(master), str(path), total, s, segs, edits, (0.0, total))]
 
 
+def _gen_replaced(root: Path) -> list[ExcerptCase]:
+    """a replaced span: master 150–180 s replaced in the dub by 20 s of unrelated programme,
+    in a 6-min programme."""
+    total, late = 360.0, 0.3
+    prog = make_programme(total, SR, seed=707, language="en", bed="real", sources=_sources(0))
+    master = root / "replaced_master.wav"
+    _master(master, prog)
+    dub = dub_remix(prog, dialogue_track(total, SR, language="fr", seed=7701), seed=7702)
+    other = _other(60.0)[: _idx(20.0)]
+    parts = [np.zeros((_idx(late), 2), np.float32), dub[:_idx(150.0)], other, dub[_idx(180.0):]]
+    path = root / "replaced_dub.m4a"
+    s = _write_dub(path, splice(parts, SR))
+    segs = [_const(0.0, 150.0, late), _const(180.0, total, late - 10.0)]
+    return [ExcerptCase(
+        "replaced", "replaced span 30 s → 20 s",
+        f"a 6-min programme, dub {late:g} s late, master 150–180 s replaced by 20 s of an "
+        "unrelated programme (fr dub, AAC 128k)", str(master), str(path), total, s, segs,
+        [TrueEdit(150.0, "replaced", 30.0)], (0.0, total))]
+
+
 def _gen_censor(root: Path) -> list[ExcerptCase]:
     """five censor cuts of 0.3–4 s from a 6-min programme."""
     total, late = 360.0, 1.2
@@ -411,6 +431,7 @@ _GROUPS = {
     "samemix": _gen_samemix,
     "drift": _gen_drift,
     "extremes": _gen_extremes,
+    "replaced": _gen_replaced,
 }
 #: generated only with ``--three-hours``
 _SCALE_GROUPS = {"three_hours": _gen_three_hours}
