@@ -563,14 +563,14 @@ def _analyze_tracks(
         return _best_placed(found)
 
     shared = on_shared(opts)
-    if shared.verdict == "no_reliable_match" and opts.window_seconds is None:
+    if shared.verdict == Verdict.NO_RELIABLE_MATCH and opts.window_seconds is None:
         # sparse shared sound (effects only): windows twice as long gather enough of it
         shorter = min(tm.signal.size, td.signal.size) / sr
         longer = min(2.0 * window_seconds_for(shorter), shorter / 3.0)
         if longer > window_seconds_for(shorter) * 1.2:
             report("shared", 0.95, f"shared sound is sparse: windows of {longer:.0f} s")
             again = on_shared(replace(opts, window_seconds=longer))
-            if again.verdict != "no_reliable_match":
+            if again.verdict != Verdict.NO_RELIABLE_MATCH:
                 shared = again
     elapsed = round(time.perf_counter() - t, 3)
     if shared.verdict == Verdict.NO_RELIABLE_MATCH:
