@@ -26,6 +26,7 @@ from app.engine.types import (
     ProgressCallback,
     ProgressEvent,
     Verdict,
+    verdict_of,
 )
 from app.engine.xcorr import parabolic_offset, peak_confidence, peak_stats
 
@@ -220,8 +221,7 @@ def analyze_channels(
             if low is not None:
                 off, conf = low
                 ok = True
-                verdict = Verdict.IN_SYNC if abs(off) <= IN_SYNC_TOLERANCE_SECONDS else \
-                    Verdict.CONSTANT_OFFSET
+                verdict = verdict_of("constant", off)
                 reason = (f"low-band correlation at {LOWBAND_RATE} Hz (LFE): {off:+.6f} s, the "
                           f"three thirds of the programme agree; full pipeline: {r.reason}")
         elif not ok and r.reliable and r.verdict in (Verdict.DRIFT, Verdict.EDITED):

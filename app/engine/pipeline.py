@@ -59,6 +59,7 @@ from app.engine.timeline import (
 )
 from app.engine.timeline import _locate_edits as locate_edits
 from app.engine.types import (
+    IN_SYNC_SECONDS,
     AnalysisOptions,
     AudioInfo,
     CancelToken,
@@ -67,6 +68,7 @@ from app.engine.types import (
     ProgressEvent,
     SyncResult,
     Verdict,
+    verdict_of,
 )
 from app.engine.windows import window_seconds_for
 from app.engine.wording import edits_words, sentence, sentences
@@ -76,7 +78,7 @@ __all__ = ["ENGINE_VERSION", "IN_SYNC_TOLERANCE_SECONDS", "analyze_files", "anal
 
 ENGINE_VERSION = "1.0.0"
 #: |offset| at or below this (seconds) is reported as "in_sync".
-IN_SYNC_TOLERANCE_SECONDS = 0.001
+IN_SYNC_TOLERANCE_SECONDS = IN_SYNC_SECONDS  # the name the per-channel pass imports
 _COARSE_RATE = 2000
 _FEATURE_METHODS = {"mfcc": mfcc.detect, "onset": onset.detect, "spectral": spectral.detect}
 _CANDIDATES = 4
@@ -692,7 +694,8 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     confidences = [sub.confidence for _, sub, _ in measured]
     reason = edits_words(edits)
     start = segments[0].offset_start_seconds
-    timeline = Timeline(Verdict.EDITED, reason, "piecewise", start, round(coverage, 4),
+    verdict = verdict_of("piecewise", start)
+    timeline = Timeline(verdict, reason, "piecewise", start, round(coverage, 4),
                         max((tl.residual_rms_seconds or 0.0) for _, _, tl in measured),
                         max((tl.residual_max_seconds or 0.0) for _, _, tl in measured),
                         window, measured[0][2].hop_seconds, windows, segments, edits, None)
@@ -710,7 +713,7 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     report("done", 1.0, "verdict: edited")
     return replace(
         base, offset_seconds=start, confidence=round(confidence, 4), reliable=True,
-        verdict=Verdict.EDITED, reason=sentences(
+        verdict=verdict, reason=sentences(
             reason, f"{len(measured)} pieces of the dub measured on their own; confidence "
                     f"{wd.confidence(confidence)}, at or above the "
                     f"{wd.confidence(opts.confidence_threshold)} threshold"),
@@ -852,11 +855,8 @@ def _analyze_once(
         reliable = decision.match and (reliable or strong)
         if reliable and confidence < opts.confidence_threshold:
             confidence = opts.confidence_threshold  # the evidence, not the peaks, decided
-    if not reliable:
-        verdict = Verdict.NO_RELIABLE_MATCH
-    elif verdict in (Verdict.IN_SYNC, Verdict.CONSTANT_OFFSET):
-        verdict = Verdict.IN_SYNC if abs(offset or 0.0) <= IN_SYNC_TOLERANCE_SECONDS else \
-            Verdict.CONSTANT_OFFSET
+    verdict = verdict_of(timeline.model if timeline is not None else "none", offset,
+                         reliable=reliable)
     reason = _reason(verdict, first, timeline, confidence, opts)
     if not reliable and decision is not None and decision.reasons:
         reason = f"{'; '.join(decision.reasons)}; {reason}"

@@ -36,6 +36,8 @@ __all__ = [
     "ProgressEvent",
     "ProgressCallback",
     "Verdict",
+    "IN_SYNC_SECONDS",
+    "verdict_of",
     "AnalysisOptions",
     "AudioInfo",
     "MethodResult",
@@ -54,6 +56,26 @@ class Verdict(StrEnum):
     DRIFT = "drift"
     EDITED = "edited"
     NO_RELIABLE_MATCH = "no_reliable_match"
+
+
+#: |offset| (s) at or under which a constant offset is "in_sync"
+IN_SYNC_SECONDS = 0.001
+#: the verdict of each offset model (``Timeline.model``); "constant" splits by the offset
+_MODEL_VERDICTS = {"piecewise": Verdict.EDITED, "drift": Verdict.DRIFT,
+                   "none": Verdict.NO_RELIABLE_MATCH}
+
+
+def verdict_of(model: str, offset_seconds: float | None, *, reliable: bool = True) -> Verdict:
+    """The one rule from an offset model to a :class:`Verdict`, used by the timeline, the
+    pipeline, the pieces and the per-channel pass alike: no reliable match unless
+    ``reliable`` (and an offset); "piecewise" edited, "drift" drift; a "constant" model in
+    sync when |``offset_seconds``| ≤ :data:`IN_SYNC_SECONDS`, else a constant offset."""
+    if not reliable or offset_seconds is None:
+        return Verdict.NO_RELIABLE_MATCH
+    if model in _MODEL_VERDICTS:
+        return _MODEL_VERDICTS[model]
+    return Verdict.IN_SYNC if abs(offset_seconds) <= IN_SYNC_SECONDS else \
+        Verdict.CONSTANT_OFFSET
 
 
 def _known(cls: type, d: Mapping[str, Any]) -> dict[str, Any]:

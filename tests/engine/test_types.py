@@ -66,3 +66,17 @@ def test_repair_plan_from_the_typed_result() -> None:
     r = _result()
     assert plan_from_result(r) == plan_from_result(r.to_dict())
     assert plan_from_result(r).kind == "edits"
+
+
+def test_one_rule_from_model_to_verdict() -> None:
+    """The timeline, the pipeline, the pieces and the per-channel pass share one rule."""
+    from app.engine.types import IN_SYNC_SECONDS, Verdict, verdict_of
+
+    assert verdict_of("constant", 0.0009) == Verdict.IN_SYNC
+    assert verdict_of("constant", -IN_SYNC_SECONDS) == Verdict.IN_SYNC
+    assert verdict_of("constant", 0.0011) == Verdict.CONSTANT_OFFSET
+    assert verdict_of("drift", 0.0) == Verdict.DRIFT
+    assert verdict_of("piecewise", 0.0) == Verdict.EDITED
+    assert verdict_of("none", 0.2) == Verdict.NO_RELIABLE_MATCH
+    assert verdict_of("constant", 0.2, reliable=False) == Verdict.NO_RELIABLE_MATCH
+    assert verdict_of("constant", None) == Verdict.NO_RELIABLE_MATCH

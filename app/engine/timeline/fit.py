@@ -23,7 +23,7 @@ from app.engine.timeline.types import (
     Timeline,
     TimelineWindow,
 )
-from app.engine.types import Verdict
+from app.engine.types import Verdict, verdict_of
 from app.engine.wording import constant_words, edits_words, signed_ms, speed_words
 
 
@@ -284,17 +284,18 @@ def _model(
                                   f"{len(edits)} jumps in {span:.0f} s: the dub matches the "
                                   "master only piecewise (re-ordered material?)", "none")
     elif edits:
-        verdict, model = Verdict.EDITED, "piecewise"
-        reason = edits_words(edits)
+        model, reason = "piecewise", edits_words(edits)
     elif is_drift:
-        verdict, model = Verdict.DRIFT, "drift"
+        model = "drift"
         reason = (f"the dub {speed_words(ratio, ppm, name)}: its offset changes by "
                   f"{signed_ms(total)} over the programme")
-    elif abs(start or 0.0) <= THRESHOLDS["in_sync_seconds"]:
-        verdict, model, reason = Verdict.IN_SYNC, "constant", "constant offset within 1 ms of zero"
     else:
-        verdict, model = Verdict.CONSTANT_OFFSET, "constant"
+        model = "constant"
         reason = constant_words(start or 0.0, coverage)
+    if model != "none":
+        verdict = verdict_of(model, start or 0.0)
+        if verdict == Verdict.IN_SYNC:
+            reason = "constant offset within 1 ms of zero"
     drift_out = drift if is_drift else None
     return Timeline(verdict, reason, model, start, round(coverage, 4), round(rms, 6),
                     round(mx, 6), window_seconds, hop_seconds, windows, segments, edits,

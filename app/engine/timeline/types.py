@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from app.engine.types import Verdict
+from app.engine.types import IN_SYNC_SECONDS, Verdict, verdict_of
 from app.engine.wording import constant_words, edits_words
 
 #: Standard speed conversions: name → dub speed relative to the master.
@@ -28,7 +28,7 @@ NAMED_CONVERSIONS: dict[str, Fraction] = {
 
 #: Thresholds of the model and the verdict (reported with every timeline).
 THRESHOLDS: dict[str, float] = {
-    "in_sync_seconds": 0.001,
+    "in_sync_seconds": IN_SYNC_SECONDS,
     "edit_jump_seconds": 0.02,
     "drift_min_ppm": 10.0,
     "drift_min_total_seconds": 0.001,
@@ -174,12 +174,10 @@ class Timeline:
         start = None if self.offset_at_start_seconds is None else \
             o(self.offset_at_start_seconds)
         verdict, reason = self.verdict, self.reason
-        if verdict in (Verdict.IN_SYNC, Verdict.CONSTANT_OFFSET) and start is not None:
-            if abs(start) <= THRESHOLDS["in_sync_seconds"]:
-                verdict, reason = Verdict.IN_SYNC, "constant offset within 1 ms of zero"
-            else:
-                verdict = Verdict.CONSTANT_OFFSET
-                reason = constant_words(start, self.coverage)
+        if self.model == "constant" and start is not None:
+            verdict = verdict_of(self.model, start)
+            reason = "constant offset within 1 ms of zero" if verdict == Verdict.IN_SYNC \
+                else constant_words(start, self.coverage)
         elif verdict == Verdict.EDITED:
             reason = edits_words(edits)
         return replace(self, verdict=verdict, reason=reason, offset_at_start_seconds=start,
