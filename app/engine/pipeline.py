@@ -332,6 +332,10 @@ _PIECEWISE_LEFT_CHUNKS = 2
 #: this short splits 10-s chunks unevenly, and the stretch's own timeline places it exactly;
 #: longer edits are placed between the pieces
 _MERGE_PIECES_SECONDS = 0.25
+#: a piece that starts this much (s) before the previous one ends in master time, or chunks
+#: between two pieces placed this far from both their offsets, are material out of order
+#: (chunk placements overlap by a few seconds at a plain edit)
+_REORDER_SECONDS = 5.0
 
 #: a placement is analysed as a stretch when it lies beyond this share of the local search
 #: window, or when the overlap is under this share of the longer track
@@ -659,6 +663,22 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
         measured.append((piece, sub, Timeline.from_dict(sub.timeline)))
     if len(measured) < 2:
         return None
+    for (lp, _, a), (rp, _, b) in zip(measured, measured[1:], strict=False):
+        half = CHUNK_SECONDS / 2  # chunks mostly between the pieces (they overlap by half)
+        between = [c for c in chunks if lp.dub_end_seconds - half <= c.dub_start_seconds
+                   and c.dub_start_seconds + CHUNK_SECONDS <= rp.dub_start_seconds + half]
+        elsewhere = [c for c in between if c.offset_seconds is not None and min(
+            abs(c.offset_seconds - lp.offset_seconds),
+            abs(c.offset_seconds - rp.offset_seconds)) > _REORDER_SECONDS]
+        backwards = bool(a.segments and b.segments) and b.segments[0].master_start_seconds < \
+            a.segments[-1].master_end_seconds - _REORDER_SECONDS
+        if backwards or (elsewhere and len(elsewhere) >= 0.25 * len(between)):
+            # the master runs backwards from one piece to the next, or what lies between
+            # them is the master's own material from elsewhere: re-ordered material (or a
+            # cue used twice), not one programme with edits
+            single.reason = (f"{single.reason}; the dub's pieces follow the master out of "
+                             "order (re-ordered material)")
+            return None
     shared = sum(g.master_end_seconds - g.master_start_seconds
                  for _, _, tl in measured for g in tl.segments) / (min(n_m, n_d) / sr)
     if shared < MIN_SHARED:  # another episode's titles and a re-used cue are not the programme
