@@ -12,11 +12,11 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.api.v1.schemas.analysis import AnalysisCreate, BatchCreate
 from app.core.config import AI_METHOD, API_PREFIX, Settings
 from app.core.errors import (
     NotFoundError,
@@ -50,6 +50,7 @@ from app.jobs.runner import JobContext
 from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.options import options_for
 from app.services.paths import ResolvedFile, resolve_media_path
+from app.services.requests import AnalysisRequest
 
 __all__ = ["AnalysisService", "new_analysis_id", "new_batch_id", "ANALYSIS_ID_PATTERN",
            "StreamMessage", "qc_of", "tolerance_spec"]
@@ -237,7 +238,7 @@ class AnalysisService:
         return resolve_media_path(raw, field=field, roots=self._roots,
                                   max_size=self.settings.MAX_FILE_SIZE)
 
-    def _effective(self, req: AnalysisCreate) -> dict[str, Any]:
+    def _effective(self, req: AnalysisRequest) -> dict[str, Any]:
         """The request with every default filled in and every option checked."""
         s = self.settings
         methods = req.methods if req.methods is not None else list(s.engine_methods)
@@ -303,7 +304,7 @@ class AnalysisService:
 
         return ENGINE_VERSION
 
-    def _prepare(self, req: AnalysisCreate, *, batch_id: str | None = None) -> AnalysisRow:
+    def _prepare(self, req: AnalysisRequest, *, batch_id: str | None = None) -> AnalysisRow:
         """Validate one request completely (paths, files, options, audio streams) → a row."""
         effective = self._effective(req)
         master = self._resolve(req.master_file, "master_file")
@@ -358,7 +359,7 @@ class AnalysisService:
                 headers={"Retry-After": "30"})
 
     # --- for other services (batches): the same checks and queue as submit ------------------
-    def validate(self, req: AnalysisCreate, *, batch_id: str | None = None) -> AnalysisRow:
+    def validate(self, req: AnalysisRequest, *, batch_id: str | None = None) -> AnalysisRow:
         """Check one request as ``submit`` does; returns its row, not yet stored or queued."""
         return self._prepare(req, batch_id=batch_id)
 
@@ -367,7 +368,7 @@ class AnalysisService:
         for analysis_id in analysis_ids:
             self.runner.submit(analysis_id)
 
-    def submit(self, req: AnalysisCreate) -> AnalysisRow:
+    def submit(self, req: AnalysisRequest) -> AnalysisRow:
         """Validate, store and queue one analysis (4xx errors are raised before anything runs)."""
         self.check_capacity(1)
         row = self._prepare(req)
@@ -376,9 +377,11 @@ class AnalysisService:
         _logger.info("analysis %s queued: %s vs %s", row.id, row.master_name, row.dub_name)
         return row
 
-    def submit_batch(self, batch: BatchCreate) -> tuple[str, list[AnalysisRow]]:
-        """Validate every pair first; store and queue all of them only when all are valid."""
-        n = len(batch.items)
+    def submit_batch(self, items: Sequence[AnalysisRequest], label: str | None = None
+                     ) -> tuple[str, list[AnalysisRow]]:
+        """Validate every pair first (``label``: of those without one); store and queue all
+        of them only when all are valid."""
+        n = len(items)
         if n > self.settings.BATCH_MAX_ITEMS:
             raise UnprocessableError(
                 f"items: {n} pairs, at most {self.settings.BATCH_MAX_ITEMS} (BATCH_MAX_ITEMS)",
@@ -389,9 +392,9 @@ class AnalysisService:
         rows: list[AnalysisRow | None] = [None] * n
 
         def prepare(i: int) -> None:
-            item = batch.items[i]
-            if batch.label and not item.label:
-                item = item.model_copy(update={"label": batch.label})
+            item = items[i]
+            if label and not item.label:
+                item = replace(item, label=label)
             try:
                 rows[i] = self._prepare(item, batch_id=batch_id)
             except Exception as exc:  # collected and reported per item below

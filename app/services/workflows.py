@@ -19,11 +19,11 @@ import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.api.v1.schemas.workflows import FileType, WorkflowCreate
 from app.core.config import API_PREFIX, Settings
 from app.core.errors import (
     NotFoundError,
@@ -59,6 +59,7 @@ from app.services.options import options_for
 from app.services.paths import resolve_media_path
 from app.services.plots import envelope_figure, envelope_of, save_png, windows_figure
 from app.services.repair import atomic_write_text, inside
+from app.services.requests import FileType, WorkflowRequest
 from app.services.workflow_report import (
     build_package,
     correlation_curve,
@@ -250,7 +251,7 @@ class WorkflowService:
             self.jobs.stop(timeout=timeout)
 
     # --- submission -----------------------------------------------------------------------------
-    def submit(self, req: WorkflowCreate) -> WorkflowRow:
+    def submit(self, req: WorkflowRequest) -> WorkflowRow:
         """Check paths and audio, store and queue the workflow."""
         if not self._started:
             raise ServiceUnavailableError("the service is shutting down", code="shutting_down")
@@ -261,7 +262,7 @@ class WorkflowService:
         with paths_as_given({str(master.path): req.master_file, str(dub.path): req.dub_file}):
             probe(master.path)
             dub_info = probe(dub.path)
-        request = {**req.model_dump(mode="json"), "master_path": str(master.path),
+        request = {**asdict(req), "master_path": str(master.path),
                    "dub_path": str(dub.path), "dub_channels": dub_info.channels}
         row = WorkflowRow(id=_new_id(), status=JobStatus.QUEUED, episode_name=req.episode_name,
                           master_file=str(master.path), dub_file=str(dub.path), request=request,

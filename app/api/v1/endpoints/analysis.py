@@ -64,7 +64,7 @@ def _submitted(row: AnalysisRow) -> AnalysisSubmitted:
 )
 def submit_analysis(body: AnalysisCreate, service: AnalysisServiceDep,
                     response: Response) -> AnalysisSubmitted:
-    row = service.submit(body)
+    row = service.submit(body.to_domain())
     response.headers["Location"] = links_of(row.id)["self"]
     return _submitted(row)
 
@@ -84,7 +84,7 @@ def submit_analysis(body: AnalysisCreate, service: AnalysisServiceDep,
                    "\"show/ep101_fr.wav\"}]}'"},
 )
 def submit_batch(body: BatchCreate, service: AnalysisServiceDep) -> BatchSubmitted:
-    batch_id, rows = service.submit_batch(body)
+    batch_id, rows = service.submit_batch([i.to_domain() for i in body.items], body.label)
     return BatchSubmitted(batch_id=batch_id, total=len(rows), items=[_submitted(r) for r in rows])
 
 

@@ -56,7 +56,7 @@ RepairId = Annotated[str, Path(description="repair_YYYYMMDD_HHMMSS_<8 hex>", max
 )
 async def repair_per_channel(body: PerChannelRepairCreate, service: RepairServiceDep,
                              response: Response) -> RepairRead:
-    record = await service.run(service.per_channel, body)
+    record = await service.run(service.per_channel, body.to_domain())
     response.headers["Location"] = record["links"]["self"]
     return RepairRead.model_validate(record)
 
@@ -78,7 +78,7 @@ async def repair_per_channel(body: PerChannelRepairCreate, service: RepairServic
 )
 async def repair_from_analysis(body: AnalysisRepairCreate, service: RepairServiceDep,
                                response: Response) -> RepairRead:
-    record = await service.run(service.from_analysis, body)
+    record = await service.run(service.from_analysis, body.to_domain())
     response.headers["Location"] = record["links"]["self"]
     return RepairRead.model_validate(record)
 

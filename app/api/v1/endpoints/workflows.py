@@ -54,7 +54,7 @@ WorkflowId = Annotated[str, Path(description="workflow_YYYYMMDD_HHMMSS_<8 hex>",
 )
 def submit_workflow(body: WorkflowCreate, service: WorkflowServiceDep,
                     response: Response) -> WorkflowSubmitted:
-    row = service.submit(body)
+    row = service.submit(body.to_domain())
     response.headers["Location"] = links_of(row.id)["status"]
     return WorkflowSubmitted(workflow_id=row.id, status=JobStatus(row.status),
                              created_at=row.created_at, links=links_of(row.id))  # type: ignore[arg-type]
