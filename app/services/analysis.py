@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.core.config import AI_METHOD, API_PREFIX, Settings
+from app.core.config import AI_METHOD, Settings
 from app.core.errors import (
     NotFoundError,
     ServiceUnavailableError,
@@ -82,12 +82,6 @@ def _progress_of(row: AnalysisRow) -> dict[str, Any]:
             "estimate": row.progress_estimate}
 
 
-def links_of(analysis_id: str) -> dict[str, str]:
-    base = f"{API_PREFIX}/analysis/{analysis_id}"
-    return {"self": base, "stream": f"{base}/progress/stream", "cancel": base,
-            "conform": f"{API_PREFIX}/analysis/sync/{analysis_id}/conform?format=edl"}
-
-
 def tolerance_spec(value: Any) -> str | dict[str, Any]:
     """A tolerance as stored with a request: a preset name, or its limits as a dict (a JSON
     text such as QC_TOLERANCE's is decoded; a pydantic model dumped without its nulls)."""
@@ -143,7 +137,7 @@ def view_of(row: AnalysisRow, *, full: bool = True, settings: Settings | None = 
         "created_at": row.created_at, "started_at": row.started_at,
         "finished_at": row.finished_at, "updated_at": row.updated_at,
         "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None,
-        "attempts": row.attempts, "error": row.error, "links": links_of(row.id),
+        "attempts": row.attempts, "error": row.error, "links": None,  # the API's
         "warnings": list((row.request or {}).get("warnings") or []),
     }
     result = _result_with_qc(row, settings, tolerance)

@@ -304,7 +304,7 @@ class BatchService:
                     started_at=_iso(analysis.started_at),
                     finished_at=_iso(analysis.finished_at),
                     elapsed_seconds=summary["elapsed_seconds"],
-                    links=dict(summary["links"]))
+                    links=None)  # the API's, for a started item
         return view
 
     def _overall(self, batch: _Batch, views: list[dict[str, Any]]) -> dict[str, Any]:

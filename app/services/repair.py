@@ -28,7 +28,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from app.core.config import API_PREFIX, Settings
+from app.core.config import Settings
 from app.core.errors import (
     AppError,
     ConflictError,
@@ -212,13 +212,13 @@ class RepairService:
                             "master_stream": master_stream, "dub_stream": dub_stream},
                            self.settings)
 
-    def _output(self, repair_id: str, path: str) -> dict[str, Any]:
+    def _output(self, path: str) -> dict[str, Any]:
         """Describe one written file (probed again: what is on disk, not what was asked)."""
         p = Path(path)
         fmt = probe_format(p)
-        return {"name": p.name, "download": f"{API_PREFIX}/repair/{repair_id}/download/{p.name}",
-                "codec": fmt.codec, "bits": fmt.bits, "sample_rate": fmt.sample_rate,
-                "channels": fmt.channels, "channel_layout": fmt.channel_layout,
+        return {"name": p.name, "codec": fmt.codec, "bits": fmt.bits,
+                "sample_rate": fmt.sample_rate, "channels": fmt.channels,
+                "channel_layout": fmt.channel_layout,
                 "duration_seconds": fmt.duration_seconds, "size_bytes": p.stat().st_size,
                 "sha256": sha256_file(p)}
 
@@ -292,9 +292,8 @@ class RepairService:
                         if isinstance(dub, list) else str(dub),
                         "master_path": str(master) if master else None},
             "channels": channels, "analysis": analysis, "plan": None,
-            "outputs": [self._output(repair_id, o.path) for o in outcomes],
-            "verification": outcomes[0].channel_verification,
-            "links": self._links(repair_id)}
+            "outputs": [self._output(o.path) for o in outcomes],
+            "verification": outcomes[0].channel_verification}
         _logger.info("repair %s: %d channel(s) shifted %s", repair_id, n,
                      [c["offset_samples"] for c in channels])
         return self._save(folder, record)
@@ -338,16 +337,12 @@ class RepairService:
                         "dub_path": str(dub)},
             "channels": None, "analysis": None, "plan": outcome.plan,
             "notes": outcome.notes,
-            "outputs": [self._output(repair_id, outcome.path)],
+            "outputs": [self._output(outcome.path)],
             "verification": v.to_dict() if v else None,
-            "passes": [p.to_dict() for p in outcome.verifications],
-            "links": self._links(repair_id)}
+            "passes": [p.to_dict() for p in outcome.verifications]}
         return self._save(folder, record)
 
     # --- reads --------------------------------------------------------------------------------
-    def _links(self, repair_id: str) -> dict[str, str]:
-        return {"self": f"{API_PREFIX}/repair/{repair_id}"}
-
     def get(self, repair_id: str) -> dict[str, Any]:
         if not re.fullmatch(REPAIR_ID_PATTERN, repair_id):
             raise NotFoundError(f"no repair {repair_id!r}", code="repair_not_found")

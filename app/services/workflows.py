@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.core.config import API_PREFIX, Settings
+from app.core.config import Settings
 from app.core.errors import (
     NotFoundError,
     ServiceUnavailableError,
@@ -70,7 +70,7 @@ from app.services.workflow_report import (
 )
 
 __all__ = ["WorkflowService", "WORKFLOW_ID_PATTERN", "STAGES", "MEDIA_TYPES", "decide",
-           "links_of"]
+           ]
 
 _logger = logging.getLogger(__name__)
 
@@ -88,19 +88,6 @@ MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".aiff": "audio/aiff"
 
 def _new_id() -> str:
     return f"workflow_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
-
-
-def links_of(workflow_id: str, analysis_id: str | None = None) -> dict[str, str]:
-    """The workflow's URLs, and its analysis's (record, timeline, report) once it has one."""
-    base = f"{API_PREFIX}/workflows/{workflow_id}"
-    links = {"status": f"{base}/status", "stream": f"{base}/status/stream",
-             "download": f"{base}/download/", "delete": base}
-    if analysis_id:
-        links.update(analysis=f"{API_PREFIX}/analysis/{analysis_id}",
-                     timeline=f"{API_PREFIX}/analysis/sync/{analysis_id}/timeline",
-                     report=f"{API_PREFIX}/reports/{analysis_id}",
-                     conform=f"{API_PREFIX}/analysis/sync/{analysis_id}/conform?format=edl")
-    return links
 
 
 def _max_abs_offset(result: dict[str, Any]) -> float:
@@ -290,7 +277,6 @@ class WorkflowService:
     def view(self, row: WorkflowRow) -> dict[str, Any]:
         """The public view (validated by ``WorkflowRead``; sent on SSE)."""
         fraction = float(row.fraction or 0.0)
-        base = f"{API_PREFIX}/workflows/{row.id}/download"
         result = row.result or {}
         analysis_id = (result.get("analysis") or {}).get("analysis_id")
         return {
@@ -302,10 +288,10 @@ class WorkflowService:
             "message": row.message or "", "stages": row.stages or [],
             "outcome": result.get("outcome"), "decision": row.decision,
             "result": result or None,
-            "files": {k: f"{base}/{k}" for k in (row.files or {})},
+            "files": list(row.files or {}),  # file types; the API makes them URLs
             "error": row.error, "attempts": row.attempts, "created_at": row.created_at,
             "started_at": row.started_at, "finished_at": row.finished_at,
-            "updated_at": row.updated_at, "links": links_of(row.id, analysis_id)}
+            "updated_at": row.updated_at, "links": None}  # the API's
 
     def file(self, workflow_id: str, file_type: FileType) -> Path:
         """The path of one of a workflow's files; 404 when it has none of that type."""
