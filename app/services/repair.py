@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from anyio import to_thread
 
 from app.core.config import Settings
 from app.core.errors import (
@@ -135,13 +135,13 @@ class RepairService:
                         message="waiting for a worker", created_at=now, updated_at=now)
         sub = self.bus.subscribe(row.id)  # before it can end
         try:
-            await run_in_threadpool(self.repo.add, row)
+            await to_thread.run_sync(self.repo.add, row)
             self.jobs.backend.submit(row.id)
             while row.status not in TERMINAL_STATUSES:
                 with contextlib.suppress(TimeoutError):
                     while not (await asyncio.wait_for(sub.get(), timeout=1.0)).get("final"):
                         pass
-                found: RepairRow | None = await run_in_threadpool(self.repo.get, row.id)
+                found: RepairRow | None = await to_thread.run_sync(self.repo.get, row.id)
                 row = found or row
         finally:
             self.bus.unsubscribe(sub)
