@@ -84,9 +84,7 @@ def _progress_of(row: AnalysisRow) -> dict[str, Any]:
 
 def tolerance_spec(value: Any) -> str | dict[str, Any]:
     """A tolerance as stored with a request: a preset name, or its limits as a dict (a JSON
-    text such as QC_TOLERANCE's is decoded; a pydantic model dumped without its nulls)."""
-    if hasattr(value, "model_dump"):
-        return dict(value.model_dump(exclude_none=True))
+    text such as QC_TOLERANCE's is decoded)."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("{"):
@@ -373,8 +371,7 @@ class AnalysisService:
 
     def submit_batch(self, items: Sequence[AnalysisRequest], label: str | None = None
                      ) -> tuple[str, list[AnalysisRow]]:
-        """Validate every pair first (``label``: of those without one); store and queue all
-        of them only when all are valid."""
+        """Validate every pair first; store and queue all only when all are valid (``label``)."""
         n = len(items)
         if n > self.settings.BATCH_MAX_ITEMS:
             raise UnprocessableError(

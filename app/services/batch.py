@@ -119,8 +119,7 @@ class BatchService:
     # --- upload ------------------------------------------------------------------------------
     def _check_rows(self, lines: Sequence[int], requests: Sequence[dict[str, Any]], *,
                     batch_id: str, parse: Parse) -> tuple[list[AnalysisRow | None], list[RowError]]:
-        """Validate each request as a submission would (``parse``: the API's check of its
-        fields, raising pydantic's ValidationError; in parallel: each probes two files)."""
+        """Validate each request as a submission would (``parse``: the API's field checks)."""
         rows: list[AnalysisRow | None] = [None] * len(requests)
         errors: list[list[RowError]] = [[] for _ in requests]
 

@@ -218,9 +218,8 @@ class RepairService:
         fmt = probe_format(p)
         return {"name": p.name, "codec": fmt.codec, "bits": fmt.bits,
                 "sample_rate": fmt.sample_rate, "channels": fmt.channels,
-                "channel_layout": fmt.channel_layout,
-                "duration_seconds": fmt.duration_seconds, "size_bytes": p.stat().st_size,
-                "sha256": sha256_file(p)}
+                "channel_layout": fmt.channel_layout, "duration_seconds": fmt.duration_seconds,
+                "size_bytes": p.stat().st_size, "sha256": sha256_file(p)}
 
     def _save(self, folder: Path, record: dict[str, Any]) -> dict[str, Any]:
         record = to_jsonable(record)

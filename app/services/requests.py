@@ -1,5 +1,4 @@
-"""What the services are asked to do, as plain data: the API's request schemas (which check
-and document each field) convert to these with ``to_domain()``."""
+"""What the services are asked to do, as plain data (the API's schemas: ``to_domain()``)."""
 
 from __future__ import annotations
 

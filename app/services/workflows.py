@@ -69,8 +69,7 @@ from app.services.workflow_report import (
     render_markdown,
 )
 
-__all__ = ["WorkflowService", "WORKFLOW_ID_PATTERN", "STAGES", "MEDIA_TYPES", "decide",
-           ]
+__all__ = ["WorkflowService", "WORKFLOW_ID_PATTERN", "STAGES", "decide"]
 
 _logger = logging.getLogger(__name__)
 
@@ -79,13 +78,6 @@ STAGES = ("analysis", "decision", "repair", "verification", "package")
 #: overall progress fraction at the start of each stage
 _STAGE_START = {"analysis": 0.0, "decision": 0.5, "repair": 0.52, "verification": 0.62,
                 "package": 0.9}
-MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".aiff": "audio/aiff",
-               ".w64": "audio/x-w64", ".m4a": "audio/mp4", ".mp3": "audio/mpeg",
-               ".ac3": "audio/ac3", ".eac3": "audio/eac3", ".json": "application/json",
-               ".html": "text/html; charset=utf-8", ".md": "text/markdown; charset=utf-8",
-               ".zip": "application/zip", ".png": "image/png"}
-
-
 def _new_id() -> str:
     return f"workflow_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
 

@@ -191,7 +191,7 @@ class AnalysisCreate(AnalysisOptionsIn):
         return value
 
     def to_domain(self) -> AnalysisRequest:
-        tolerance = self.tolerance  # limits without their nulls, as tolerance_spec stores them
+        tolerance = self.tolerance  # limits without their nulls, as stored
         if isinstance(tolerance, ToleranceIn):
             tolerance = tolerance.model_dump(exclude_none=True)  # type: ignore[assignment]
         return AnalysisRequest(**{**self.model_dump(exclude={"tolerance"}),
