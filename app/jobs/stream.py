@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from starlette.concurrency import run_in_threadpool
+from anyio import to_thread
 
 from app.db.models import TERMINAL_STATUSES
 from app.jobs.events import Subscription
@@ -39,7 +39,7 @@ async def open_stream(jobs: Lifecycle[Any], job_id: str, get: Callable[[str], An
     no subscription)."""
     sub = jobs.bus.subscribe(job_id)
     try:
-        row = await run_in_threadpool(get, job_id)
+        row = await to_thread.run_sync(get, job_id)
     except BaseException:
         jobs.bus.unsubscribe(sub)
         raise
@@ -62,7 +62,7 @@ async def follow(jobs: Lifecycle[Any], sub: Subscription, row: Any, *,
                 event = await asyncio.wait_for(sub.get(), timeout=poll_seconds)
             except TimeoutError:
                 if sub.lagged or not jobs.backend.is_active(job_id):
-                    row = await run_in_threadpool(jobs.repo.get, job_id)
+                    row = await to_thread.run_sync(jobs.repo.get, job_id)
                     if row is None:
                         return
                     if sub.lagged:

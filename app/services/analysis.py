@@ -12,12 +12,12 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.api.v1.schemas.analysis import AnalysisCreate, BatchCreate
-from app.core.config import AI_METHOD, API_PREFIX, Settings
+from app.core.config import AI_METHOD, Settings
 from app.core.errors import (
     NotFoundError,
     ServiceUnavailableError,
@@ -50,6 +50,7 @@ from app.jobs.runner import JobContext
 from app.jobs.stream import StreamMessage, follow, iso, open_stream
 from app.services.options import options_for
 from app.services.paths import ResolvedFile, resolve_media_path
+from app.services.requests import AnalysisRequest
 
 __all__ = ["AnalysisService", "new_analysis_id", "new_batch_id", "ANALYSIS_ID_PATTERN",
            "StreamMessage", "qc_of", "tolerance_spec"]
@@ -81,17 +82,9 @@ def _progress_of(row: AnalysisRow) -> dict[str, Any]:
             "estimate": row.progress_estimate}
 
 
-def links_of(analysis_id: str) -> dict[str, str]:
-    base = f"{API_PREFIX}/analysis/{analysis_id}"
-    return {"self": base, "stream": f"{base}/progress/stream", "cancel": base,
-            "conform": f"{API_PREFIX}/analysis/sync/{analysis_id}/conform?format=edl"}
-
-
 def tolerance_spec(value: Any) -> str | dict[str, Any]:
     """A tolerance as stored with a request: a preset name, or its limits as a dict (a JSON
-    text such as QC_TOLERANCE's is decoded; a pydantic model dumped without its nulls)."""
-    if hasattr(value, "model_dump"):
-        return dict(value.model_dump(exclude_none=True))
+    text such as QC_TOLERANCE's is decoded)."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("{"):
@@ -142,7 +135,7 @@ def view_of(row: AnalysisRow, *, full: bool = True, settings: Settings | None = 
         "created_at": row.created_at, "started_at": row.started_at,
         "finished_at": row.finished_at, "updated_at": row.updated_at,
         "elapsed_seconds": round(elapsed, 3) if elapsed is not None else None,
-        "attempts": row.attempts, "error": row.error, "links": links_of(row.id),
+        "attempts": row.attempts, "error": row.error, "links": None,  # the API's
         "warnings": list((row.request or {}).get("warnings") or []),
     }
     result = _result_with_qc(row, settings, tolerance)
@@ -237,7 +230,7 @@ class AnalysisService:
         return resolve_media_path(raw, field=field, roots=self._roots,
                                   max_size=self.settings.MAX_FILE_SIZE)
 
-    def _effective(self, req: AnalysisCreate) -> dict[str, Any]:
+    def _effective(self, req: AnalysisRequest) -> dict[str, Any]:
         """The request with every default filled in and every option checked."""
         s = self.settings
         methods = req.methods if req.methods is not None else list(s.engine_methods)
@@ -303,7 +296,7 @@ class AnalysisService:
 
         return ENGINE_VERSION
 
-    def _prepare(self, req: AnalysisCreate, *, batch_id: str | None = None) -> AnalysisRow:
+    def _prepare(self, req: AnalysisRequest, *, batch_id: str | None = None) -> AnalysisRow:
         """Validate one request completely (paths, files, options, audio streams) → a row."""
         effective = self._effective(req)
         master = self._resolve(req.master_file, "master_file")
@@ -358,7 +351,7 @@ class AnalysisService:
                 headers={"Retry-After": "30"})
 
     # --- for other services (batches): the same checks and queue as submit ------------------
-    def validate(self, req: AnalysisCreate, *, batch_id: str | None = None) -> AnalysisRow:
+    def validate(self, req: AnalysisRequest, *, batch_id: str | None = None) -> AnalysisRow:
         """Check one request as ``submit`` does; returns its row, not yet stored or queued."""
         return self._prepare(req, batch_id=batch_id)
 
@@ -367,7 +360,7 @@ class AnalysisService:
         for analysis_id in analysis_ids:
             self.runner.submit(analysis_id)
 
-    def submit(self, req: AnalysisCreate) -> AnalysisRow:
+    def submit(self, req: AnalysisRequest) -> AnalysisRow:
         """Validate, store and queue one analysis (4xx errors are raised before anything runs)."""
         self.check_capacity(1)
         row = self._prepare(req)
@@ -376,9 +369,10 @@ class AnalysisService:
         _logger.info("analysis %s queued: %s vs %s", row.id, row.master_name, row.dub_name)
         return row
 
-    def submit_batch(self, batch: BatchCreate) -> tuple[str, list[AnalysisRow]]:
-        """Validate every pair first; store and queue all of them only when all are valid."""
-        n = len(batch.items)
+    def submit_batch(self, items: Sequence[AnalysisRequest], label: str | None = None
+                     ) -> tuple[str, list[AnalysisRow]]:
+        """Validate every pair first; store and queue all only when all are valid (``label``)."""
+        n = len(items)
         if n > self.settings.BATCH_MAX_ITEMS:
             raise UnprocessableError(
                 f"items: {n} pairs, at most {self.settings.BATCH_MAX_ITEMS} (BATCH_MAX_ITEMS)",
@@ -389,9 +383,9 @@ class AnalysisService:
         rows: list[AnalysisRow | None] = [None] * n
 
         def prepare(i: int) -> None:
-            item = batch.items[i]
-            if batch.label and not item.label:
-                item = item.model_copy(update={"label": batch.label})
+            item = items[i]
+            if label and not item.label:
+                item = replace(item, label=label)
             try:
                 rows[i] = self._prepare(item, batch_id=batch_id)
             except Exception as exc:  # collected and reported per item below

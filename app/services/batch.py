@@ -10,11 +10,9 @@ have no batch row; their status, results and cancellation work from their analys
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -22,7 +20,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.api.v1.schemas.analysis import AnalysisCreate
 from app.core.config import Settings
 from app.core.errors import AppError, ConflictError, NotFoundError, UnprocessableError
 from app.db.models import TERMINAL_STATUSES, AnalysisRow, JobStatus, utcnow
@@ -32,9 +29,9 @@ from app.engine import EngineError, SyncResult
 from app.engine.timeline import Timeline
 from app.services.analysis import AnalysisService, new_batch_id, qc_of, view_of
 from app.services.batch_csv import CsvError, RowError, parse_batch_csv
-from app.services.text_safety import csv_cell
+from app.services.requests import AnalysisRequest
 
-__all__ = ["BatchService", "BatchUpload", "CSV_MAX_BYTES", "RESULT_COLUMNS", "results_csv"]
+__all__ = ["BatchService", "BatchUpload", "CSV_MAX_BYTES"]
 
 _logger = logging.getLogger(__name__)
 
@@ -43,21 +40,12 @@ CSV_MAX_BYTES = 5 * 1024 * 1024
 _OPTION_FIELDS = ("methods", "enable_ai", "ai_model", "window_size", "confidence_threshold",
                   "sample_rate", "max_offset_seconds", "master_stream", "dub_stream",
                   "master_channel", "dub_channel")
+#: a row's request (CSV values) checked and made an AnalysisRequest
+Parse = Callable[[dict[str, Any]], AnalysisRequest]
 _UNFINISHED = {JobStatus.QUEUED, JobStatus.RUNNING}
 #: item statuses counted in a batch's totals
 _COUNTED = ("pending", "queued", "running", "completed", "failed", "cancelled", "interrupted",
             "invalid")
-#: columns of ``GET /{batch_id}/results?format=csv``
-RESULT_COLUMNS: tuple[str, ...] = (
-    "index", "line", "episode_name", "master_file", "dub_file", "status", "qc", "verdict",
-    "offset_seconds", "offset_ms", "offset_start_ms", "offset_end_ms", "max_abs_offset_ms",
-    "offset_samples", "frames_23.976", "frames_24", "frames_25",
-    "frames_29.97", "frames_30", "timecode_23.976", "timecode_24", "timecode_25",
-    "timecode_29.97", "timecode_30", "confidence", "reliable", "polarity_inverted",
-    "drift_ppm", "drift_conversion", "edits", "auto_repair", "error_code", "error_message",
-    "analysis_id", "report",
-)
-_TEXT_COLUMNS = {"episode_name", "master_file", "dub_file", "error_message", "verdict"}
 
 
 @dataclass
@@ -130,14 +118,14 @@ class BatchService:
 
     # --- upload ------------------------------------------------------------------------------
     def _check_rows(self, lines: Sequence[int], requests: Sequence[dict[str, Any]], *,
-                    batch_id: str) -> tuple[list[AnalysisRow | None], list[RowError]]:
-        """Validate each request as a submission would (in parallel: each probes two files)."""
+                    batch_id: str, parse: Parse) -> tuple[list[AnalysisRow | None], list[RowError]]:
+        """Validate each request as a submission would (``parse``: the API's field checks)."""
         rows: list[AnalysisRow | None] = [None] * len(requests)
         errors: list[list[RowError]] = [[] for _ in requests]
 
         def check(i: int) -> None:
             try:
-                rows[i] = self.analyses.validate(AnalysisCreate(**requests[i]),
+                rows[i] = self.analyses.validate(parse(requests[i]),
                                                  batch_id=batch_id)
             except Exception as exc:  # every failure is reported against its line
                 errors[i] = _row_errors(lines[i], exc)
@@ -148,7 +136,7 @@ class BatchService:
         return rows, [e for row_errors in errors for e in row_errors]
 
     def upload_csv(self, data: bytes, *, filename: str | None, label: str | None,
-                   skip_invalid: bool) -> BatchUpload:
+                   skip_invalid: bool, parse: Parse) -> BatchUpload:
         """Parse and check a batch CSV and store it as an ``uploaded`` batch.
 
         With any bad row and ``skip_invalid`` false nothing is stored: 422 ``invalid_csv`` lists
@@ -162,7 +150,7 @@ class BatchService:
         batch_id = new_batch_id()
         requests = [_request_of(r.values) for r in parsed.rows]
         lines = [r.line for r in parsed.rows]
-        _, check_errors = self._check_rows(lines, requests, batch_id=batch_id)
+        _, check_errors = self._check_rows(lines, requests, batch_id=batch_id, parse=parse)
         errors = sorted(parsed.errors + check_errors, key=lambda e: e.line)
         bad_lines = {e.line for e in errors}
         good = [(row, req) for row, req in zip(parsed.rows, requests, strict=True)
@@ -197,7 +185,7 @@ class BatchService:
                      len(bad_lines))
         return BatchUpload(batch, items, error_dicts, parsed.warnings)
 
-    def validate_csv(self, data: bytes) -> dict[str, Any]:
+    def validate_csv(self, data: bytes, *, parse: Parse) -> dict[str, Any]:
         """Parse and check a batch CSV exactly as :meth:`upload_csv` does, storing nothing:
         the rows that pass (values converted), every problem with its line, the warnings.
         Whole-file problems (encoding, header) raise 422 with their code."""
@@ -207,7 +195,7 @@ class BatchService:
             raise UnprocessableError(exc.message, code=exc.code, details=exc.details) from exc
         requests = [_request_of(r.values) for r in parsed.rows]
         _, check_errors = self._check_rows([r.line for r in parsed.rows], requests,
-                                           batch_id=new_batch_id())
+                                           batch_id=new_batch_id(), parse=parse)
         errors = sorted(parsed.errors + check_errors, key=lambda e: e.line)
         bad_lines = {e.line for e in errors}
         rows = [{"line": r.line, "episode_name": r.values.get("episode_name"),
@@ -221,7 +209,7 @@ class BatchService:
                 "columns": parsed.columns}
 
     # --- start --------------------------------------------------------------------------------
-    def start(self, batch_id: str) -> dict[str, Any]:
+    def start(self, batch_id: str, *, parse: Parse) -> dict[str, Any]:
         """Check every item again (files may have changed), create and queue its analyses.
 
         Items that fail now: with the batch's ``skip_invalid`` they are marked ``invalid`` and
@@ -237,7 +225,7 @@ class BatchService:
         items = [i for i in self.repo.items(batch_id) if i.state == ItemState.PENDING]
         self.analyses.check_capacity(len(items))
         rows, errors = self._check_rows([i.line for i in items], [i.request for i in items],
-                                        batch_id=batch_id)
+                                        batch_id=batch_id, parse=parse)
         by_line: dict[int, list[dict[str, Any]]] = {}
         for e in errors:
             by_line.setdefault(e.line, []).append(e.to_dict())
@@ -315,7 +303,7 @@ class BatchService:
                     started_at=_iso(analysis.started_at),
                     finished_at=_iso(analysis.finished_at),
                     elapsed_seconds=summary["elapsed_seconds"],
-                    links=dict(summary["links"]))
+                    links=None)  # the API's, for a started item
         return view
 
     def _overall(self, batch: _Batch, views: list[dict[str, Any]]) -> dict[str, Any]:
@@ -453,62 +441,6 @@ class BatchService:
             self.analyses.cancel(analysis_id, wait_seconds=1.0)
         except ConflictError:  # it finished meanwhile: kept
             pass
-
-
-def results_csv(results: dict[str, Any]) -> str:
-    """A batch's results (:meth:`BatchService.results`, with their links) as a spreadsheet:
-    one row per item, RESULT_COLUMNS."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=RESULT_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    for item in results["items"]:
-        result = item["result"] or {}
-        frames = result.get("offset_frames") or {}
-        codes = result.get("timecodes") or {}
-        drift = result.get("drift") or {}
-        error = item["error"] or {}
-        row: dict[str, Any] = {
-            "index": item["index"], "line": item["line"],
-            "episode_name": item["episode_name"], "master_file": item["master_file"],
-            "dub_file": item["dub_file"], "status": item["status"],
-            "qc": (result.get("qc") or {}).get("status"),
-            "verdict": result.get("verdict"),
-            "offset_seconds": _num(result.get("offset_seconds"), 6),
-            "offset_ms": _num(result.get("offset_ms"), 3),
-            "offset_start_ms": _num(result.get("offset_start_ms"), 1),
-            "offset_end_ms": _num(result.get("offset_end_ms"), 1),
-            "max_abs_offset_ms": _num(result.get("max_abs_offset_ms"), 1),
-            "offset_samples": result.get("offset_samples"),
-            "confidence": _num(result.get("confidence"), 4),
-            "reliable": result.get("reliable"),
-            "polarity_inverted": result.get("polarity_inverted"),
-            "drift_ppm": _num(drift.get("ppm"), 2),
-            "drift_conversion": drift.get("conversion"),
-            "edits": result.get("edits_count"), "auto_repair": item["auto_repair"],
-            "error_code": error.get("code"), "error_message": error.get("message"),
-            "analysis_id": item["analysis_id"],
-            "report": (item["links"] or {}).get("report"),
-        }
-        for rate in ("23.976", "24", "25", "29.97", "30"):
-            row[f"frames_{rate}"] = _num(frames.get(rate), 3)
-            row[f"timecode_{rate}"] = codes.get(rate)
-        writer.writerow({k: _cell(k, v) for k, v in row.items()})
-    return out.getvalue()
-
-
-def _num(value: Any, digits: int) -> Any:
-    return round(value, digits) if isinstance(value, float) else value
-
-
-def _cell(column: str, value: Any) -> Any:
-    """Spreadsheet-safe cell: text that a spreadsheet would run as a formula is quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if column in _TEXT_COLUMNS and isinstance(value, str):
-        return csv_cell(value)
-    return value
 
 
 def _headline(result: dict[str, Any]) -> dict[str, Any]:

@@ -21,15 +21,14 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from anyio import to_thread
 
-from app.api.v1.schemas.repair import AnalysisRepairCreate, PerChannelRepairCreate
-from app.core.config import API_PREFIX, Settings
+from app.core.config import Settings
 from app.core.errors import (
     AppError,
     ConflictError,
@@ -55,6 +54,7 @@ from app.jobs.runner import JobContext
 from app.services.analysis import AnalysisService
 from app.services.options import options_for
 from app.services.paths import resolve_media_path
+from app.services.requests import AnalysisRepairRequest, PerChannelRepairRequest, RepairRequest
 
 __all__ = ["RepairService", "REPAIR_ID_PATTERN", "inside", "atomic_write_text"]
 
@@ -111,7 +111,7 @@ class RepairService:
         self.jobs.stop(timeout=timeout)
 
     # --- admission ----------------------------------------------------------------------------
-    async def run(self, fn: Callable[..., dict[str, Any]], req: BaseModel) -> dict[str, Any]:
+    async def run(self, fn: Callable[..., dict[str, Any]], req: RepairRequest) -> dict[str, Any]:
         """Submit a repair job (``fn``: ``per_channel`` or ``from_analysis``) and await its
         record; refused with 503 + ``Retry-After`` when ``max_pending`` repairs are already
         admitted. A repair whose client went away still finishes (and is recorded)."""
@@ -127,21 +127,21 @@ class RepairService:
         done.add_done_callback(lambda _f: self._release())
         return await asyncio.shield(done)
 
-    async def _submit_and_wait(self, kind: str, req: BaseModel) -> dict[str, Any]:
+    async def _submit_and_wait(self, kind: str, req: RepairRequest) -> dict[str, Any]:
         now = utcnow()
         row = RepairRow(id=f"repair_{now:%Y%m%d_%H%M%S}_{secrets.token_hex(4)}",
                         status=JobStatus.QUEUED, owner=self.analyses.instance_id,
-                        request={"kind": kind, "body": req.model_dump(mode="json")},
+                        request={"kind": kind, "body": asdict(req)},
                         message="waiting for a worker", created_at=now, updated_at=now)
         sub = self.bus.subscribe(row.id)  # before it can end
         try:
-            await run_in_threadpool(self.repo.add, row)
+            await to_thread.run_sync(self.repo.add, row)
             self.jobs.backend.submit(row.id)
             while row.status not in TERMINAL_STATUSES:
                 with contextlib.suppress(TimeoutError):
                     while not (await asyncio.wait_for(sub.get(), timeout=1.0)).get("final"):
                         pass
-                found: RepairRow | None = await run_in_threadpool(self.repo.get, row.id)
+                found: RepairRow | None = await to_thread.run_sync(self.repo.get, row.id)
                 row = found or row
         finally:
             self.bus.unsubscribe(sub)
@@ -162,9 +162,9 @@ class RepairService:
         try:
             with paths_as_given(given):
                 if kind == "per_channel":
-                    record = self.per_channel(PerChannelRepairCreate(**body), row.id, ctx.token)
+                    record = self.per_channel(PerChannelRepairRequest(**body), row.id, ctx.token)
                 else:
-                    record = self.from_analysis(AnalysisRepairCreate(**body), row.id,
+                    record = self.from_analysis(AnalysisRepairRequest(**body), row.id,
                                                 ctx.token)
         except EngineError as exc:  # the answer the request would have had
             if isinstance(exc, AnalysisCancelled):
@@ -212,15 +212,14 @@ class RepairService:
                             "master_stream": master_stream, "dub_stream": dub_stream},
                            self.settings)
 
-    def _output(self, repair_id: str, path: str) -> dict[str, Any]:
+    def _output(self, path: str) -> dict[str, Any]:
         """Describe one written file (probed again: what is on disk, not what was asked)."""
         p = Path(path)
         fmt = probe_format(p)
-        return {"name": p.name, "download": f"{API_PREFIX}/repair/{repair_id}/download/{p.name}",
-                "codec": fmt.codec, "bits": fmt.bits, "sample_rate": fmt.sample_rate,
-                "channels": fmt.channels, "channel_layout": fmt.channel_layout,
-                "duration_seconds": fmt.duration_seconds, "size_bytes": p.stat().st_size,
-                "sha256": sha256_file(p)}
+        return {"name": p.name, "codec": fmt.codec, "bits": fmt.bits,
+                "sample_rate": fmt.sample_rate, "channels": fmt.channels,
+                "channel_layout": fmt.channel_layout, "duration_seconds": fmt.duration_seconds,
+                "size_bytes": p.stat().st_size, "sha256": sha256_file(p)}
 
     def _save(self, folder: Path, record: dict[str, Any]) -> dict[str, Any]:
         record = to_jsonable(record)
@@ -228,7 +227,7 @@ class RepairService:
         return record
 
     # --- per channel --------------------------------------------------------------------------
-    def per_channel(self, req: PerChannelRepairCreate, repair_id: str,
+    def per_channel(self, req: PerChannelRepairRequest, repair_id: str,
                     cancel: CancelToken | None = None) -> dict[str, Any]:
         """Validate, (measure,) repair, verify; returns the stored record."""
         dub: Path | list[Path]
@@ -288,19 +287,18 @@ class RepairService:
         record = {
             "repair_id": repair_id, "kind": "per_channel", "created_at": t0.isoformat(),
             "elapsed_seconds": round((datetime.now(UTC) - t0).total_seconds(), 3),
-            "request": {**req.model_dump(), "dub_path": [str(p) for p in dub]
+            "request": {**asdict(req), "dub_path": [str(p) for p in dub]
                         if isinstance(dub, list) else str(dub),
                         "master_path": str(master) if master else None},
             "channels": channels, "analysis": analysis, "plan": None,
-            "outputs": [self._output(repair_id, o.path) for o in outcomes],
-            "verification": outcomes[0].channel_verification,
-            "links": self._links(repair_id)}
+            "outputs": [self._output(o.path) for o in outcomes],
+            "verification": outcomes[0].channel_verification}
         _logger.info("repair %s: %d channel(s) shifted %s", repair_id, n,
                      [c["offset_samples"] for c in channels])
         return self._save(folder, record)
 
     # --- from an analysis -------------------------------------------------------------------
-    def from_analysis(self, req: AnalysisRepairCreate, repair_id: str,
+    def from_analysis(self, req: AnalysisRepairRequest, repair_id: str,
                       cancel: CancelToken | None = None) -> dict[str, Any]:
         """Repair the dub of a completed analysis from its result (constant, drift, edits)."""
         row = self.analyses.get(req.analysis_id)
@@ -334,20 +332,16 @@ class RepairService:
         record = {
             "repair_id": repair_id, "kind": plan.kind, "created_at": t0.isoformat(),
             "elapsed_seconds": round((datetime.now(UTC) - t0).total_seconds(), 3),
-            "request": {**req.model_dump(), "master_path": str(master),
+            "request": {**asdict(req), "master_path": str(master),
                         "dub_path": str(dub)},
             "channels": None, "analysis": None, "plan": outcome.plan,
             "notes": outcome.notes,
-            "outputs": [self._output(repair_id, outcome.path)],
+            "outputs": [self._output(outcome.path)],
             "verification": v.to_dict() if v else None,
-            "passes": [p.to_dict() for p in outcome.verifications],
-            "links": self._links(repair_id)}
+            "passes": [p.to_dict() for p in outcome.verifications]}
         return self._save(folder, record)
 
     # --- reads --------------------------------------------------------------------------------
-    def _links(self, repair_id: str) -> dict[str, str]:
-        return {"self": f"{API_PREFIX}/repair/{repair_id}"}
-
     def get(self, repair_id: str) -> dict[str, Any]:
         if not re.fullmatch(REPAIR_ID_PATTERN, repair_id):
             raise NotFoundError(f"no repair {repair_id!r}", code="repair_not_found")

@@ -19,12 +19,12 @@ import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.api.v1.schemas.workflows import FileType, WorkflowCreate
-from app.core.config import API_PREFIX, Settings
+from app.core.config import Settings
 from app.core.errors import (
     NotFoundError,
     ServiceUnavailableError,
@@ -59,6 +59,7 @@ from app.services.options import options_for
 from app.services.paths import resolve_media_path
 from app.services.plots import envelope_figure, envelope_of, save_png, windows_figure
 from app.services.repair import atomic_write_text, inside
+from app.services.requests import FileType, WorkflowRequest
 from app.services.workflow_report import (
     build_package,
     correlation_curve,
@@ -68,8 +69,7 @@ from app.services.workflow_report import (
     render_markdown,
 )
 
-__all__ = ["WorkflowService", "WORKFLOW_ID_PATTERN", "STAGES", "MEDIA_TYPES", "decide",
-           "links_of"]
+__all__ = ["WorkflowService", "WORKFLOW_ID_PATTERN", "STAGES", "decide"]
 
 _logger = logging.getLogger(__name__)
 
@@ -78,28 +78,8 @@ STAGES = ("analysis", "decision", "repair", "verification", "package")
 #: overall progress fraction at the start of each stage
 _STAGE_START = {"analysis": 0.0, "decision": 0.5, "repair": 0.52, "verification": 0.62,
                 "package": 0.9}
-MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".aiff": "audio/aiff",
-               ".w64": "audio/x-w64", ".m4a": "audio/mp4", ".mp3": "audio/mpeg",
-               ".ac3": "audio/ac3", ".eac3": "audio/eac3", ".json": "application/json",
-               ".html": "text/html; charset=utf-8", ".md": "text/markdown; charset=utf-8",
-               ".zip": "application/zip", ".png": "image/png"}
-
-
 def _new_id() -> str:
     return f"workflow_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
-
-
-def links_of(workflow_id: str, analysis_id: str | None = None) -> dict[str, str]:
-    """The workflow's URLs, and its analysis's (record, timeline, report) once it has one."""
-    base = f"{API_PREFIX}/workflows/{workflow_id}"
-    links = {"status": f"{base}/status", "stream": f"{base}/status/stream",
-             "download": f"{base}/download/", "delete": base}
-    if analysis_id:
-        links.update(analysis=f"{API_PREFIX}/analysis/{analysis_id}",
-                     timeline=f"{API_PREFIX}/analysis/sync/{analysis_id}/timeline",
-                     report=f"{API_PREFIX}/reports/{analysis_id}",
-                     conform=f"{API_PREFIX}/analysis/sync/{analysis_id}/conform?format=edl")
-    return links
 
 
 def _max_abs_offset(result: dict[str, Any]) -> float:
@@ -250,7 +230,7 @@ class WorkflowService:
             self.jobs.stop(timeout=timeout)
 
     # --- submission -----------------------------------------------------------------------------
-    def submit(self, req: WorkflowCreate) -> WorkflowRow:
+    def submit(self, req: WorkflowRequest) -> WorkflowRow:
         """Check paths and audio, store and queue the workflow."""
         if not self._started:
             raise ServiceUnavailableError("the service is shutting down", code="shutting_down")
@@ -261,7 +241,7 @@ class WorkflowService:
         with paths_as_given({str(master.path): req.master_file, str(dub.path): req.dub_file}):
             probe(master.path)
             dub_info = probe(dub.path)
-        request = {**req.model_dump(mode="json"), "master_path": str(master.path),
+        request = {**asdict(req), "master_path": str(master.path),
                    "dub_path": str(dub.path), "dub_channels": dub_info.channels}
         row = WorkflowRow(id=_new_id(), status=JobStatus.QUEUED, episode_name=req.episode_name,
                           master_file=str(master.path), dub_file=str(dub.path), request=request,
@@ -289,7 +269,6 @@ class WorkflowService:
     def view(self, row: WorkflowRow) -> dict[str, Any]:
         """The public view (validated by ``WorkflowRead``; sent on SSE)."""
         fraction = float(row.fraction or 0.0)
-        base = f"{API_PREFIX}/workflows/{row.id}/download"
         result = row.result or {}
         analysis_id = (result.get("analysis") or {}).get("analysis_id")
         return {
@@ -301,10 +280,10 @@ class WorkflowService:
             "message": row.message or "", "stages": row.stages or [],
             "outcome": result.get("outcome"), "decision": row.decision,
             "result": result or None,
-            "files": {k: f"{base}/{k}" for k in (row.files or {})},
+            "files": list(row.files or {}),  # file types; the API makes them URLs
             "error": row.error, "attempts": row.attempts, "created_at": row.created_at,
             "started_at": row.started_at, "finished_at": row.finished_at,
-            "updated_at": row.updated_at, "links": links_of(row.id, analysis_id)}
+            "updated_at": row.updated_at, "links": None}  # the API's
 
     def file(self, workflow_id: str, file_type: FileType) -> Path:
         """The path of one of a workflow's files; 404 when it has none of that type."""

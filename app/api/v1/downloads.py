@@ -8,9 +8,14 @@ from urllib.parse import quote
 
 from fastapi.responses import FileResponse
 
-from app.services.workflows import MEDIA_TYPES
+__all__ = ["attachment", "content_disposition", "MEDIA_TYPES"]
 
-__all__ = ["attachment", "content_disposition"]
+#: Content-Type of a download, by file suffix (else application/octet-stream)
+MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".aiff": "audio/aiff",
+               ".w64": "audio/x-w64", ".m4a": "audio/mp4", ".mp3": "audio/mpeg",
+               ".ac3": "audio/ac3", ".eac3": "audio/eac3", ".json": "application/json",
+               ".html": "text/html; charset=utf-8", ".md": "text/markdown; charset=utf-8",
+               ".zip": "application/zip", ".png": "image/png"}
 
 
 def _fallback(filename: str) -> str:

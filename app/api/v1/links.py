@@ -9,7 +9,8 @@ from urllib.parse import quote
 from app.core.config import API_PREFIX
 
 __all__ = ["report_url", "upload_links", "batch_links", "with_batch_links", "report_links",
-           "report_summary_links"]
+           "report_summary_links", "analysis_links", "with_analysis_links", "workflow_links",
+           "with_workflow_links", "with_repair_links"]
 
 _CONFORM_FORMATS = ("otio", "edl", "fcpxml")
 
@@ -26,6 +27,49 @@ def upload_links(file_id: str, path: str) -> dict[str, str]:
             "probe": f"{base}/probe?path={quoted}"}
 
 
+def analysis_links(analysis_id: str) -> dict[str, str]:
+    base = f"{API_PREFIX}/analysis/{analysis_id}"
+    return {"self": base, "stream": f"{base}/progress/stream", "cancel": base,
+            "conform": f"{API_PREFIX}/analysis/sync/{analysis_id}/conform?format=edl"}
+
+
+def with_analysis_links(view: dict[str, Any]) -> dict[str, Any]:
+    """An analysis view (``view_of``, or an SSE state message) with its links."""
+    view["links"] = analysis_links(view["analysis_id"])
+    return view
+
+
+def workflow_links(workflow_id: str, analysis_id: str | None = None) -> dict[str, str]:
+    """The workflow's URLs, and its analysis's (record, timeline, report) once it has one."""
+    base = f"{API_PREFIX}/workflows/{workflow_id}"
+    links = {"status": f"{base}/status", "stream": f"{base}/status/stream",
+             "download": f"{base}/download/", "delete": base}
+    if analysis_id:
+        links.update(analysis=f"{API_PREFIX}/analysis/{analysis_id}",
+                     timeline=f"{API_PREFIX}/analysis/sync/{analysis_id}/timeline",
+                     report=report_url(analysis_id),
+                     conform=f"{API_PREFIX}/analysis/sync/{analysis_id}/conform?format=edl")
+    return links
+
+
+def with_workflow_links(view: dict[str, Any]) -> dict[str, Any]:
+    """A workflow view (``WorkflowService.view``, or an SSE message carrying one) with its
+    links and the download URL of each of its file types."""
+    base = f"{API_PREFIX}/workflows/{view['workflow_id']}/download"
+    view["files"] = {k: f"{base}/{k}" for k in view["files"]}
+    view["links"] = workflow_links(view["workflow_id"], view.get("analysis_id"))
+    return view
+
+
+def with_repair_links(record: dict[str, Any]) -> dict[str, Any]:
+    """A repair's record with its link and the download URL of each output."""
+    base = f"{API_PREFIX}/repair/{record['repair_id']}"
+    record["outputs"] = [{**o, "download": f"{base}/download/{o['name']}"}
+                         for o in record["outputs"]]
+    record["links"] = {"self": base}
+    return record
+
+
 def batch_links(batch_id: str) -> dict[str, str]:
     base = f"{API_PREFIX}/analysis/batch/{batch_id}"
     return {"status": f"{base}/status", "results": f"{base}/results",
@@ -34,12 +78,13 @@ def batch_links(batch_id: str) -> dict[str, str]:
 
 
 def with_batch_links(view: dict[str, Any]) -> dict[str, Any]:
-    """A batch view (``BatchService``) with its links, and each started item's report link
-    after its analysis links."""
+    """A batch view (``BatchService``) with its links, and each started item's analysis
+    links followed by its report link."""
     view["links"] = batch_links(view["batch_id"])
     for item in view.get("items", ()):
-        if item["links"] is not None:
-            item["links"]["report"] = report_url(item["analysis_id"])
+        if item.get("analysis_id") is not None:  # started: its analysis's links
+            item["links"] = {**analysis_links(item["analysis_id"]),
+                             "report": report_url(item["analysis_id"])}
     return view
 
 

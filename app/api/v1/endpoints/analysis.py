@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 
 from app.api.deps import AnalysisServiceDep, SettingsDep
 from app.api.v1.downloads import content_disposition
+from app.api.v1.links import analysis_links, with_analysis_links
 from app.api.v1.schemas.analysis import (
     AnalysisCreate,
     AnalysisList,
@@ -30,7 +31,7 @@ from app.api.v1.schemas.timeline import TimelineRead
 from app.core.errors import UnprocessableError
 from app.db.models import AnalysisRow, JobStatus
 from app.engine.qc import ToleranceError, parse_tolerance
-from app.services.analysis import links_of, view_of
+from app.services.analysis import view_of
 from app.services.conform import conform_export
 from app.services.timeline import timeline_view
 
@@ -45,7 +46,7 @@ AnalysisId = Annotated[str, Path(description="analysis_YYYYMMDD_HHMMSS_<8 hex>",
 
 def _submitted(row: AnalysisRow) -> AnalysisSubmitted:
     return AnalysisSubmitted(analysis_id=row.id, status=JobStatus(row.status),
-                             created_at=row.created_at, links=links_of(row.id),  # type: ignore[arg-type]
+                             created_at=row.created_at, links=analysis_links(row.id),  # type: ignore[arg-type]
                              warnings=list((row.request or {}).get("warnings") or []))
 
 
@@ -64,8 +65,8 @@ def _submitted(row: AnalysisRow) -> AnalysisSubmitted:
 )
 def submit_analysis(body: AnalysisCreate, service: AnalysisServiceDep,
                     response: Response) -> AnalysisSubmitted:
-    row = service.submit(body)
-    response.headers["Location"] = links_of(row.id)["self"]
+    row = service.submit(body.to_domain())
+    response.headers["Location"] = analysis_links(row.id)["self"]
     return _submitted(row)
 
 
@@ -84,7 +85,7 @@ def submit_analysis(body: AnalysisCreate, service: AnalysisServiceDep,
                    "\"show/ep101_fr.wav\"}]}'"},
 )
 def submit_batch(body: BatchCreate, service: AnalysisServiceDep) -> BatchSubmitted:
-    batch_id, rows = service.submit_batch(body)
+    batch_id, rows = service.submit_batch([i.to_domain() for i in body.items], body.label)
     return BatchSubmitted(batch_id=batch_id, total=len(rows), items=[_submitted(r) for r in rows])
 
 
@@ -110,8 +111,8 @@ def list_analyses(
     rows, total = service.search(statuses=[str(s) for s in status_ or []], file=file,
                                batch_id=batch_id, limit=limit, offset=offset)
     return AnalysisList(items=[AnalysisSummary.model_validate(
-        view_of(r, full=False, settings=settings)) for r in rows], total=total, limit=limit,
-        offset=offset)
+        with_analysis_links(view_of(r, full=False, settings=settings))) for r in rows],
+        total=total, limit=limit, offset=offset)
 
 
 router.add_api_route("/", list_analyses, methods=["GET"], response_model=AnalysisList,
@@ -193,7 +194,8 @@ def get_analysis(
         except ToleranceError as exc:
             raise UnprocessableError(str(exc), code="invalid_tolerance",
                                      details={"field": "tolerance", "value": tolerance}) from exc
-    return AnalysisRead.model_validate(view_of(row, settings=settings, tolerance=tolerance))
+    return AnalysisRead.model_validate(with_analysis_links(
+        view_of(row, settings=settings, tolerance=tolerance)))
 
 
 _SSE_EXAMPLE = (
@@ -224,7 +226,8 @@ async def stream_progress(analysis_id: AnalysisId, service: AnalysisServiceDep,
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         async for message in service.stream(sub, row):
-            yield ServerSentEvent(data=json.dumps(message.data, default=str),
+            data = with_analysis_links(message.data) if "links" in message.data else message.data
+            yield ServerSentEvent(data=json.dumps(data, default=str),
                                   event=message.event, id=str(message.id))
 
     return EventSourceResponse(events(), ping=settings.SSE_PING_SECONDS,
@@ -246,4 +249,4 @@ def cancel_analysis(analysis_id: AnalysisId, service: AnalysisServiceDep,
     row, stopped = service.cancel(analysis_id)
     if not stopped:
         response.status_code = status.HTTP_202_ACCEPTED
-    return AnalysisRead.model_validate(view_of(row, settings=settings))
+    return AnalysisRead.model_validate(with_analysis_links(view_of(row, settings=settings)))

@@ -12,8 +12,10 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import BatchServiceDep
+from app.api.v1.batch_export import RESULT_COLUMNS, results_csv
 from app.api.v1.downloads import content_disposition
 from app.api.v1.links import with_batch_links
+from app.api.v1.schemas.analysis import analysis_request
 from app.api.v1.schemas.batch import (
     BatchCsvValidation,
     BatchList,
@@ -24,7 +26,7 @@ from app.api.v1.schemas.batch import (
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.uploads import read_csv_body
-from app.services.batch import CSV_MAX_BYTES, RESULT_COLUMNS, results_csv
+from app.services.batch import CSV_MAX_BYTES
 
 __all__ = ["router"]
 
@@ -91,7 +93,7 @@ async def upload_csv(
 ) -> BatchStatusRead:
     data, filename = await read_csv_body(request, limit=CSV_MAX_BYTES)
     upload = await run_in_threadpool(service.upload_csv, data, filename=filename, label=label,
-                                     skip_invalid=skip_invalid)
+                                     skip_invalid=skip_invalid, parse=analysis_request)
     view = await run_in_threadpool(service.status, upload.batch.id)
     return BatchStatusRead.model_validate(with_batch_links(view))
 
@@ -114,7 +116,7 @@ async def upload_csv(
 )
 async def validate_csv(request: Request, service: BatchServiceDep) -> BatchCsvValidation:
     data, _ = await read_csv_body(request, limit=CSV_MAX_BYTES)
-    checked = await run_in_threadpool(service.validate_csv, data)
+    checked = await run_in_threadpool(service.validate_csv, data, parse=analysis_request)
     return BatchCsvValidation.model_validate(checked)
 
 
@@ -129,7 +131,8 @@ async def validate_csv(request: Request, service: BatchServiceDep) -> BatchCsvVa
                    "curl -s -X POST {base}/api/v1/analysis/batch/$BATCH_ID/start"},
 )
 def start_batch(batch_id: BatchId, service: BatchServiceDep) -> BatchStatusRead:
-    return BatchStatusRead.model_validate(with_batch_links(service.start(batch_id)))
+    view = service.start(batch_id, parse=analysis_request)
+    return BatchStatusRead.model_validate(with_batch_links(view))
 
 
 @router.get(

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 
 from app.api.deps import RepairServiceDep
 from app.api.v1.downloads import attachment
+from app.api.v1.links import with_repair_links
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.repair import AnalysisRepairCreate, PerChannelRepairCreate, RepairRead
 
@@ -56,7 +57,7 @@ RepairId = Annotated[str, Path(description="repair_YYYYMMDD_HHMMSS_<8 hex>", max
 )
 async def repair_per_channel(body: PerChannelRepairCreate, service: RepairServiceDep,
                              response: Response) -> RepairRead:
-    record = await service.run(service.per_channel, body)
+    record = with_repair_links(await service.run(service.per_channel, body.to_domain()))
     response.headers["Location"] = record["links"]["self"]
     return RepairRead.model_validate(record)
 
@@ -78,7 +79,7 @@ async def repair_per_channel(body: PerChannelRepairCreate, service: RepairServic
 )
 async def repair_from_analysis(body: AnalysisRepairCreate, service: RepairServiceDep,
                                response: Response) -> RepairRead:
-    record = await service.run(service.from_analysis, body)
+    record = with_repair_links(await service.run(service.from_analysis, body.to_domain()))
     response.headers["Location"] = record["links"]["self"]
     return RepairRead.model_validate(record)
 
@@ -90,7 +91,7 @@ async def repair_from_analysis(body: AnalysisRepairCreate, service: RepairServic
     openapi_extra={"x-curl-example": "curl -s {base}/api/v1/repair/$REPAIR_ID"},
 )
 def get_repair(repair_id: RepairId, service: RepairServiceDep) -> RepairRead:
-    return RepairRead.model_validate(service.get(repair_id))
+    return RepairRead.model_validate(with_repair_links(service.get(repair_id)))
 
 
 @router.get(

@@ -15,6 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import SettingsDep, WorkflowServiceDep
 from app.api.v1.downloads import attachment
+from app.api.v1.links import with_workflow_links, workflow_links
 from app.api.v1.schemas.common import MAX_OFFSET
 from app.api.v1.schemas.common import error_responses as _errors
 from app.api.v1.schemas.workflows import (
@@ -26,7 +27,6 @@ from app.api.v1.schemas.workflows import (
     WorkflowSubmitted,
 )
 from app.db.models import JobStatus
-from app.services.workflows import links_of
 
 __all__ = ["router"]
 
@@ -54,10 +54,10 @@ WorkflowId = Annotated[str, Path(description="workflow_YYYYMMDD_HHMMSS_<8 hex>",
 )
 def submit_workflow(body: WorkflowCreate, service: WorkflowServiceDep,
                     response: Response) -> WorkflowSubmitted:
-    row = service.submit(body)
-    response.headers["Location"] = links_of(row.id)["status"]
+    row = service.submit(body.to_domain())
+    response.headers["Location"] = workflow_links(row.id)["status"]
     return WorkflowSubmitted(workflow_id=row.id, status=JobStatus(row.status),
-                             created_at=row.created_at, links=links_of(row.id))  # type: ignore[arg-type]
+                             created_at=row.created_at, links=workflow_links(row.id))  # type: ignore[arg-type]
 
 
 @router.get(
@@ -84,7 +84,8 @@ def list_workflows(
 ) -> WorkflowList:
     rows, total = service.search(statuses=[str(s) for s in status_ or []], limit=limit,
                                  offset=offset)
-    return WorkflowList(items=[WorkflowRead.model_validate(service.view(r)) for r in rows],
+    return WorkflowList(items=[WorkflowRead.model_validate(with_workflow_links(service.view(r)))
+                               for r in rows],
                         total=total, limit=limit, offset=offset)
 
 
@@ -107,7 +108,8 @@ def list_workflows(
     openapi_extra={"x-curl-example": "curl -s {base}/api/v1/workflows/$WF/status"},
 )
 def workflow_status(workflow_id: WorkflowId, service: WorkflowServiceDep) -> WorkflowRead:
-    return WorkflowRead.model_validate(service.view(service.get(workflow_id)))
+    return WorkflowRead.model_validate(with_workflow_links(service.view(
+        service.get(workflow_id))))
 
 
 @router.get(
@@ -126,6 +128,8 @@ async def workflow_stream(workflow_id: WorkflowId, service: WorkflowServiceDep,
 
     async def sse() -> AsyncIterator[ServerSentEvent]:
         async for event, ident, data in events:
+            if "links" in data:
+                data = with_workflow_links(data)
             yield ServerSentEvent(data=json.dumps(data, default=str), event=event,
                                   id=str(ident))
 

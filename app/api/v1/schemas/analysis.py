@@ -15,12 +15,14 @@ from app.db.models import JobStatus
 from app.engine import METHOD_NAMES
 from app.engine.qc import PRESETS, ToleranceError, parse_tolerance
 from app.engine.start_timecode import check_start_timecode
+from app.services.requests import AnalysisRequest
 
 __all__ = [
     "AnalysisOptionsIn",
     "ToleranceIn",
     "AnalysisCreate",
     "BatchCreate",
+    "analysis_request",
     "Estimate",
     "ProgressRead",
     "AnalysisLinks",
@@ -187,6 +189,18 @@ class AnalysisCreate(AnalysisOptionsIn):
                                      "or early_frames/late_frames")
             return name
         return value
+
+    def to_domain(self) -> AnalysisRequest:
+        tolerance = self.tolerance  # limits without their nulls, as stored
+        if isinstance(tolerance, ToleranceIn):
+            tolerance = tolerance.model_dump(exclude_none=True)  # type: ignore[assignment]
+        return AnalysisRequest(**{**self.model_dump(exclude={"tolerance"}),
+                                  "tolerance": tolerance})
+
+
+def analysis_request(values: dict[str, Any]) -> AnalysisRequest:
+    """A batch row's request checked as a submission (pydantic's ValidationError) → domain."""
+    return AnalysisCreate(**values).to_domain()
 
 
 class BatchCreate(BaseModel):

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.services.requests import AnalysisRepairRequest, PerChannelRepairRequest
+
 __all__ = [
     "OutputOptions",
     "PerChannelRepairCreate",
@@ -98,6 +100,9 @@ class PerChannelRepairCreate(OutputOptions):
             raise ValueError("offsets_seconds: each offset must be within ±600 s")
         return self
 
+    def to_domain(self) -> PerChannelRepairRequest:
+        return PerChannelRepairRequest(**self.model_dump())
+
 
 class AnalysisRepairCreate(OutputOptions):
     """Repair the dub of a completed analysis from its result: a constant offset, drift
@@ -114,6 +119,9 @@ class AnalysisRepairCreate(OutputOptions):
                             "`time_stretch` (pitch kept), `auto` (as the analysis found).")
     output_name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,100}$",
                                     description="Base name of the output file (no folder).")
+
+    def to_domain(self) -> AnalysisRepairRequest:
+        return AnalysisRepairRequest(**self.model_dump())
 
 
 class RepairOutputRead(BaseModel):

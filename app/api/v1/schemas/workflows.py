@@ -6,13 +6,13 @@ Sign convention: ``offset_seconds > 0`` means the dub is late.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.v1.schemas.common import ErrorDetail
 from app.db.models import JobStatus
+from app.services.requests import FileType, WorkflowRequest
 
 __all__ = [
     "FileType",
@@ -25,16 +25,6 @@ __all__ = [
 ]
 
 _EXAMPLE_ID = "workflow_20250101_120000_1a2b3c4d"
-
-
-class FileType(StrEnum):
-    """What ``GET /{workflow_id}/download/{file_type}`` returns."""
-
-    REPAIRED = "repaired"
-    REPORT = "report"
-    FORMATTED = "formatted"
-    PLOTS = "plots"
-    PACKAGE = "package"
 
 
 class WorkflowCreate(BaseModel):
@@ -89,6 +79,9 @@ class WorkflowCreate(BaseModel):
                                              "± in seconds. Default: server default.")
     sample_rate: int | None = Field(None, ge=4000, le=48000, description="Analysis rate in "
                                     "Hz. Default: server default.")
+
+    def to_domain(self) -> WorkflowRequest:
+        return WorkflowRequest(**self.model_dump())
 
 
 class WorkflowLinks(BaseModel):
