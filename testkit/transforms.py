@@ -158,24 +158,33 @@ def compress(
     """
     x2 = x[:, None] if x.ndim == 1 else x
     hop = max(1, int(0.005 * sample_rate))
-    nfr = int(np.ceil(len(x2) / hop))
-    pw = np.square(x2, dtype=np.float32).mean(axis=1)
-    pw = np.pad(pw, (0, nfr * hop - len(pw)))
-    lev = 10 * np.log10(pw.reshape(nfr, hop).mean(axis=1) + 1e-12)
-    over = np.maximum(lev - threshold_db, 0.0)
-    target = -over * (1.0 - 1.0 / ratio)
-    a_att = np.exp(-5.0 / attack_ms)
-    a_rel = np.exp(-5.0 / release_ms)
-    g = np.empty(nfr)
-    cur = 0.0
-    for i, t in enumerate(target.tolist()):
-        coef = a_att if t < cur else a_rel
-        cur = coef * cur + (1 - coef) * t
-        g[i] = cur
-    centres = (np.arange(nfr) + 0.5) * hop
+    lev = _levels_db(np.square(x2, dtype=np.float32).mean(axis=1), hop)
+    target = -np.maximum(lev - threshold_db, 0.0) * (1.0 - 1.0 / ratio)
+    g = _smoothed(target, attack_ms, release_ms)
+    centres = (np.arange(lev.size) + 0.5) * hop
     gain_db = np.interp(np.arange(len(x2)), centres, g) + makeup_db
     y = x2 * (10.0 ** (gain_db / 20.0)).astype(np.float32)[:, None]
     return (y[:, 0] if x.ndim == 1 else y).astype(np.float32)
+
+
+def _levels_db(power: np.ndarray, hop: int) -> np.ndarray:
+    """Mean ``power`` (n,) over frames of ``hop`` samples (the last zero-padded), in dB."""
+    nfr = int(np.ceil(len(power) / hop))
+    pw = np.pad(power, (0, nfr * hop - len(power)))
+    return 10 * np.log10(pw.reshape(nfr, hop).mean(axis=1) + 1e-12)
+
+
+def _smoothed(target_db: np.ndarray, attack_ms: float, release_ms: float) -> np.ndarray:
+    """One-pole smoothing of per-5-ms gain targets (dB): ``attack_ms`` while the gain falls,
+    ``release_ms`` while it recovers."""
+    a_att, a_rel = np.exp(-5.0 / attack_ms), np.exp(-5.0 / release_ms)
+    g = np.empty(target_db.size)
+    cur = 0.0
+    for i, t in enumerate(target_db.tolist()):
+        coef = a_att if t < cur else a_rel
+        cur = coef * cur + (1 - coef) * t
+        g[i] = cur
+    return g
 
 
 def duck(
@@ -192,18 +201,9 @@ def duck(
     (n,) or (n, ch)) is above ``threshold_db`` dBFS RMS; smooth gain, no delay."""
     k = _mono(key)
     hop = max(1, int(0.005 * sample_rate))
-    nfr = int(np.ceil(len(k) / hop))
-    pw = np.pad(np.square(k, dtype=np.float32), (0, nfr * hop - len(k)))
-    lev = 10 * np.log10(pw.reshape(nfr, hop).mean(axis=1) + 1e-12)
-    target = np.where(lev > threshold_db, -depth_db, 0.0)
-    a_att, a_rel = np.exp(-5.0 / attack_ms), np.exp(-5.0 / release_ms)
-    g = np.empty(nfr)
-    cur = 0.0
-    for i, t in enumerate(target.tolist()):
-        coef = a_att if t < cur else a_rel
-        cur = coef * cur + (1 - coef) * t
-        g[i] = cur
-    centres = (np.arange(nfr) + 0.5) * hop
+    lev = _levels_db(np.square(k, dtype=np.float32), hop)
+    g = _smoothed(np.where(lev > threshold_db, -depth_db, 0.0), attack_ms, release_ms)
+    centres = (np.arange(lev.size) + 0.5) * hop
     n = min(len(bed), len(k))
     gain = (10.0 ** (np.interp(np.arange(n), centres, g) / 20.0)).astype(np.float32)
     out = bed.astype(np.float32, copy=True)
