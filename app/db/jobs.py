@@ -7,14 +7,15 @@ database never both claim, finish or recover the same job.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import delete, func, select, update
 
-from app.db.database import Database, _retry_locked, _rowcount
+from app.db.database import _retry_locked, _rowcount
 from app.db.models import Base, InstanceRow, JobStatus, utcnow
+from app.db.rows import RowRepository
 
 __all__ = ["JobRepository", "InstanceRepository", "CANCELLED_ERROR"]
 
@@ -23,10 +24,9 @@ CANCELLED_ERROR = {"code": "cancelled", "message": "cancelled by request", "deta
 _ANYONE = object()  # no condition on the owner
 
 
-class JobRepository(Generic[M]):
+class JobRepository(RowRepository[M]):
     """Reads and transitions of one job table; subclasses name the model and its columns."""
 
-    model: ClassVar[Any]
     #: "analysis", "workflow", "repair": in progress messages
     kind: ClassVar[str]
     #: the model's (stage, fraction, message, ...) columns: a progress tuple, in this order
@@ -34,9 +34,6 @@ class JobRepository(Generic[M]):
     #: values set when a run starts (claim) and when a job goes back to the queue (requeue)
     claim_reset: ClassVar[dict[str, Any]] = {}
     requeue_reset: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
 
     def _progress(self, progress: Sequence[Any] | None) -> dict[str, Any]:
         return dict(zip(self.progress_columns, progress or (), strict=False))
@@ -59,10 +56,6 @@ class JobRepository(Generic[M]):
             return _rowcount(s.execute(update(self.model).where(*cond).values(**values))) == 1
 
     # --- reads ------------------------------------------------------------------------------
-    def get(self, job_id: str) -> M | None:
-        with self.db.sessions() as s:
-            return s.get(self.model, job_id)  # type: ignore[no-any-return]
-
     def unfinished(self) -> list[tuple[str, str, str | None, int]]:
         """(id, status, owner, attempts) of every queued or running job, oldest first."""
         m = self.model
@@ -90,15 +83,6 @@ class JobRepository(Generic[M]):
                 select(m.status, func.count()).group_by(m.status))}
 
     # --- writes -----------------------------------------------------------------------------
-    @_retry_locked
-    def add_many(self, rows: Iterable[M]) -> None:
-        """Insert new jobs in one transaction (all or none)."""
-        with self.db.sessions.begin() as s:
-            s.add_all(list(rows))
-
-    def add(self, row: M) -> None:
-        self.add_many([row])
-
     @_retry_locked
     def claim(self, job_id: str, owner: str) -> M | None:
         """queued → running for ``owner``; None when it is no longer queued (cancelled, taken)."""
@@ -169,24 +153,17 @@ class JobRepository(Generic[M]):
             "status": JobStatus.INTERRUPTED, "error": error, "finished_at": now,
             "updated_at": now, **self.said("interrupted", error["message"])})
 
-    @_retry_locked
-    def delete(self, job_id: str) -> bool:
-        with self.db.sessions.begin() as s:
-            return _rowcount(s.execute(delete(self.model).where(self.model.id == job_id))) == 1
 
 
-class InstanceRepository:
+class InstanceRepository(RowRepository[InstanceRow]):
     """Registered service instances (API processes, Celery worker processes) and heartbeats."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    model = InstanceRow
 
-    @_retry_locked
     def register(self, instance_id: str, hostname: str, pid: int) -> None:
         now = utcnow()
-        with self.db.sessions.begin() as s:
-            s.add(InstanceRow(id=instance_id, hostname=hostname, pid=pid, started_at=now,
-                              heartbeat_at=now))
+        self.add(InstanceRow(id=instance_id, hostname=hostname, pid=pid, started_at=now,
+                             heartbeat_at=now))
 
     @_retry_locked
     def heartbeat(self, instance_id: str) -> None:
@@ -194,10 +171,8 @@ class InstanceRepository:
             s.execute(update(InstanceRow).where(InstanceRow.id == instance_id)
                       .values(heartbeat_at=utcnow()))
 
-    @_retry_locked
     def remove(self, instance_id: str) -> None:
-        with self.db.sessions.begin() as s:
-            s.execute(delete(InstanceRow).where(InstanceRow.id == instance_id))
+        self.delete(instance_id)
 
     def all(self) -> list[InstanceRow]:
         with self.db.sessions() as s:

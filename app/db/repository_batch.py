@@ -12,24 +12,20 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from app.db.database import Database, _retry_locked, _rowcount
+from app.db.database import _retry_locked, _rowcount
 from app.db.models import AnalysisRow, utcnow
 from app.db.models_batch import BatchItemRow, BatchRow, BatchState, ItemState
+from app.db.rows import RowRepository
 
 __all__ = ["BatchRepository"]
 
 
-class BatchRepository:
+class BatchRepository(RowRepository[BatchRow]):
     """Batches, their items, and the analyses linked to them."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    model = BatchRow
 
     # --- reads --------------------------------------------------------------------------
-    def get(self, batch_id: str) -> BatchRow | None:
-        with self.db.sessions() as s:
-            return s.get(BatchRow, batch_id)
-
     def items(self, batch_id: str) -> list[BatchItemRow]:
         """The items of a batch in CSV order."""
         with self.db.sessions() as s:
@@ -72,7 +68,7 @@ class BatchRepository:
 
     # --- writes -------------------------------------------------------------------------
     @_retry_locked
-    def add(self, batch: BatchRow, items: Sequence[BatchItemRow]) -> None:
+    def create(self, batch: BatchRow, items: Sequence[BatchItemRow]) -> None:
         """Insert a batch and its items (all or nothing)."""
         with self.db.sessions.begin() as s:
             s.add(batch)

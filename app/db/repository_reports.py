@@ -6,17 +6,17 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, and_, func, select
 
-from app.db.database import Database, _escape_like
+from app.db.database import _escape_like
 from app.db.models import AnalysisRow
+from app.db.rows import RowRepository
 
 __all__ = ["ReportRepository"]
 
 
-class ReportRepository:
+class ReportRepository(RowRepository[AnalysisRow]):
     """Read-only queries on analyses for the reports API."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    model = AnalysisRow
 
     def search(self, *, statuses: Sequence[str], master: str | None = None,
                dub: str | None = None, batch_id: str | None = None, limit: int = 50,

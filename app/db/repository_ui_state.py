@@ -7,22 +7,18 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from app.db.database import Database, _retry_locked, _rowcount
+from app.db.database import _retry_locked, _rowcount
 from app.db.models import utcnow
 from app.db.models_ui_state import UiStateRow
+from app.db.rows import RowRepository
 
 __all__ = ["UiStateRepository"]
 
 
-class UiStateRepository:
+class UiStateRepository(RowRepository[UiStateRow]):
     """Get and replace one JSON document per key, with a version for optimistic locking."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def get(self, key: str) -> UiStateRow | None:
-        with self.db.sessions() as s:
-            return s.get(UiStateRow, key)
+    model = UiStateRow
 
     @_retry_locked
     def put(self, key: str, value: dict[str, Any], *,

@@ -356,13 +356,13 @@ _ESTIMATED_DURATION = frozenset({"mp3", "mp2", "aac", "adts", "loas", "ac3", "ea
                                  "dtshd", "truehd", "mlp", "amr"})
 
 
-def _check_complete(path: str | Path, info: AudioInfo, decoded_seconds: float,
-                    stderr: str) -> None:
-    """Raise AudioDecodeError when far less audio decoded than the file declares (a truncated
-    or corrupt file: ffmpeg stops early without failing): short by more than max(1 s, 5 %).
-    Skipped for elementary streams, whose declared duration is only an estimate."""
-    declared = info.duration_seconds
-    if not declared or set(info.container.split(",")) <= _ESTIMATED_DURATION:
+def check_complete(path: str | Path, declared: float, container: str, decoded_seconds: float,
+                   stderr: str) -> None:
+    """Raise AudioDecodeError when far less audio decoded than the file declares
+    (``declared`` s; a truncated or corrupt file: ffmpeg stops early without failing): short
+    by more than max(1 s, 5 %). Skipped for elementary streams (``container``, ffprobe's
+    format name), whose declared duration is only an estimate."""
+    if not declared or set(container.split(",")) <= _ESTIMATED_DURATION:
         return
     if decoded_seconds < declared - max(1.0, 0.05 * declared):
         raise AudioDecodeError(
@@ -457,7 +457,7 @@ def decode(
     if filled == 0:
         raise AudioDecodeError(f"no audio decoded from {Path(path).name}", path=str(path),
                                stderr=stderr)
-    _check_complete(path, info, filled / sample_rate, stderr)
+    check_complete(path, info.duration_seconds, info.container, filled / sample_rate, stderr)
     out = buf[:filled]
     _make_finite(out)
     return out

@@ -33,7 +33,7 @@ import ffmpeg
 import numpy as np
 from scipy.signal import resample_poly
 
-from app.engine.decode import compile_command, ffmpeg_path, media_input, probe_raw
+from app.engine.decode import check_complete, compile_command, ffmpeg_path, media_input, probe_raw
 from app.engine.timeline import NAMED_CONVERSIONS
 from app.engine.types import (
     AnalysisCancelled,
@@ -186,6 +186,8 @@ def read_audio(path: str | Path, *, stream: int = 0, fmt: AudioFormat | None = N
                                stderr=stderr)
     frame = dtype.itemsize * fmt.channels
     del data[len(data) - len(data) % frame :]
+    check_complete(path, fmt.duration_seconds, fmt.container,
+                   len(data) / frame / fmt.sample_rate, stderr)
     x = np.frombuffer(data, dtype=dtype.newbyteorder("<")).reshape(-1, fmt.channels)
     return x.astype(dtype, copy=False), fmt
 

@@ -180,7 +180,7 @@ class BatchService:
                               auto_repair=bool(row.values.get("auto_repair", False)),
                               state=ItemState.PENDING)
                  for i, (row, req) in enumerate(good)]
-        self.repo.add(batch, items)
+        self.repo.create(batch, items)
         _logger.info("batch %s uploaded: %d items, %d rows left out", batch_id, len(items),
                      len(bad_lines))
         return BatchUpload(batch, items, error_dicts, parsed.warnings)

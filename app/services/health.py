@@ -201,7 +201,7 @@ class HealthService:
         return {"status": worst, "mount": mount, "upload": upload, "output": output}
 
     def job_errors(self) -> dict[str, Any]:
-        """The last failures (analyses, workflows) of the past hour, with their cause;
+        """The last failures (analyses, workflows, repairs) of the past hour, with their cause;
         degraded while one of them within RECENT_ERRORS_SECONDS is the service's fault."""
         now = utcnow()
         try:

@@ -114,10 +114,16 @@ class TestBadFiles:
                 failed = await wait_status(client, r.json()["analysis_id"])
                 assert failed["status"] == "failed", (name, failed.get("result"))
                 assert f"{name} is truncated or corrupt" in failed["error"]["message"]
+            # a repair of the truncated file fails in its job, and says so by name
+            err = _error(await client.post("/api/v1/repair/per-channel", json={
+                "dub_file": "cut.flac", "offsets_seconds": [0.1]}), 422, "audio_decode_error")
+            assert "cut.flac" in err["message"]
             await _still_serving(client)
             h = await _health(client)  # a bad file is not the service's fault
             assert h["status"] == "ok" and h["job-errors"]["status"] == "ok"
-            assert h["job-errors"]["recent"][0]["code"] == "audio_decode_error"
+            recent = h["job-errors"]["recent"]
+            assert {f["code"] for f in recent} == {"audio_decode_error"}
+            assert {f["kind"] for f in recent} == {"analysis", "repair"}
 
     async def test_file_removed_before_its_analysis_runs(
             self, make_settings: Callable[..., Settings], long_media: Path) -> None:
