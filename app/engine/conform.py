@@ -117,7 +117,8 @@ def conform_pieces(result: Mapping[str, Any]) -> list[ConformPiece]:
         e = edits[k]
         at = float(e["master_time_seconds"])
         ends[i] = at
-        starts[i + 1] = at + (float(e["duration_seconds"]) if e["kind"] == "removed" else 0.0)
+        starts[i + 1] = at + (float(e["duration_seconds"])
+                              if e["kind"] in ("removed", "replaced") else 0.0)
     pieces: list[ConformPiece] = []
     cursor = 0.0
     for i, line in enumerate(lines):
@@ -227,12 +228,13 @@ def build_timeline(result: Mapping[str, Any], *, fps: float | None = None,
         marker = otio.schema.Marker(
             name=f"{e['kind']} {duration:.3f} s at {clock.master(at)}",
             marked_range=otio.opentime.TimeRange(after.source_range.start_time, rt(0)),
-            color=otio.schema.MarkerColor.RED if e["kind"] == "removed"
-            else otio.schema.MarkerColor.GREEN)
+            color=otio.schema.MarkerColor.GREEN if e["kind"] == "inserted"
+            else otio.schema.MarkerColor.RED)
         marker.metadata["sync_analyzer"] = {
             "kind": e["kind"], "master_time_seconds": at, "duration_seconds": duration,
             "master_timecode": clock.master(at),
             "uncertainty_seconds": e.get("uncertainty_seconds"),
+            "replacement_seconds": e.get("replacement_seconds", 0.0),
             "offset_before_seconds": e.get("offset_before_seconds"),
             "offset_after_seconds": e.get("offset_after_seconds")}
         after.markers.append(marker)

@@ -50,12 +50,14 @@ def coverage_of(master_seconds: float, dub_seconds: float, offset_start: float,
     removed = 0.0
     inserted = 0.0
     for e in (timeline.edits if timeline is not None else []):
-        if e.kind == "removed":
+        if e.kind in ("removed", "replaced"):
             missing.append(_span("inside", e.master_time_seconds,
                                  e.master_time_seconds + e.duration_seconds, m_tc))
+            if e.kind == "replaced":  # the dub holds other material in its place
+                missing[-1]["replaced_by_seconds"] = round(e.replacement_seconds, 3)
             removed += e.duration_seconds
-        else:
-            inserted += e.duration_seconds
+        inserted += e.replacement_seconds if e.kind == "replaced" else (
+            e.duration_seconds if e.kind == "inserted" else 0.0)
     if master_seconds - b >= MISSING_MIN_SECONDS:
         missing.append(_span("tail", b, master_seconds, m_tc))
     extra: list[dict[str, Any]] = []
@@ -84,8 +86,10 @@ def coverage_findings(cov: dict[str, Any]) -> list[str]:
     out = []
     for m in cov["missing"]:
         where = {"head": "at the head", "tail": "at the tail", "inside": "inside"}[m["part"]]
+        other = m.get("replaced_by_seconds")
         out.append(f"programme missing {where}: the dub lacks master {m['start_timecode']}–"
-                   f"{m['end_timecode']} ({m['duration_seconds']:.3f} s)")
+                   f"{m['end_timecode']} ({m['duration_seconds']:.3f} s)"
+                   + (f", replaced by {other:.3f} s of other material" if other else ""))
     for x in cov["dub_extra"]:
         out.append(f"the dub holds {x['duration_seconds']:.3f} s beyond the master at its "
                    f"{x['part']} (dub {x['start_timecode']}–{x['end_timecode']})")

@@ -670,8 +670,10 @@ def _piecewise(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
         elsewhere = [c for c in between if c.offset_seconds is not None and min(
             abs(c.offset_seconds - lp.offset_seconds),
             abs(c.offset_seconds - rp.offset_seconds)) > _REORDER_SECONDS]
+        # each segment's end reaches up to half a window past its last matching window (one
+        # straddling the edit still matches): two plain pieces overlap by up to a window
         backwards = bool(a.segments and b.segments) and b.segments[0].master_start_seconds < \
-            a.segments[-1].master_end_seconds - _REORDER_SECONDS
+            a.segments[-1].master_end_seconds - _REORDER_SECONDS - a.window_seconds
         if backwards or (elsewhere and len(elsewhere) >= 0.25 * len(between)):
             # the master runs backwards from one piece to the next, or what lies between
             # them is the master's own material from elsewhere: re-ordered material (or a

@@ -582,7 +582,14 @@ def plan_from_result(result: SyncResult | Mapping[str, Any], *,
         unc = float(edits[i].get("uncertainty_seconds") or 0.0) if i < len(edits) else 0.0
         where = f"{_hms(e)}" + (f" (± {unc:.2f} s)" if unc else "")
         jump = cs[i + 1] - c
-        if jump < 0:  # material missing from the dub: silence for it, resume where it left
+        if i < len(edits) and edits[i].get("kind") == "replaced":
+            lost = float(edits[i]["duration_seconds"])
+            other = float(edits[i].get("replacement_seconds") or 0.0)
+            ops.append(f"removed {other:.3f} s of other material from the dub and inserted "
+                       f"{lost:.3f} s of silence at master {where} (the master material it "
+                       "replaced is missing from the dub)")
+            start = e + lost
+        elif jump < 0:  # material missing from the dub: silence for it, resume where it left
             ops.append(f"inserted {-jump:.3f} s of silence at master {where} (material "
                        "missing from the dub)")
             start = e - jump

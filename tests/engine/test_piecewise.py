@@ -119,3 +119,47 @@ def test_a_long_break_near_the_head_and_a_tenth_of_a_second_cut(tmp_path: Path) 
         ("inserted", 300.0), ("removed", 0.1)], edits
     for e, at in zip(edits, (60.0, 170.0), strict=True):
         assert abs(e["master_time_seconds"] - at) <= max(e["uncertainty_seconds"], 0.04), e
+
+
+def test_a_replaced_span_is_named_with_both_durations(tmp_path: Path) -> None:
+    """Master 100–125 s swapped in the dub for 15 s of another programme (a re-cut scene):
+    one edit of kind "replaced" — 25 s of master material, 15 s of other material in its
+    place —, its ends within their uncertainty, the span missing from the coverage, and a
+    repair that drops the other material and says where silence stands in."""
+    from app.engine.repair import plan_from_result
+
+    sources = find_sources()
+    prog = make_programme(240.0, SR, seed=17, language="en", bed="real",
+                          sources=sources.part(0))
+    write_audio(tmp_path / "master.wav", prog.mix(2), SR, codec="pcm_s24le")
+    dub = dub_remix(prog, dialogue_track(240.0, SR, language="fr", seed=71), seed=72)
+    other = make_programme(30.0, SR, seed=73, language="es", bed="real",
+                           sources=sources.part(1)).mix(2)
+    head = np.zeros((int(0.3 * SR), 2), np.float32)
+    parts = [head, dub[:100 * SR], other[:15 * SR], dub[125 * SR:]]
+    write_audio(tmp_path / "recut.m4a", np.concatenate(parts), SR, codec="aac",
+                bitrate="128k")
+    r = analyze_files(tmp_path / "master.wav", tmp_path / "recut.m4a")
+    assert r.verdict == "edited", r.reason
+    assert r.offset_seconds is not None and abs(r.offset_seconds - 0.3) < 0.001
+    edits = r.timeline["edits"] if r.timeline else []
+    assert [e["kind"] for e in edits] == ["replaced"], edits
+    e = edits[0]
+    unc = e["uncertainty_seconds"]
+    assert unc <= 0.5, e
+    assert abs(e["master_time_seconds"] - 100.0) <= unc, e
+    assert abs(e["master_time_seconds"] + e["duration_seconds"] - 125.0) <= unc, e
+    assert abs(e["replacement_seconds"] - (e["duration_seconds"] - 10.0)) < 0.002, e
+    assert abs(e["offset_after_seconds"] - (0.3 - 10.0)) < 0.001, e
+    assert "of other material" in r.reason
+    cov = r.coverage
+    assert cov is not None and not cov["complete"]
+    inside = [m for m in cov["missing"] if m["part"] == "inside"]
+    assert len(inside) == 1 and abs(inside[0]["duration_seconds"] - e["duration_seconds"]) < 0.01
+    assert any("replaced by" in f for f in r.findings), r.findings
+    plan = plan_from_result(r)
+    assert any("of other material from the dub" in op for op in plan.operations), plan
+    assert plan.warnings and "silence stands in" in plan.warnings[0]
+    # the later segment resumes at master 125 s with the dub 9.7 s early
+    start, _, c = plan.segments[1]
+    assert abs(start - 125.0) <= unc and abs(c - (0.3 - 10.0)) < 0.001

@@ -310,6 +310,7 @@ class TestLocateEditsGrid:
         assert sum(measured) <= 2 * 80  # two gaps of ~20 s at 0.25 s, not at 0.5 ms
 
     def test_batched_windows_equal_single_ones(self) -> None:
+        from app.engine.timeline import coherence as coh
         from app.engine.timeline import edits as ed
         from app.engine.timeline.scan import _gcc_at
 
@@ -326,8 +327,8 @@ class TestLocateEditsGrid:
                 assert zc == pytest.approx(want, rel=1e-9, abs=1e-9)
         starts = np.array([int(c * self.RATE) for c in centres])
         lags = np.full(centres.size, 0.4 * self.RATE + 0.3)
-        many = ed._coherences(m, d, lags, starts, 2000, self.RATE)
-        one = [ed._coherence(m, d, float(lag), int(s), 2000, self.RATE)
+        many = coh._coherences(m, d, lags, starts, 2000, self.RATE)
+        one = [coh._coherence(m, d, float(lag), int(s), 2000, self.RATE)
                for lag, s in zip(lags, starts, strict=True)]
         assert np.allclose(many, one, atol=1e-6)
 

@@ -13,12 +13,12 @@ Modules (each imports only those below it): :mod:`.build` (:func:`build_timeline
 """
 
 from app.engine.timeline.build import build_timeline
-from app.engine.timeline.edits import _coherence as _coherence
+from app.engine.timeline.coherence import _coherence as _coherence
+from app.engine.timeline.coherence import _segment_offset as _segment_offset
 from app.engine.timeline.edits import _edit_split as _edit_split
 from app.engine.timeline.edits import _hypothesis_z as _hypothesis_z
 from app.engine.timeline.edits import _locate_edits as _locate_edits
 from app.engine.timeline.edits import _refine_split as _refine_split
-from app.engine.timeline.edits import _segment_offset as _segment_offset
 from app.engine.timeline.fit import _fit as _fit
 from app.engine.timeline.fit import _model as _model
 from app.engine.timeline.fit import _renumber as _renumber

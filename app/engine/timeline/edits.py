@@ -13,6 +13,13 @@ import numpy as np
 from scipy import fft as sfft
 
 from app.engine.halfrate import Signal
+from app.engine.timeline.coherence import (
+    _coherences,
+    _rows,
+    _segment_offset,
+    _segment_slope,
+)
+from app.engine.timeline.replaced import MIN_SPAN_SECONDS, replaced_span
 from app.engine.timeline.types import Edit, Segment
 from app.engine.xcorr import fft_size, parabolic_offset
 
@@ -45,6 +52,15 @@ def _locate_edits(
         fine = _refine_split(t_edit, removed, left, right, m_mid, d_mid, rate, s0)
         if fine is not None and fine[1] <= uncertainty:  # sharper where both sides have sound
             t_edit, uncertainty = fine
+        span = (replaced_span(t_edit, uncertainty, left, right, m_mid, d_mid, rate, s0)
+                if uncertainty >= MIN_SPAN_SECONDS else None)
+        if span is not None:
+            edits.append(Edit(round(span.start, 3), "replaced", round(span.end - span.start, 6),
+                              round(_segment_offset(left, span.start), 6),
+                              round(_segment_offset(right, span.start), 6),
+                              round(span.uncertainty_seconds, 3),
+                              round(span.replacement_seconds, 6)))
+            continue
         # a few ms, then finer (their own grid: ``step`` stays the 2-s windows' for the next
         # edit, where a 0.5-ms grid of 2-s windows would cost thousands of times more)
         for fine_length, fine_step in ((0.06, 0.0025), (0.02, 0.0005)):
@@ -99,41 +115,11 @@ def _scan_labels(
     return (filled == 1).astype(float), (filled == 2).astype(float)
 
 
-def _segment_slope(seg: Segment) -> float:
-    """d(offset)/d(master time) of a segment's line (s/s)."""
-    span = max(seg.master_end_seconds - seg.master_start_seconds, 1e-9)
-    return (seg.offset_end_seconds - seg.offset_start_seconds) / span
-
-
-def _segment_offset(seg: Segment, t: float) -> float:
-    """Offset (s) of a segment's line at master time ``t`` (extrapolated beyond it)."""
-    return seg.offset_start_seconds + _segment_slope(seg) * (t - seg.master_start_seconds)
-
-
 def _hypothesis_z(centres: np.ndarray, seg: Segment, m_mid: Signal, d_mid: Signal,
                   rate: float, s0: float, length: float) -> np.ndarray:
     """z-score of the GCC-PHAT peak of windows centred at ``centres`` (``length`` s) when it
     lies within 2 ms of the segment's offset; 0 otherwise."""
     return _hypotheses_z(centres, [seg], m_mid, d_mid, rate, s0, length)[0]
-
-
-def _span(x: Signal, a: int, b: int) -> np.ndarray:
-    """Samples ``a .. b`` of ``x`` as float32, zeros where that range leaves the signal."""
-    lo, hi = max(a, 0), min(b, x.size)
-    if lo == a and hi == b:
-        return np.asarray(x[a:b], dtype=np.float32)
-    out = np.zeros(b - a, np.float32)
-    if lo < hi:
-        out[lo - a : hi - a] = x[lo:hi]
-    return out
-
-
-def _rows(x: Signal, starts: np.ndarray, n: int) -> np.ndarray:
-    """(len(starts), n) windows of ``x`` starting at sample ``starts`` (zero-padded off the
-    ends), sliced from one span of the signal (a :class:`HalfRate` decimates it once)."""
-    a = int(starts.min())
-    span = _span(x, a, int(starts.max()) + n)
-    return span[(starts - a)[:, None] + np.arange(n)[None, :]]
 
 
 def _hypotheses_z(centres: np.ndarray, segs: list[Segment], m_mid: Signal, d_mid: Signal,
@@ -183,41 +169,6 @@ def _hypotheses_z(centres: np.ndarray, segs: list[Segment], m_mid: Signal, d_mid
                 med = float(np.median(g[r]))
                 spread = max(float(np.median(np.abs(g[r] - med))) * 1.4826, 1e-12)
                 z[idx[j]] = (float(g[r, k]) - med) / spread
-    return out
-
-
-def _coherence(m: Signal, d: Signal, lag: float, s: int, n: int, rate: float
-               ) -> float:
-    """Phase coherence (mean cosine of the whitened cross-spectrum, 40 Hz to 0.45·rate) of
-    master samples ``s .. s+n`` with the dub ``lag`` samples (fractional) later: ~0 ± 1/√bins
-    for unrelated sound, clearly positive where the two share material at exactly that lag."""
-    return float(_coherences(m, d, np.array([lag]), np.array([s]), n, rate)[0])
-
-
-def _coherences(m: Signal, d: Signal, lags: np.ndarray, starts: np.ndarray, n: int,
-                rate: float) -> np.ndarray:
-    """:func:`_coherence` of many windows at once: master samples ``starts[i] ..
-    starts[i]+n`` against the dub ``lags[i]`` samples (fractional) later; 0 where either
-    window leaves its signal."""
-    out = np.zeros(lags.size)
-    li = np.floor(lags).astype(np.int64)
-    starts = np.asarray(starts, dtype=np.int64)
-    ok = np.flatnonzero((starts >= 0) & (starts + n <= m.size) & (starts + li >= 0)
-                        & (starts + li + n <= d.size))
-    if ok.size == 0:
-        return out
-    win = np.hanning(n).astype(np.float32)
-    k = np.arange(n // 2 + 1)
-    lo, hi = max(1, int(40 * n / rate)), int(0.45 * n)
-    batch = max(8, (1 << 21) // n)
-    for i in range(0, ok.size, batch):
-        j = ok[i : i + batch]
-        cross = (np.conj(sfft.rfft(_rows(m, starts[j], n) * win, axis=1))
-                 * sfft.rfft(_rows(d, starts[j] + li[j], n) * win, axis=1))
-        # undo the fractional part of the lag
-        cross *= np.exp(2j * np.pi * k[None, :] * (lags[j] - li[j])[:, None] / n)
-        band = cross[:, lo:hi]
-        out[j] = np.mean(band.real / np.maximum(np.abs(band), 1e-20), axis=1)
     return out
 
 

@@ -247,7 +247,10 @@ def _model(
     edits = _locate_edits(segments, *edit_signals, s0, window_seconds)
     # segments meet at the edit points
     for e, (left, right) in zip(edits, zip(segments, segments[1:], strict=False), strict=False):
-        left.master_end_seconds = right.master_start_seconds = round(e.master_time_seconds, 3)
+        left.master_end_seconds = round(e.master_time_seconds, 3)
+        # a replaced span belongs to neither: the later segment resumes after it
+        right.master_start_seconds = round(e.master_time_seconds + (
+            e.duration_seconds if e.kind == "replaced" else 0.0), 3)
 
     ratio = 1.0 / (1.0 + slope)
     ppm = (ratio - 1.0) * 1e6

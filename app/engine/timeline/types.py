@@ -104,9 +104,11 @@ class Segment:
 @dataclass
 class Edit:
     """A jump of the offset at ``master_time_seconds``: kind "removed" (material of the master
-    missing from the dub) or "inserted" (material added to the dub), ``duration_seconds``;
-    ``uncertainty_seconds``: ± range of the location (wide where the gap has no shared
-    sound, e.g. dialogue only)."""
+    missing from the dub), "inserted" (material added to the dub) or "replaced" (master
+    material swapped in the dub for ``replacement_seconds`` of other material);
+    ``duration_seconds``: of the master material removed or replaced, or of the dub material
+    inserted; ``uncertainty_seconds``: ± range of the location (wide where the gap has no
+    shared sound, e.g. dialogue only)."""
 
     master_time_seconds: float
     kind: str
@@ -114,6 +116,7 @@ class Edit:
     offset_before_seconds: float
     offset_after_seconds: float
     uncertainty_seconds: float = 0.0
+    replacement_seconds: float = 0.0
 
 
 @dataclass

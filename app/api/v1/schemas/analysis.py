@@ -422,7 +422,8 @@ class SyncResultRead(BaseModel):
         None, description="Which part of the master the dub covers (master_start/end in "
                           "seconds and timecode, covered_fraction, complete) and which it "
                           "lacks (missing: head, tail, inside, each with start/end/duration "
-                          "and timecodes), and what the dub holds beyond the master "
+                          "and timecodes; replaced_by_seconds where the dub holds other "
+                          "material in its place), and what the dub holds beyond the master "
                           "(dub_extra). Present when the offset is reliable.")
     placement: dict[str, Any] | None = Field(
         None, description="The whole-programme search: the coarse offset found over every "

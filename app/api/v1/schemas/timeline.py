@@ -74,13 +74,19 @@ class EditRead(BaseModel):
     master_time_seconds: float = Field(description="Where the offset jumps, master time (s).",
                                        examples=[40.1])
     master_timecode: str = Field(examples=["00:00:40:03"])
-    kind: str = Field(description="removed (master material missing from the dub) or "
-                      "inserted (material added to the dub).", examples=["removed"])
-    duration_seconds: float = Field(examples=[3.0])
+    kind: str = Field(description="removed (master material missing from the dub), inserted "
+                      "(material added to the dub) or replaced (master material swapped in the "
+                      "dub for other material, replacement_seconds long).",
+                      examples=["removed"])
+    duration_seconds: float = Field(description="Of the master material removed or replaced, "
+                                    "or of the dub material inserted (s).", examples=[3.0])
     duration_frames: float = Field(examples=[75.0])
     offset_before_seconds: float = Field(examples=[0.3])
     offset_after_seconds: float = Field(examples=[-2.7])
     uncertainty_seconds: float = Field(description="± range of the location.", examples=[0.25])
+    replacement_seconds: float = Field(
+        0.0, description="replaced only: how long the other material in the dub lasts (s).",
+        examples=[0.0])
 
 
 class TimelineRead(BaseModel):

@@ -1,0 +1,177 @@
+"""Replaced spans: master material that the dub swapped for other material (a re-cut scene, a
+replaced cue) instead of simply dropping it or adding to it.
+
+Between two segments the earlier offset's matches end at master ``A`` and the later one's begin
+at ``B``. A cut leaves ``B − A`` equal to the removed duration and no dub material unplaced; an
+insertion the reverse. When both the master (``B − A``) and the dub (``B − A + jump``) hold a
+stretch the two offsets do not explain, it is either a cut or insertion whose neighbourhood has
+no shared sound, or a replacement. It is called a replacement only on positive evidence:
+
+- the shared sound is dense on both sides (most 0.5-s windows just before ``A`` and just after
+  ``B`` match at their offset), so a silent stretch is unlikely by chance;
+- the dub's unplaced stretch has sound of its own;
+- pooled over that whole stretch, its phase coherence with the master at either offset (split
+  anywhere between the two, as a cut with weak flanks would be) is no higher than at a dozen
+  unrelated lags.
+
+``A`` and ``B`` are then sharpened to a few milliseconds with 60-ms windows. Units: master times,
+offsets and durations in seconds (offset > 0 = dub late; the dub signal lives in the warped
+domain, speed ``s0``); signals at ``rate`` Hz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.engine.halfrate import Signal
+from app.engine.timeline.coherence import _coherences, _segment_offset, _span
+from app.engine.timeline.types import Segment
+
+__all__ = ["ReplacedSpan", "replaced_span"]
+
+#: the least master and dub stretch (s) the two offsets leave unexplained for a replacement
+MIN_SPAN_SECONDS = 1.0
+#: share of the 0.5-s windows within NEAR_SECONDS of each end that must match their offset
+MIN_DENSITY = 0.6
+NEAR_SECONDS = 8.0
+#: the dub's unplaced stretch against the master at the two offsets: at most this many
+#: standard deviations above the same statistic at unrelated lags
+MAX_SAME_Z = 3.0
+#: its RMS at least this share of the neighbouring dub's (−26 dB): a stretch with sound
+MIN_LEVEL = 0.05
+_NULL_LAGS = (-6.1, -4.9, -3.7, -2.9, -2.1, -1.3, 1.3, 2.1, 2.9, 3.7, 4.9, 6.1)
+_SCAN = (0.5, 0.25)  # window, hop (s) of the matching scan
+_FINE = (0.06, 0.0025)  # window, hop (s) of the boundaries
+
+
+@dataclass(frozen=True)
+class ReplacedSpan:
+    """Master ``start .. end`` (s) replaced in the dub by ``replacement_seconds`` of other
+    material; ``uncertainty_seconds``: ± of each end; ``same_z``: the pooled coherence of the
+    dub's stretch at the two offsets, in standard deviations of unrelated lags."""
+
+    start: float
+    end: float
+    replacement_seconds: float
+    uncertainty_seconds: float
+    same_z: float
+
+
+def _coh(m: Signal, d: Signal, centres: np.ndarray, seg: Segment, rate: float, s0: float,
+         length: float, delta: float = 0.0) -> np.ndarray:
+    """Phase coherence of ``length``-s master windows at ``centres`` with the dub at the
+    segment's offset (+ ``delta`` s)."""
+    n = int(round(length * rate))
+    off = _segment_offset(seg, centres) + delta  # type: ignore[arg-type]
+    lags = ((centres + off) * s0 - centres) * rate  # d lives in the warped domain
+    starts = np.round((centres - length / 2) * rate).astype(np.int64)
+    return _coherences(m, d, lags, starts, n, rate)
+
+
+def _run_end(hits: np.ndarray, *, first: bool) -> int | None:
+    """Index of the first (``first``) or last hit that starts (ends) a run of at least 3 of 5
+    hits: one stray match inside a gap does not move an end."""
+    idx = range(hits.size) if first else range(hits.size - 1, -1, -1)
+    for i in idx:
+        if not hits[i]:
+            continue
+        run = hits[i : i + 5] if first else hits[max(0, i - 4) : i + 1]
+        if run.sum() >= 3:
+            return i
+    return None
+
+
+def _boundary(m: Signal, d: Signal, t0: float, seg: Segment, rate: float, s0: float, *,
+              matched_before: bool) -> tuple[float, float]:
+    """(time, ±) where the segment's matches end (``matched_before``) or begin, to a few ms:
+    60-ms windows every 2.5 ms within ±0.5 s of ``t0``; the split maximises the coherence
+    above half its level on the matched side, summed there."""
+    length, step = _FINE
+    xs = np.arange(t0 - 0.5, t0 + 0.5 + 1e-9, step)
+    c = _coh(m, d, xs, seg, rate, s0, length)
+    side = c[xs < t0 - 0.15] if matched_before else c[xs > t0 + 0.15]
+    level = float(np.median(side)) if side.size else 0.0
+    if level <= 0.0:
+        return t0, 0.5 * _SCAN[0]
+    x = (c - 0.5 * level) if matched_before else (c - 0.5 * level)[::-1]
+    score = np.concatenate([[0.0], np.cumsum(x)])
+    best = int(np.argmax(score))
+    sigma = max(float(np.sqrt(0.5 * (np.var(x[:max(best, 1)]) + np.var(x[best:] if best < x.size
+                                                                         else x[-1:])))), 1e-12)
+    corr = length / step
+    k = np.maximum(np.abs(np.arange(score.size) - best), 1).astype(float)
+    near = np.flatnonzero((score[best] - score) < 2.0 * sigma * np.sqrt(k * np.minimum(k, corr)))
+    edges = np.concatenate([[xs[0]], 0.5 * (xs[1:] + xs[:-1]), [xs[-1]]])
+    if not matched_before:
+        edges = edges[::-1]
+    t = float(edges[best])
+    half = max(0.25 * length, 0.5 * float(np.ptp(edges[near])))
+    return t, half
+
+
+def replaced_span(t0: float, uncertainty: float, left: Segment, right: Segment, m: Signal,
+                  d: Signal, rate: float, s0: float) -> ReplacedSpan | None:
+    """The replaced span between ``left`` and ``right`` when the coarse edit at ``t0`` (±
+    ``uncertainty``) leaves both tracks with material the two offsets do not explain and the
+    evidence says it is other material (see the module); None otherwise."""
+    before, after = _segment_offset(left, t0), _segment_offset(right, t0)
+    jump = after - before
+    length, hop = _SCAN
+    lo = max(t0 - NEAR_SECONDS - 1.0, length)
+    hi = min(t0 + uncertainty + max(0.0, -jump) + NEAR_SECONDS + 1.0, m.size / rate - length)
+    centres = np.arange(lo, hi, hop)
+    if centres.size < 8:
+        return None
+    floor = 4.0 / np.sqrt(0.45 * length * rate)  # ~4 standard deviations of unrelated sound
+    cl = _coh(m, d, centres, left, rate, s0, length)
+    cr = _coh(m, d, centres, right, rate, s0, length)
+    is_l, is_r = (cl >= floor) & (cl > cr), (cr >= floor) & (cr > cl)
+    i_b = _run_end(is_r & (centres > t0), first=True)
+    if i_b is None:
+        return None
+    i_a = _run_end(is_l & (centres < centres[i_b]), first=False)
+    if i_a is None:
+        return None
+    a, b = centres[i_a] + length / 2, centres[i_b] - length / 2
+    master_gap, dub_gap = b - a, b - a + jump
+    if master_gap < MIN_SPAN_SECONDS or dub_gap < MIN_SPAN_SECONDS:
+        return None
+    near_l = (centres > a - NEAR_SECONDS) & (centres < a - length / 2)
+    near_r = (centres > b + length / 2) & (centres < b + NEAR_SECONDS)
+    if (near_l.sum() < 4 or near_r.sum() < 4 or is_l[near_l].mean() < MIN_DENSITY
+            or is_r[near_r].mean() < MIN_DENSITY):
+        return None
+    # the dub's unplaced stretch, in dub time a+before .. b+after, as 0.5-s windows
+    x0 = a + before
+    k = int(dub_gap // length)
+    xs = x0 + length * (np.arange(k) + 0.5)
+    gap = _span(d, int(round(x0 * s0 * rate)), int(round((x0 + dub_gap) * s0 * rate)))
+    ref = np.concatenate([_span(d, int(round((x0 - NEAR_SECONDS) * s0 * rate)),
+                                int(round(x0 * s0 * rate))),
+                          _span(d, int(round((x0 + dub_gap) * s0 * rate)),
+                                int(round((x0 + dub_gap + NEAR_SECONDS) * s0 * rate)))])
+    if k < 2 or float(np.sqrt(np.mean(gap**2))) < MIN_LEVEL * float(np.sqrt(np.mean(ref**2))):
+        return None
+    same = _split_score(m, d, xs, before, after, left, right, rate, s0, length, 0.0)
+    null = np.array([_split_score(m, d, xs, before, after, left, right, rate, s0, length, dl)
+                     for dl in _NULL_LAGS])
+    z = (same - float(null.mean())) / max(float(null.std()), 1e-12)
+    if z > MAX_SAME_Z:
+        return None  # the stretch is the programme at one offset or the other: a weak flank
+    start, u_a = _boundary(m, d, a, left, rate, s0, matched_before=True)
+    end, u_b = _boundary(m, d, b, right, rate, s0, matched_before=False)
+    return ReplacedSpan(start, end, end - start + jump, max(u_a, u_b), z)
+
+
+def _split_score(m: Signal, d: Signal, xs: np.ndarray, before: float, after: float,
+                 left: Segment, right: Segment, rate: float, s0: float, length: float,
+                 delta: float) -> float:
+    """max over k of the coherence summed over the dub windows at ``xs`` (dub time), the
+    first k at the left offset and the rest at the right one (+ ``delta`` s each)."""
+    cl = _coh(m, d, xs - before - delta, left, rate, s0, length, delta)
+    cr = _coh(m, d, xs - after - delta, right, rate, s0, length, delta)
+    score = np.concatenate([[0.0], np.cumsum(cl)]) + np.concatenate(
+        [np.cumsum(cr[::-1])[::-1], [0.0]])
+    return float(score.max())
