@@ -29,7 +29,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MultipleLocator, Scal
 from app.engine.decode import decode
 from app.engine.start_timecode import ProgrammeClock, clock_of
 from app.engine.timecode import exact_rate
-from app.engine.types import Verdict
+from app.engine.timeline.types import Timeline, TimelineWindow
+from app.engine.types import SyncResult, Verdict
 
 __all__ = ["Envelope", "Moment", "envelope_of", "envelope_figure", "evidence_moments",
            "offset_limits", "png_bytes", "save_png", "timeline_figure", "windows_figure",
@@ -106,43 +107,58 @@ def _timecode_axis(ax: Axes, clock: ProgrammeClock, start: float, end: float, *,
         ax.set_xlabel(f"master timecode (at {clock.fps:g} fps)", fontsize=8)
 
 
-def offset_at(result: Mapping[str, Any], t: float) -> float | None:
+#: the timeline of a result without one: no windows, segments or edits
+_NO_TIMELINE = Timeline(Verdict.NO_RELIABLE_MATCH, "", "none", None, 0.0, None, None, 0.0, 0.0,
+                        [], [], [], None)
+
+
+def _typed(result: Mapping[str, Any], fps: float = 25.0
+           ) -> tuple[SyncResult, Timeline, ProgrammeClock]:
+    """A stored result (``SyncResult.to_dict()``) typed, its timeline, its clock at ``fps``."""
+    r = SyncResult.from_dict(result)
+    tl = Timeline.from_dict(r.timeline) if r.timeline else _NO_TIMELINE
+    return r, tl, clock_of(r.programme_timecode, fps=fps)
+
+
+def _offset_at(r: SyncResult, tl: Timeline, t: float) -> float | None:
     """The fitted offset (s) at master time ``t``: its segment's line, else the result's
     offset."""
-    segments = ((result.get("timeline") or {}).get("segments")) or []
-    for g in segments:
-        a, b = float(g["master_start_seconds"]), float(g["master_end_seconds"])
+    for g in tl.segments:
+        a, b = g.master_start_seconds, g.master_end_seconds
         if a <= t <= b:
             k = (t - a) / (b - a) if b > a else 0.0
-            return float(g["offset_start_seconds"]) + k * (
-                float(g["offset_end_seconds"]) - float(g["offset_start_seconds"]))
-    off = result.get("offset_seconds")
-    return None if off is None else float(off)
+            return g.offset_start_seconds + k * (g.offset_end_seconds - g.offset_start_seconds)
+    return r.offset_seconds
 
 
-def _duration(result: Mapping[str, Any]) -> float:
-    tl = result.get("timeline") or {}
-    ends = [float(w["end_seconds"]) for w in tl.get("windows") or []]
-    ends += [float(g["master_end_seconds"]) for g in tl.get("segments") or []]
-    master = float((result.get("master") or {}).get("duration_seconds") or 0.0)
-    return max([master, 1.0, *ends])
+def offset_at(result: Mapping[str, Any], t: float) -> float | None:
+    """:func:`_offset_at` of a stored result."""
+    r, tl, _ = _typed(result)
+    return _offset_at(r, tl, t)
 
 
-def _clock(result: Mapping[str, Any], fps: float) -> ProgrammeClock:
-    return clock_of(result.get("programme_timecode"), fps=fps)
+def _duration(r: SyncResult, tl: Timeline) -> float:
+    ends = [float(w.end_seconds) for w in tl.windows]
+    ends += [float(g.master_end_seconds) for g in tl.segments]
+    return max([float(r.master.duration_seconds or 0.0), 1.0, *ends])
 
 
-def _windows(result: Mapping[str, Any] | None, status: str = "ok"
+def _windows(windows: Sequence[TimelineWindow], status: str = "ok"
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mid times s, offsets ms, confidences) of the windows with ``status``."""
-    rows = [(0.5 * (w["start_seconds"] + w["end_seconds"]), 1000 * w["offset_seconds"],
-             float(w.get("confidence") or 0.0))
-            for w in ((result or {}).get("timeline") or {}).get("windows") or []
-            if w.get("status") == status and w.get("offset_seconds") is not None]
+    rows = [(0.5 * (w.start_seconds + w.end_seconds), 1000 * w.offset_seconds, w.confidence)
+            for w in windows if w.status == status and w.offset_seconds is not None]
     if not rows:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     t, o, c = zip(*rows, strict=True)
     return np.asarray(t), np.asarray(o), np.asarray(c)
+
+
+def _checked_windows(after: Mapping[str, Any]) -> list[TimelineWindow]:
+    """The windows of a repaired dub's check (a re-analysis' or app.engine.verify's)."""
+    return [TimelineWindow(w["start_seconds"], w["end_seconds"], w.get("offset_seconds"),
+                           float(w.get("confidence") or 0.0), w.get("source"), w.get("status"))
+            for w in (after.get("timeline") or {}).get("windows") or []]
 
 
 def _tolerance_band(ax: Axes, qc: Mapping[str, Any] | None) -> None:
@@ -155,12 +171,12 @@ def _tolerance_band(ax: Axes, qc: Mapping[str, Any] | None) -> None:
                      f"{tol['late_ms']:.1f} ms late")
 
 
-def _mark_edits(ax: Axes, result: Mapping[str, Any], clock: ProgrammeClock) -> None:
+def _mark_edits(ax: Axes, tl: Timeline, clock: ProgrammeClock) -> None:
     """Each edit as a dashed line with what happened there, labelled at the top."""
-    for i, e in enumerate(((result.get("timeline") or {}).get("edits")) or []):
-        t = float(e["master_time_seconds"])
+    for i, e in enumerate(tl.edits):
+        t = float(e.master_time_seconds)
         ax.axvline(t, color=_ORANGE, ls="--", lw=1.0, label="edit" if i == 0 else None)
-        ax.text(t, 0.98 - 0.12 * (i % 3), f" {e['kind']} {abs(float(e['duration_seconds'])):.3f}"
+        ax.text(t, 0.98 - 0.12 * (i % 3), f" {e.kind} {abs(float(e.duration_seconds)):.3f}"
                 f" s\n {clock.master(t)}", transform=ax.get_xaxis_transform(), fontsize=6.5,
                 color=_ORANGE, va="top", ha="left")
 
@@ -171,30 +187,29 @@ def timeline_figure(result: Mapping[str, Any], *, fps: float = 25.0,
     """The offset over the programme: every window, every fitted segment (its offsets at both
     ends), every edit, the QC tolerance band (top); the repaired dub's residual window by
     window within ± one frame (bottom, when ``after`` is given)."""
-    clock = _clock(result, fps)
-    end = _duration(result)
+    r, tl, clock = _typed(result, fps)
+    end = _duration(r, tl)
     rows = 2 if after is not None else 1
     fig = Figure(figsize=(9, 3.3 * rows), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     ax = axes[0]
-    t, o, _ = _windows(result)
+    t, o, _ = _windows(tl.windows)
     values = list(o)
     ax.plot(t, o, "o", ms=3, color=_BLUE, label="offset measured in a window")
-    tw, ow, _ = _windows(result, "outlier")
-    segments = ((result.get("timeline") or {}).get("segments")) or []
-    for i, g in enumerate(segments):
-        xs = [float(g["master_start_seconds"]), float(g["master_end_seconds"])]
-        ys = [1000 * float(g["offset_start_seconds"]), 1000 * float(g["offset_end_seconds"])]
+    tw, ow, _ = _windows(tl.windows, "outlier")
+    for i, g in enumerate(tl.segments):
+        xs = [float(g.master_start_seconds), float(g.master_end_seconds)]
+        ys = [1000 * float(g.offset_start_seconds), 1000 * float(g.offset_end_seconds)]
         values += ys
         ax.plot(xs, ys, color=_RED, lw=1.8, label="fitted segment" if i == 0 else None)
         same = abs(ys[1] - ys[0]) < 0.05
         text = f"{ys[0]:+.1f} ms" if same else f"{ys[0]:+.1f} → {ys[1]:+.1f} ms"
-        ax.annotate(text if len(segments) == 1 else f"segment {i + 1}: {text}",
+        ax.annotate(text if len(tl.segments) == 1 else f"segment {i + 1}: {text}",
                     (sum(xs) / 2, sum(ys) / 2), textcoords="offset points", xytext=(0, 6),
                     ha="center", fontsize=7, color=_RED)
-    if not values and result.get("offset_seconds") is not None:
-        values.append(1000 * float(result["offset_seconds"]))
+    if not values and r.offset_seconds is not None:
+        values.append(1000 * float(r.offset_seconds))
     lo, hi = offset_limits(values, fps)
     if tw.size:
         inside = (ow >= lo) & (ow <= hi)
@@ -203,17 +218,17 @@ def timeline_figure(result: Mapping[str, Any], *, fps: float = 25.0,
     _tolerance_band(ax, qc)
     if lo <= 0 <= hi:
         ax.axhline(0, color="#808080", lw=0.6)
-    _mark_edits(ax, result, clock)
+    _mark_edits(ax, tl, clock)
     ax.set_ylim(lo, hi)
     _ms_and_frames(ax, fps)
-    head = f"{result.get('verdict')}"
+    head = f"{r.verdict}"
     if qc:
         head += f" — QC {qc.get('status')}"
     ax.set_title(title or f"Offset over the programme: {head}", fontsize=9)
     ax.legend(fontsize=6.5, loc="lower right", framealpha=0.8)
     if after is not None:
         ax2 = axes[1]
-        t2, o2, _ = _windows(after)
+        t2, o2, _ = _windows(_checked_windows(after))
         f = frame_ms(fps)
         ax2.axhspan(-f, f, color=_GREEN, alpha=0.12, lw=0, label=f"± 1 frame ({f:.1f} ms)")
         ax2.plot(t2, o2, "o", ms=3, color=_GREEN, label="repaired dub, per window")
@@ -235,32 +250,31 @@ def windows_figure(result: Mapping[str, Any], *, fps: float = 25.0) -> Figure:
     correlation peak over the whole programme does not exist: the window offsets (hollow when
     their confidence is under 0.5) with the fitted model (top), and each window's distance from
     the model (bottom)."""
-    clock = _clock(result, fps)
-    end = _duration(result)
+    r, tl, clock = _typed(result, fps)
+    end = _duration(r, tl)
     fig = Figure(figsize=(9, 5.6), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1)
-    t, o, c = _windows(result)
+    t, o, c = _windows(tl.windows)
     values = list(o)
     sure = c >= 0.5
     top.plot(t[sure], o[sure], "o", ms=3.5, color=_BLUE, label="window offset")
     top.plot(t[~sure], o[~sure], "o", ms=3.5, mfc="none", color=_BLUE,
              label="window offset, confidence < 0.5")
-    for i, g in enumerate(((result.get("timeline") or {}).get("segments")) or []):
-        ys = [1000 * float(g["offset_start_seconds"]), 1000 * float(g["offset_end_seconds"])]
+    for i, g in enumerate(tl.segments):
+        ys = [1000 * float(g.offset_start_seconds), 1000 * float(g.offset_end_seconds)]
         values += ys
-        top.plot([g["master_start_seconds"], g["master_end_seconds"]], ys, color=_RED, lw=1.2,
+        top.plot([g.master_start_seconds, g.master_end_seconds], ys, color=_RED, lw=1.2,
                  label="fitted model" if i == 0 else None)
-    _mark_edits(top, result, clock)
+    _mark_edits(top, tl, clock)
     top.set_ylim(*offset_limits(values, fps))
     _ms_and_frames(top, fps)
-    window = (result.get("timeline") or {}).get("window_seconds")
+    window = tl.window_seconds
     top.set_title(f"Offset measured in each window ({window:g} s windows)" if window else
                   "Offset measured in each window", fontsize=9)
     top.legend(fontsize=6.5, loc="lower right", framealpha=0.8)
-    resid = [(0.5 * (w["start_seconds"] + w["end_seconds"]), 1000 * w["residual_seconds"])
-             for w in ((result.get("timeline") or {}).get("windows")) or []
-             if w.get("status") == "ok" and w.get("residual_seconds") is not None]
+    resid = [(0.5 * (w.start_seconds + w.end_seconds), 1000 * w.residual_seconds)
+             for w in tl.windows if w.status == "ok" and w.residual_seconds is not None]
     rt = np.asarray([r[0] for r in resid])
     ro = np.asarray([r[1] for r in resid])
     bottom.plot(rt, ro, "o", ms=3, color=_BLUE)
@@ -315,20 +329,15 @@ class Moment:
     dub_offsets: tuple[float, ...] = ()
 
 
-def evidence_moments(result: Mapping[str, Any], *, fps: float = 25.0, max_edits: int = 5
-                     ) -> list[Moment]:
-    """Where to look: the largest error (inside the segment that holds it; the middle of the
-    covered programme when the offset is the same throughout), then each edit (at most
-    ``max_edits``)."""
-    clock = _clock(result, fps)
-    end = _duration(result)
-    off = result.get("offset_seconds")
+def _moments(r: SyncResult, tl: Timeline, clock: ProgrammeClock, max_edits: int
+             ) -> list[Moment]:
+    """:func:`evidence_moments` of a typed result and timeline."""
+    end = _duration(r, tl)
+    off = r.offset_seconds
     moments: list[Moment] = []
-    segments = ((result.get("timeline") or {}).get("segments")) or []
-    ends = [(float(g[o]), float(g[a]), float(g["master_start_seconds"]),
-             float(g["master_end_seconds"]))
-            for g in segments for o, a in (("offset_start_seconds", "master_start_seconds"),
-                                           ("offset_end_seconds", "master_end_seconds"))]
+    ends = [(o, at, g.master_start_seconds, g.master_end_seconds) for g in tl.segments
+            for o, at in ((g.offset_start_seconds, g.master_start_seconds),
+                          (g.offset_end_seconds, g.master_end_seconds))]
     if off is not None:
         if ends and len({round(1000 * e[0], 1) for e in ends}) > 1:
             worst, at, a, b = max(ends, key=lambda e: abs(e[0]))  # first of the largest
@@ -339,18 +348,25 @@ def evidence_moments(result: Mapping[str, Any], *, fps: float = 25.0, max_edits:
             t = (a + b) / 2
             half = min(8.0, max(2.0, abs(float(off)) + 1.0))
         t = min(max(t, half), max(end - half, half))
-        local = offset_at(result, t) or 0.0
+        local = _offset_at(r, tl, t) or 0.0
         moments.append(Moment(f"largest error: dub {_phrase(local)} at {clock.master(t)}",
                               t, half, (local,)))
-    for e in (((result.get("timeline") or {}).get("edits")) or [])[:max_edits]:
-        t = float(e["master_time_seconds"])
-        before, after = float(e["offset_before_seconds"]), float(e["offset_after_seconds"])
-        half = min(8.0, max(2.0, 1.5 * abs(float(e["duration_seconds"])), abs(before) + 1.0,
-                            abs(after) + 1.0))
-        moments.append(Moment(f"{e['kind']} {abs(float(e['duration_seconds'])):.3f} s at "
+    for e in tl.edits[:max_edits]:
+        t, before, after = e.master_time_seconds, e.offset_before_seconds, e.offset_after_seconds
+        size = abs(e.duration_seconds)
+        half = min(8.0, max(2.0, 1.5 * size, abs(before) + 1.0, abs(after) + 1.0))
+        moments.append(Moment(f"{e.kind} {size:.3f} s at "
                               f"{clock.master(t)} (dub {_phrase(before)} before, "
                               f"{_phrase(after)} after)", t, half, (before, after)))
     return moments
+
+
+def evidence_moments(result: Mapping[str, Any], *, fps: float = 25.0, max_edits: int = 5
+                     ) -> list[Moment]:
+    """Where to look: the largest error (inside the segment that holds it; the middle of the
+    covered programme when the offset is the same throughout), then each edit (at most
+    ``max_edits``)."""
+    return _moments(*_typed(result, fps), max_edits)
 
 
 def _phrase(seconds: float) -> str:
@@ -365,8 +381,8 @@ def envelope_figure(result: Mapping[str, Any], master: Envelope, dub: Envelope,
     clock: a late dub's envelope sits to the right of the master's by the offset, a repaired
     one under it. Lines mark the moment in the master and where the model puts it in the dub
     (an edit: before it dotted, after it dashed)."""
-    clock = _clock(result, fps)
-    moments = list(moments if moments is not None else evidence_moments(result, fps=fps))
+    r, tl, clock = _typed(result, fps)
+    moments = list(moments if moments is not None else _moments(r, tl, clock, 5))
     fig = Figure(figsize=(9, 2.4 * max(len(moments), 1) + 0.4), layout="constrained")
     FigureCanvasAgg(fig)
     if not moments:
@@ -381,7 +397,7 @@ def envelope_figure(result: Mapping[str, Any], master: Envelope, dub: Envelope,
         tracks.append(("repaired dub", repaired, _GREEN, 0.0))
     for ax, m in zip(axes, moments, strict=True):
         a, b = m.master_seconds - m.half_width, m.master_seconds + m.half_width
-        shifts = m.dub_offsets or (offset_at(result, m.master_seconds) or 0.0,)
+        shifts = m.dub_offsets or (_offset_at(r, tl, m.master_seconds) or 0.0,)
         for name, env, colour, base in tracks:
             tt, db = env.between(max(a, 0.0), b)
             if db.size:
@@ -425,10 +441,11 @@ def evidence_pngs(result: Mapping[str, Any], *, fps: float,
                   = None, after: Mapping[str, Any] | None = None) -> dict[str, bytes]:
     """The plots of a result as PNG bytes by name: ``timeline``, ``windows`` (drift and edits)
     and ``envelope`` (when ``envelopes`` gives master, dub and repaired envelopes)."""
+    typed = SyncResult.from_dict(result)
     out = {"timeline": png_bytes(timeline_figure(result, fps=fps, after=after))}
-    if result.get("verdict") in (Verdict.DRIFT, Verdict.EDITED):
+    if typed.verdict in (Verdict.DRIFT, Verdict.EDITED):
         out["windows"] = png_bytes(windows_figure(result, fps=fps))
-    if envelopes is not None and result.get("offset_seconds") is not None:
+    if envelopes is not None and typed.offset_seconds is not None:
         m, d, r = envelopes()
         out["envelope"] = png_bytes(envelope_figure(result, m, d, r, fps=fps))
     return out

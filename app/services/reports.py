@@ -16,7 +16,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from app.db.repository_reports import ReportRepository
 from app.engine import ENGINE_VERSION, FRAME_RATES, AudioDecodeError, SyncResult, Verdict
 from app.engine.decode import ffmpeg_path, ffprobe_path
 from app.engine.start_timecode import clock_of
+from app.engine.timeline import Drift, Timeline
 from app.engine.wording import qc_pairs, sentence
 from app.services.analysis import AnalysisService, qc_of
 from app.services.health import tool_version
@@ -94,7 +95,7 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
     verdict, offset = r.verdict, r.offset_seconds
     frames = (r.offset_frames or {}).get(fps)
     rate = r.dub.sample_rate or 0
-    timeline = r.timeline or {}
+    timeline = Timeline.from_dict(r.timeline) if r.timeline else None
     details: list[str] = []
     if r.polarity_inverted:
         details.append("The dub's polarity is inverted: invert it (multiply by -1) when "
@@ -117,29 +118,27 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
         details.append(f"Confidence {confidence:.2f} is moderate: spot-check by listening "
                        "before acting.")
     if verdict == "drift":
-        drift = timeline.get("drift") or {}
-        ratio = float(drift.get("speed_ratio") or 1.0)
-        name = drift.get("conversion")
-        end = (offset or 0.0) + float(drift.get("total_seconds") or 0.0)
+        drift = (timeline and timeline.drift) or Drift(1.0, 0.0, None, None, 0.0)
+        ratio, name = drift.speed_ratio or 1.0, drift.conversion
+        end = (offset or 0.0) + (drift.total_seconds or 0.0)
         pace = "faster" if ratio > 1 else "slower"
-        summary = (f"The dub runs {pace} than the master ({abs(float(drift.get('ppm') or 0)):.0f}"
+        summary = (f"The dub runs {pace} than the master ({abs(drift.ppm or 0):.0f}"
                    f" ppm{', the standard ' + name + ' conversion' if name else ''}): the offset "
                    f"goes from {_signed_ms(offset)} at the start to {_signed_ms(end)} at the end. "
                    "A constant shift cannot fix it: conform the dub's speed to the master "
                    f"(re-time by {1 / ratio:.6f}), then measure again.")
-        if drift.get("pitch_changed") is True:
+        if drift.pitch_changed is True:
             details.append("The dub is a resampled copy (its pitch moved with its speed): "
                            "resample it back, which also restores the pitch.")
-        elif drift.get("pitch_changed") is False:
+        elif drift.pitch_changed is False:
             details.append("The dub was time-stretched (pitch kept): time-stretch it back "
                            "with a high-quality stretcher.")
         return {"action": "conform_speed", "summary": summary, "details": details}
     if verdict == Verdict.EDITED:
-        edits = timeline.get("edits") or []
+        edits = timeline.edits if timeline else []
         clock = clock_of(r.programme_timecode, fps=float(fps))
-        points = "; ".join(
-            f"{clock.master(float(e['master_time_seconds']))} "
-            f"({e['kind']} {abs(float(e['duration_seconds'])):.3f} s)" for e in edits[:10])
+        points = "; ".join(f"{clock.master(e.master_time_seconds)} ({e.kind} "
+                           f"{abs(e.duration_seconds):.3f} s)" for e in edits[:10])
         summary = (f"The dub's cut differs from the master's at {len(edits)} point(s): "
                    f"{points}. Conform the dub segment by segment (insert silence where "
                    "material is missing, remove what was added), then measure again.")
@@ -171,39 +170,33 @@ def recommend(row: AnalysisRow, fps: str) -> dict[str, Any]:
 
 
 # --- the JSON report -------------------------------------------------------------------------
-def _timeline_summary(timeline: dict[str, Any] | None, fps: str,
-                      programme: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def _timeline_summary(tl: Timeline, fps: str,
+                      programme: dict[str, Any] | None = None) -> dict[str, Any]:
     """The timeline in short; edit and segment timecodes are programme timecode at ``fps``
     (``programme``: the result's programme_timecode record)."""
-    if not timeline:
-        return None
-    windows = timeline.get("windows") or []
     clock = clock_of(programme, fps=float(fps))
-    edits = [{**e, "timecode": clock.master(float(e["master_time_seconds"]))}
-             for e in timeline.get("edits") or []]
-    segments = [{**g, "master_start_timecode": clock.master(float(g["master_start_seconds"])),
-                 "master_end_timecode": clock.master(float(g["master_end_seconds"]))}
-                for g in timeline.get("segments") or []]
-    return {"verdict": timeline.get("verdict"), "reason": timeline.get("reason"),
-            "model": timeline.get("model"),
-            "offset_at_start_seconds": timeline.get("offset_at_start_seconds"),
-            "coverage": timeline.get("coverage"),
-            "residual_rms_seconds": timeline.get("residual_rms_seconds"),
-            "residual_max_seconds": timeline.get("residual_max_seconds"),
-            "window_seconds": timeline.get("window_seconds"),
-            "windows": len(windows),
-            "windows_by_status": dict(Counter(str(w.get("status")) for w in windows)),
+    edits = [{**asdict(e), "timecode": clock.master(float(e.master_time_seconds))}
+             for e in tl.edits]
+    segments = [{**asdict(g), "master_start_timecode": clock.master(float(g.master_start_seconds)),
+                 "master_end_timecode": clock.master(float(g.master_end_seconds))}
+                for g in tl.segments]
+    return {"verdict": tl.verdict, "reason": tl.reason, "model": tl.model,
+            "offset_at_start_seconds": tl.offset_at_start_seconds, "coverage": tl.coverage,
+            "residual_rms_seconds": tl.residual_rms_seconds,
+            "residual_max_seconds": tl.residual_max_seconds,
+            "window_seconds": tl.window_seconds, "windows": len(tl.windows),
+            "windows_by_status": dict(Counter(str(w.status) for w in tl.windows)),
             "segments": segments, "edits": edits,
-            "drift": timeline.get("drift")}
+            "drift": None if tl.drift is None else asdict(tl.drift)}
 
 
-def _input(row: AnalysisRow, side: str, probe: dict[str, Any] | None,
+def _input(row: AnalysisRow, side: str, r: SyncResult | None, probe: dict[str, Any] | None,
            probe_error: str | None) -> dict[str, Any]:
     request = row.request or {}
     path = request.get(f"{side}_path") or getattr(row, f"{side}_file")
     return {"file": request.get(f"{side}_file"), "path": path, "name": Path(path).name,
             "stream": request.get(f"{side}_stream"), "channel": request.get(f"{side}_channel"),
-            "analysed": (row.result or {}).get(side), "probe": probe,
+            "analysed": None if r is None else asdict(getattr(r, side)), "probe": probe,
             "probe_error": probe_error}
 
 
@@ -212,11 +205,11 @@ def build_report(row: AnalysisRow, *, fps: str, probes: dict[str, dict[str, Any]
                  qc: dict[str, Any] | None = None) -> dict[str, Any]:
     """The full report of a finished analysis (pure: every input is given; ``qc``: the QC
     gate's verdict, default the result's)."""
-    r = row.result or {}
-    offset = r.get("offset_seconds")
+    stored = row.result or {}  # methods and qc as stored: keys the typed result lacks
+    r = SyncResult.from_dict(stored) if stored else None
     elapsed = (row.finished_at - row.started_at).total_seconds() \
         if row.finished_at and row.started_at else None
-    verdict = r.get("verdict") if row.status == JobStatus.COMPLETED else str(row.status)
+    verdict = (r and r.verdict) if row.status == JobStatus.COMPLETED else str(row.status)
     return {
         "report_version": REPORT_VERSION, "generated_at": utcnow().isoformat(),
         "sign_convention": "offset_seconds > 0 means the dub is late",
@@ -227,35 +220,34 @@ def build_report(row: AnalysisRow, *, fps: str, probes: dict[str, dict[str, Any]
                      "finished_at": row.finished_at.isoformat() if row.finished_at else None,
                      "elapsed_seconds": None if elapsed is None else round(elapsed, 3),
                      "attempts": row.attempts},
-        "inputs": {side: _input(row, side, probes.get(side), probe_errors.get(side))
+        "inputs": {side: _input(row, side, r, probes.get(side), probe_errors.get(side))
                    for side in ("master", "dub")},
         "options": row.request,
         "verdict": {"code": verdict, "label": VERDICT_LABELS.get(str(verdict),
                                                                  str(verdict).upper()),
-                    "reason": r.get("reason") or (row.error or {}).get("message")},
-        "offset": None if offset is None else {
-            "seconds": offset, "milliseconds": round(offset * 1000.0, 3),
-            "samples": r.get("offset_samples"),
-            "sample_rate": (r.get("dub") or {}).get("sample_rate"),
-            "direction": "late" if offset > 0 else "early" if offset < 0 else "none",
-            "frames": r.get("offset_frames") or {}, "timecodes": r.get("timecodes") or {},
+                    "reason": (r and r.reason) or (row.error or {}).get("message")},
+        "offset": None if r is None or r.offset_seconds is None else {
+            "seconds": r.offset_seconds, "milliseconds": round(r.offset_seconds * 1000.0, 3),
+            "samples": r.offset_samples, "sample_rate": r.dub.sample_rate,
+            "direction": "late" if r.offset_seconds > 0 else "early" if r.offset_seconds < 0
+            else "none", "frames": r.offset_frames or {}, "timecodes": r.timecodes or {},
             "headline_fps": fps},
-        "consensus": None if not r else {
-            "offset_seconds": offset, "confidence": r.get("confidence"),
-            "reliable": r.get("reliable"),
-            "confidence_threshold": (r.get("options") or {}).get("confidence_threshold"),
-            "agreement": r.get("agreement"), "support": r.get("support"),
-            "polarity_inverted": r.get("polarity_inverted"),
-            "overlap_seconds": r.get("overlap_seconds")},
-        "methods": r.get("methods") or [],
-        "timeline": _timeline_summary(r.get("timeline"), fps, r.get("programme_timecode")),
-        "programme_timecode": r.get("programme_timecode"),
-        "qc": qc if qc is not None else r.get("qc"),
-        "findings": r.get("findings") or [],
+        "consensus": None if r is None else {
+            "offset_seconds": r.offset_seconds, "confidence": r.confidence,
+            "reliable": r.reliable,
+            "confidence_threshold": (r.options or {}).get("confidence_threshold"),
+            "agreement": r.agreement, "support": r.support,
+            "polarity_inverted": r.polarity_inverted, "overlap_seconds": r.overlap_seconds},
+        "methods": stored.get("methods") or [],
+        "timeline": None if r is None or not r.timeline else _timeline_summary(
+            Timeline.from_dict(r.timeline), fps, r.programme_timecode),
+        "programme_timecode": None if r is None else r.programme_timecode,
+        "qc": qc if qc is not None else stored.get("qc"),
+        "findings": (r and r.findings) or [],
         "recommendation": recommend(row, fps),
-        "timings": r.get("timings") or {},
+        "timings": (r and r.timings) or {},
         "error": row.error,
-        "versions": {**versions, "engine": r.get("engine_version") or versions.get("engine")},
+        "versions": {**versions, "engine": (r and r.engine_version) or versions.get("engine")},
     }
 
 
@@ -568,19 +560,20 @@ class ReportService:
         vs dub around the largest error and each edit, while both files are there). 404
         ``plot_not_available`` when it does not apply."""
         row = self._finished(analysis_id)
-        r = row.result
         if name not in PLOT_NAMES:
             raise NotFoundError(f"no plot {name!r}; plots: {list(PLOT_NAMES)}",
                                 code="plot_not_available")
-        if row.status != JobStatus.COMPLETED or not r or r.get("offset_seconds") is None:
+        stored = row.result or {}
+        r = SyncResult.from_dict(stored) if stored else None
+        if row.status != JobStatus.COMPLETED or r is None or r.offset_seconds is None:
             raise NotFoundError(f"analysis {analysis_id} has no offset to plot",
                                 code="plot_not_available", details={"plot": name})
-        if name == "windows" and r.get("verdict") not in (Verdict.DRIFT, Verdict.EDITED):
+        if name == "windows" and r.verdict not in (Verdict.DRIFT, Verdict.EDITED):
             raise NotFoundError("the per-window plot is for drifting or edited dubs; this one "
-                                f"is {r.get('verdict')}", code="plot_not_available",
+                                f"is {r.verdict}", code="plot_not_available",
                                 details={"plot": name})
-        rate = float(fps or (r.get("programme_timecode") or {}).get("fps") or DEFAULT_FPS)
-        result = {**r, "qc": self._qc(row)}
+        rate = float(fps or (r.programme_timecode or {}).get("fps") or DEFAULT_FPS)
+        result = {**stored, "qc": self._qc(row)}
         tolerance = json.dumps((result["qc"] or {}).get("tolerance"), sort_keys=True)
         key = hashlib.sha256(f"{REPORT_VERSION}|{rate:g}|{tolerance}".encode()).hexdigest()[:12]
         cached = self.settings.output_root / "plots" / row.id / f"{name}_{key}.png"
@@ -591,7 +584,7 @@ class ReportService:
         elif name == "windows":
             png = png_bytes(windows_figure(result, fps=rate))
         else:
-            opts = r.get("options") or {}
+            opts = r.options or {}
             try:
                 envs = [envelope_of(Path((row.request or {}).get(f"{side}_path")
                                          or getattr(row, f"{side}_file")),
@@ -623,12 +616,12 @@ class ReportService:
 
     @staticmethod
     def _summary(row: AnalysisRow) -> dict[str, Any]:
-        r = row.result or {}
-        offset = r.get("offset_seconds")
+        r = SyncResult.from_dict(row.result) if row.result else None
+        offset = None if r is None else r.offset_seconds
         return {"analysis_id": row.id, "status": row.status,
                 "label": (row.request or {}).get("label"), "batch_id": row.batch_id,
                 "master_file": row.master_file, "dub_file": row.dub_file,
                 "created_at": row.created_at, "finished_at": row.finished_at,
-                "verdict": r.get("verdict"), "offset_seconds": offset,
+                "verdict": None if r is None else r.verdict, "offset_seconds": offset,
                 "offset_ms": None if offset is None else round(offset * 1000.0, 3),
-                "confidence": r.get("confidence"), "error": row.error}
+                "confidence": None if r is None else r.confidence, "error": row.error}

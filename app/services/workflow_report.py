@@ -27,6 +27,8 @@ import numpy as np  # noqa: E402
 from app.engine.decode import decode  # noqa: E402
 from app.engine.repair import sha256_file  # noqa: E402
 from app.engine.timecode import frames_and_timecodes  # noqa: E402
+from app.engine.timeline import Edit, Timeline  # noqa: E402
+from app.engine.types import SyncResult  # noqa: E402
 from app.engine.wording import qc_pairs  # noqa: E402
 from app.services.plots import save_png, timeline_figure  # noqa: E402
 from app.services.text_safety import md_text  # noqa: E402
@@ -137,16 +139,18 @@ def _ms(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds * 1000:+.3f} ms"
 
 
-def _rows(report: Mapping[str, Any], fps: float) -> list[tuple[str, str]]:
-    a = report.get("analysis") or {}
-    off = a.get("offset_seconds")
+def _rows(report: Mapping[str, Any], fps: float) -> tuple[list[tuple[str, str]], list[Edit]]:
+    """The table's rows, and the edits of the report's analysis (a stored result, typed)."""
+    a = report.get("analysis")
+    r = SyncResult.from_dict(a) if a else None
+    off = r.offset_seconds if r else None
     frames, codes = frames_and_timecodes(off) if off is not None else ({}, {})
     key = next((k for k in frames if abs(float(k) - fps) < 0.01), None)
     rows = [("Master", str(report.get("master_file"))), ("Dub", str(report.get("dub_file"))),
-            ("Verdict", f"{a.get('verdict')} — {a.get('reason', '')}"),
+            ("Verdict", f"{r.verdict if r else None} — {r.reason if r else ''}"),
             ("Offset", f"{_ms(off)}" + (f" = {frames[key]:+.2f} frames = {codes[key]} at "
                                          f"{key} fps" if key else "")),
-            ("Confidence", f"{a.get('confidence', 0):.2f}")]
+            ("Confidence", f"{r.confidence if r else 0:.2f}")]
     rows += [(f"QC {label.lower()}" if label != "Status" else "QC", text)
              for label, text in qc_pairs(report.get("qc"))]
     d = report.get("decision") or {}
@@ -161,7 +165,7 @@ def _rows(report: Mapping[str, Any], fps: float) -> list[tuple[str, str]]:
     if v:
         rows.append(("Verification", f"{'PASSED' if v.get('passed') else 'FAILED'}: "
                                      f"{v.get('reason', '')}"))
-    return rows
+    return rows, Timeline.from_dict(r.timeline).edits if r and r.timeline else []
 
 
 def render_markdown(report: Mapping[str, Any], *, fps: float = 25.0) -> str:
@@ -173,13 +177,13 @@ def render_markdown(report: Mapping[str, Any], *, fps: float = 25.0) -> str:
              f"{md_text(report.get('generated_at'))}, engine "
              f"{md_text(report.get('engine_version'))}. Offsets > 0 mean the dub is late.",
              "", "| | |", "|---|---|"]
-    lines += [f"| {md_text(k)} | {md_text(v)} |" for k, v in _rows(report, fps)]
-    edits = ((report.get("analysis") or {}).get("timeline") or {}).get("edits") or []
+    rows, edits = _rows(report, fps)
+    lines += [f"| {md_text(k)} | {md_text(v)} |" for k, v in rows]
     if edits:
         lines += ["", "## Edits", "", "| master time | kind | duration | uncertainty |",
                   "|---|---|---|---|"]
-        lines += [f"| {e['master_time_seconds']:.3f} s | {md_text(e['kind'])} | "
-                  f"{e['duration_seconds']:.3f} s | ± {e['uncertainty_seconds']:.3f} s |"
+        lines += [f"| {e.master_time_seconds:.3f} s | {md_text(e.kind)} | "
+                  f"{e.duration_seconds:.3f} s | ± {e.uncertainty_seconds:.3f} s |"
                   for e in edits]
     ch = report.get("channels")
     if ch:
@@ -205,15 +209,15 @@ def render_html(report: Mapping[str, Any], *, fps: float = 25.0) -> str:
     """The report for people, as a self-contained HTML page (plots linked from plots/)."""
     esc = html.escape
     title = esc(str(report.get("episode_name") or Path(str(report.get("dub_file"))).name))
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _rows(report, fps))
+    pairs, edits = _rows(report, fps)
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in pairs)
     v = report.get("verification") or {}
     badge = ("" if not v else f"<p class='{'ok' if v.get('passed') else 'bad'}'>"
              f"Verification {'passed' if v.get('passed') else 'failed'}</p>")
-    edits = ((report.get("analysis") or {}).get("timeline") or {}).get("edits") or []
     edit_html = "" if not edits else "<h2>Edits</h2><table><tr><th>master time</th>" \
         "<th>kind</th><th>duration</th><th>uncertainty</th></tr>" + "".join(
-            f"<tr><td>{e['master_time_seconds']:.3f} s</td><td>{esc(e['kind'])}</td>"
-            f"<td>{e['duration_seconds']:.3f} s</td><td>± {e['uncertainty_seconds']:.3f} s"
+            f"<tr><td>{e.master_time_seconds:.3f} s</td><td>{esc(e.kind)}</td>"
+            f"<td>{e.duration_seconds:.3f} s</td><td>± {e.uncertainty_seconds:.3f} s"
             f"</td></tr>" for e in edits) + "</table>"
     ch = report.get("channels")
     ch_html = ""

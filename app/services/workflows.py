@@ -38,12 +38,14 @@ from app.engine import (
     ENGINE_VERSION,
     AnalysisOptions,
     ProgressEvent,
+    SyncResult,
     Verdict,
     analyze_files,
     probe,
 )
 from app.engine.channels import analyze_channels
 from app.engine.repair import plan_from_result
+from app.engine.timeline import Timeline
 from app.engine.verify import (
     CONSTANT_TOLERANCE_SECONDS,
     repair_channels,
@@ -82,12 +84,11 @@ def _new_id() -> str:
     return f"workflow_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
 
 
-def _max_abs_offset(result: dict[str, Any]) -> float:
+def _max_abs_offset(r: SyncResult) -> float:
     """Largest |offset| (s) over the programme: the segments' ends, or the single offset."""
-    tl = result.get("timeline") or {}
-    values = [abs(float(result.get("offset_seconds") or 0.0))]
-    for seg in tl.get("segments") or []:
-        values += [abs(seg["offset_start_seconds"]), abs(seg["offset_end_seconds"])]
+    values = [abs(float(r.offset_seconds or 0.0))]
+    for seg in Timeline.from_dict(r.timeline).segments if r.timeline else []:
+        values += [abs(seg.offset_start_seconds), abs(seg.offset_end_seconds)]
     return max(values)
 
 
@@ -95,30 +96,28 @@ def decide(result: dict[str, Any], channels: dict[str, Any] | None, *, auto_repa
            repair_threshold_ms: float, min_confidence: float) -> dict[str, Any]:
     """What to do with an analysis result: ``action`` repair | none | declined | recommended,
     ``kind`` constant | drift | edits | per_channel | None, and ``reason`` in words."""
-    verdict = result.get("verdict")
-    conf = float(result.get("confidence") or 0.0)
+    r = SyncResult.from_dict(result)
+    verdict, conf = r.verdict, float(r.confidence or 0.0)
     threshold = repair_threshold_ms / 1000.0
     base = {"verdict": verdict, "confidence": conf, "min_confidence": min_confidence,
             "repair_threshold_ms": repair_threshold_ms, "auto_repair": auto_repair,
             "warnings": list((channels or {}).get("findings") or [])}
-    if verdict == Verdict.NO_RELIABLE_MATCH or not result.get("reliable") or \
-            result.get("offset_seconds") is None:
+    if verdict == Verdict.NO_RELIABLE_MATCH or not r.reliable or r.offset_seconds is None:
         return {**base, "action": "declined", "kind": None,
                 "reason": "no reliable match between master and dub — they may be unrelated "
-                          f"or too different to align ({result.get('reason')}); nothing was "
-                          "repaired"}
+                          f"or too different to align ({r.reason}); nothing was repaired"}
     if conf < min_confidence:
         return {**base, "action": "declined", "kind": None,
                 "reason": f"confidence {conf:.2f} is below min_confidence {min_confidence:.2f}"
                           "; a repair on weak evidence could make things worse, so nothing was "
                           "repaired"}
-    magnitude = _max_abs_offset(result)
+    magnitude = _max_abs_offset(r)
     base["max_abs_offset_seconds"] = magnitude
     spread = float(channels.get("spread_seconds") or 0.0) if channels else 0.0
     kind: str | None
     if verdict in (Verdict.DRIFT, Verdict.EDITED) and magnitude > threshold:
         kind = "drift" if verdict == Verdict.DRIFT else "edits"
-        why = f"{verdict}: {result.get('reason')}"
+        why = f"{verdict}: {r.reason}"
     elif channels and channels.get("measured", 0) >= 2 and spread > max(threshold, 0.001):
         kind = "per_channel"
         why = (f"channels differ by up to {spread * 1000:.2f} ms (> "
@@ -126,7 +125,7 @@ def decide(result: dict[str, Any], channels: dict[str, Any] | None, *, auto_repa
                "offset")
     elif magnitude > threshold:
         kind = "constant"
-        why = (f"constant offset {float(result['offset_seconds']) * 1000:+.3f} ms exceeds "
+        why = (f"constant offset {float(r.offset_seconds) * 1000:+.3f} ms exceeds "
                f"repair_threshold_ms {repair_threshold_ms:g}")
     else:
         return {**base, "action": "none", "kind": None,
@@ -540,8 +539,9 @@ class WorkflowService:
         edit, and master vs dub (and repaired dub) envelopes around the largest error and
         each edit."""
         plots: list[Path] = []
-        off = result.get("offset_seconds")
-        changing = result.get("verdict") in (Verdict.DRIFT, Verdict.EDITED)
+        r = SyncResult.from_dict(result)
+        off = r.offset_seconds
+        changing = r.verdict in (Verdict.DRIFT, Verdict.EDITED)
         pcm = (".wav", ".flac", ".aiff", ".w64")
         curves = []
         if off is not None and not changing:
@@ -562,7 +562,7 @@ class WorkflowService:
                                    tolerance_seconds=1.0 / fps,
                                    title=f"Offset over the programme — {decision['action']}"))
         if off is not None:
-            opts = result.get("options") or {}
+            opts = r.options or {}
             envs = (envelope_of(master, stream=int(opts.get("master_stream") or 0),
                                 channel=opts.get("master_channel")),
                     envelope_of(dub, stream=int(opts.get("dub_stream") or 0),
@@ -587,9 +587,12 @@ def _stem(episode: str | None, dub: Path) -> str:
 
 
 def _headline(result: dict[str, Any], analysis_id: str) -> dict[str, Any]:
-    tl = result.get("timeline") or {}
-    return {"analysis_id": analysis_id, "offset_seconds": result.get("offset_seconds"),
-            "confidence": result.get("confidence"), "verdict": result.get("verdict"),
-            "reason": result.get("reason"), "drift": tl.get("drift"),
-            "edits": tl.get("edits"), "timecodes": result.get("timecodes")}
+    """The analysis in short for the workflow's result: offset, verdict, drift and edits."""
+    r = SyncResult.from_dict(result)
+    tl = Timeline.from_dict(r.timeline) if r.timeline else None
+    return {"analysis_id": analysis_id, "offset_seconds": r.offset_seconds,
+            "confidence": r.confidence, "verdict": r.verdict, "reason": r.reason,
+            "drift": None if tl is None or tl.drift is None else asdict(tl.drift),
+            "edits": None if tl is None else [asdict(e) for e in tl.edits],
+            "timecodes": r.timecodes}
 

@@ -21,6 +21,7 @@ from app.db.models import JobStatus
 from app.db.models_workflows import WorkflowRow
 from app.db.repository import Database
 from app.db.repository_workflows import WorkflowRepository
+from app.engine.types import AudioInfo, SyncResult, Verdict
 from app.services.workflows import decide
 from tests.api.helpers import read_sse, running_app
 from tests.conftest import DUBS, SR, write_audio
@@ -187,8 +188,14 @@ class TestDecision:
             assert "declined" in html and "<table>" in html
 
     def test_decide_rules(self) -> None:
-        good = {"verdict": "constant_offset", "reliable": True, "confidence": 0.95,
-                "offset_seconds": 0.0404, "reason": "", "timeline": None}
+        info = AudioInfo(path="/m/d.wav", container="wav", codec="pcm_s16le",
+                         sample_rate=SR, channels=1, channel_layout=None,
+                         duration_seconds=60.0, stream_index=0)
+        good = SyncResult(
+            offset_seconds=0.0404, confidence=0.95, reliable=True,
+            verdict=Verdict.CONSTANT_OFFSET, reason="", offset_samples=None, offset_frames={},
+            timecodes={}, polarity_inverted=False, agreement=1.0, support=1.0, methods=[],
+            master=info, dub=info, overlap_seconds=60.0, timeline=None).to_dict()
         kw = {"auto_repair": True, "repair_threshold_ms": 1.0, "min_confidence": 0.7}
         assert decide(good, None, **kw)["action"] == "repair"
         low = decide({**good, "confidence": 0.6}, None, **kw)

@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from app.engine.qc import judge
+from app.engine.timeline import Edit, Segment, Timeline, TimelineWindow
+from app.engine.types import AudioInfo, SyncResult, Verdict
 from app.engine.wording import qc_pairs
 from app.services.plots import (
     envelope_figure,
@@ -33,10 +35,10 @@ TEN_HOURS = 36000.0  # programme start 10:00:00:00
 
 
 def _window(t0: float, offset: float, *, status: str = "ok", residual: float = 0.0001
-            ) -> dict[str, Any]:
-    return {"start_seconds": t0, "end_seconds": t0 + 10.0, "offset_seconds": offset,
-            "confidence": 0.9, "status": status, "residual_seconds": residual,
-            "source": "gcc"}
+            ) -> TimelineWindow:
+    return TimelineWindow(start_seconds=t0, end_seconds=t0 + 10.0, offset_seconds=offset,
+                          confidence=0.9, source="gcc", status=status,
+                          residual_seconds=residual)
 
 
 def _result(kind: str, duration: float = 600.0) -> dict[str, Any]:
@@ -46,32 +48,36 @@ def _result(kind: str, duration: float = 600.0) -> dict[str, Any]:
         def at(t: float) -> float:
             return 0.2345
         segments = [(0.0, duration, 0.2345, 0.2345)]
-        edits: list[dict[str, Any]] = []
-        verdict = "constant_offset"
+        edits: list[Edit] = []
+        verdict, model = Verdict.CONSTANT_OFFSET, "constant"
     elif kind == "drift":
         def at(t: float) -> float:
             return 0.18 * t / duration
         segments = [(0.0, duration, 0.0, 0.18)]
-        edits, verdict = [], "drift"
+        edits, verdict, model = [], Verdict.DRIFT, "drift"
     else:
         def at(t: float) -> float:
             return 0.2 if t < 300 else -2.8
         segments = [(0.0, 300.0, 0.2, 0.2), (300.0, duration, -2.8, -2.8)]
-        edits = [{"master_time_seconds": 300.0, "kind": "removed", "duration_seconds": 3.0,
-                  "offset_before_seconds": 0.2, "offset_after_seconds": -2.8,
-                  "uncertainty_seconds": 0.01}]
-        verdict = "edited"
+        edits = [Edit(master_time_seconds=300.0, kind="removed", duration_seconds=3.0,
+                      offset_before_seconds=0.2, offset_after_seconds=-2.8,
+                      uncertainty_seconds=0.01)]
+        verdict, model = Verdict.EDITED, "piecewise"
     windows = [_window(t0, at(t0 + 5.0)) for t0 in np.arange(0.0, duration - 9.0, 5.0)]
     windows.append(_window(100.0, 9.0, status="outlier"))  # far off: must not set the scale
-    result: dict[str, Any] = {
-        "verdict": verdict, "offset_seconds": at(0.0), "reliable": True,
-        "master": {"duration_seconds": duration},
-        "timeline": {"window_seconds": 10.0, "windows": windows, "edits": edits,
-                     "segments": [{"master_start_seconds": a, "master_end_seconds": b,
-                                   "offset_start_seconds": c, "offset_end_seconds": d,
-                                   "windows": 10} for a, b, c, d in segments]},
-        "programme_timecode": {"fps": 25, "master": {"seconds": TEN_HOURS},
-                               "dub": {"seconds": TEN_HOURS}, "drop_frame": False}}
+    timeline = Timeline(verdict, str(verdict), model, at(0.0), 1.0, None, None, 10.0, 5.0,
+                        windows, [Segment(a, b, c, d, 10) for a, b, c, d in segments], edits,
+                        None)
+    info = AudioInfo(path="/m/x.wav", container="wav", codec="pcm_s16le", sample_rate=48000,
+                     channels=1, channel_layout=None, duration_seconds=duration,
+                     stream_index=0)
+    result = SyncResult(
+        offset_seconds=at(0.0), confidence=0.95, reliable=True, verdict=verdict,
+        reason=str(verdict), offset_samples=None, offset_frames={}, timecodes={},
+        polarity_inverted=False, agreement=1.0, support=1.0, methods=[], master=info,
+        dub=info, overlap_seconds=duration, timeline=timeline.to_dict(),
+        programme_timecode={"fps": 25, "master": {"seconds": TEN_HOURS},
+                            "dub": {"seconds": TEN_HOURS}, "drop_frame": False}).to_dict()
     result["qc"] = judge(result)
     return result
 

@@ -10,7 +10,16 @@ import pytest
 
 from app.db.models import AnalysisRow
 from app.engine.timecode import frames_and_timecodes
+from app.engine.timeline import Drift, Edit, Timeline
+from app.engine.types import Verdict
 from app.services.reports import build_report, recommend, render
+
+
+def _timeline(verdict: str, model: str, offset: float, *, drift: Drift | None = None,
+              edits: tuple[Edit, ...] = ()) -> dict[str, Any]:
+    """A timeline as the engine stores it (no windows or segments: none are read here)."""
+    return Timeline(Verdict(verdict), f"because {verdict}", model, offset, 1.0, None, None,
+                    10.0, 10.0, [], [], list(edits), drift).to_dict()
 
 
 def _row(verdict: str, offset: float | None, *, status: str = "completed",
@@ -65,10 +74,9 @@ class TestRecommend:
         assert any("spot-check" in d for d in rec["details"])
 
     def test_drift(self) -> None:
-        timeline = {"drift": {"speed_ratio": 1000 / 1001, "ppm": -999.0,
-                              "conversion": "1000/1001", "pitch_changed": True,
-                              "total_seconds": -1.8}, "edits": [], "windows": [],
-                    "segments": [], "model": "drift"}
+        timeline = _timeline("drift", "drift", 0.1, drift=Drift(
+            speed_ratio=1000 / 1001, ppm=-999.0, conversion="1000/1001", pitch_changed=True,
+            total_seconds=-1.8))
         rec = recommend(_row("drift", 0.1, timeline=timeline), "25")
         assert rec["action"] == "conform_speed"
         assert "slower" in rec["summary"] and "1000/1001" in rec["summary"]
@@ -77,10 +85,9 @@ class TestRecommend:
         assert any("resample" in d for d in rec["details"])
 
     def test_edits(self) -> None:
-        timeline = {"drift": None, "windows": [], "segments": [], "model": "piecewise",
-                    "edits": [{"master_time_seconds": 600.0, "kind": "removed",
-                               "duration_seconds": -2.0, "offset_before_seconds": 0.2,
-                               "offset_after_seconds": -1.8, "uncertainty_seconds": 0.1}]}
+        timeline = _timeline("edited", "piecewise", 0.2, edits=(Edit(
+            master_time_seconds=600.0, kind="removed", duration_seconds=-2.0,
+            offset_before_seconds=0.2, offset_after_seconds=-1.8, uncertainty_seconds=0.1),))
         row = _row("edited", 0.2, timeline=timeline)
         rec = recommend(row, "25")
         assert rec["action"] == "conform_edits"
