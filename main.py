@@ -20,14 +20,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.api import help as help_routes
+from app.api.auth import require_api_key
+from app.api.errors import install_error_handlers
+from app.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.api.ratelimit import install_rate_limiting
 from app.api.v1.router import api_router, public_router
 from app.api.v1.schemas.common import AUTH_RESPONSES, ERROR_RESPONSES
 from app.core.config import API_PREFIX, Settings, get_settings
-from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from app.core.ratelimit import install_rate_limiting
-from app.core.security import KeyRing, require_api_key
+from app.core.security import KeyRing
 from app.core.signing import UrlSigner
 from app.engine import ENGINE_VERSION, tune_process
 from app.services.container import Services

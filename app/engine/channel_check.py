@@ -164,8 +164,8 @@ def check_channels(
     peaks_all = mag.max(axis=2)  # (dub ch, master ch)
     if matching:  # a silent channel carries nothing: it stays where it is labelled
         pinned = peaks_all.copy()
-        for j in np.flatnonzero(level_d < SILENT_DBFS):
-            pinned[j, :], pinned[:, j], pinned[j, j] = 0.0, 0.0, 1e3
+        for q in np.flatnonzero(level_d < SILENT_DBFS):
+            pinned[q, :], pinned[:, q], pinned[q, q] = 0.0, 0.0, 1e3
         assigned = _layout(pinned)
     else:
         assigned = [0] * n_d

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
@@ -376,7 +376,7 @@ def _located(tm: _Track, td: _Track, info_m: AudioInfo, info_d: AudioInfo,
     if not (far or small):
         return placed
 
-    def run(stretch: _Stretch, spans: tuple[tuple[int, int], tuple[int, int]]) -> SyncResult:
+    def run(stretch: _Stretch, spans: Sequence[tuple[int, int]]) -> SyncResult:
         (ms, me), (ds, de) = spans
         sub_m = _crop(tm, ms, me, sample_rate=sr, cancel=report.cancel)
         sub_d = _crop(td, ds, de, sample_rate=sr, cancel=report.cancel)
@@ -409,8 +409,9 @@ def _stretches(placed: Placement, n_m: int, n_d: int, *, sr: int, max_off: float
 def _agreeing(result: SyncResult) -> tuple[bool, int, float]:
     """Sort key of a candidate's result: reliable, windows agreeing, −P_fa."""
     d = (result.evidence or {}).get("decision") or {}
+    p_fa = d.get("p_false_alarm")
     return (bool(result.reliable), int(d.get("windows_agreeing") or 0),
-            -float(d.get("p_false_alarm") if d.get("p_false_alarm") is not None else 1.0))
+            -float(p_fa if p_fa is not None else 1.0))
 
 
 def _best_placed(results: list[SyncResult]) -> SyncResult:

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from app.api.middleware import DASHBOARD_CSP
 from app.core.config import Settings
-from app.core.middleware import DASHBOARD_CSP
 from app.core.security import KeyScope, parse_api_key
 from app.web.router import STATIC_DIR
 from tests.api.helpers import read_sse, running_app, wait_status

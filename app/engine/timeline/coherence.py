@@ -7,6 +7,8 @@ lags and starts in samples.
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 from scipy import fft as sfft
 
@@ -20,8 +22,12 @@ def _segment_slope(seg: Segment) -> float:
     return (seg.offset_end_seconds - seg.offset_start_seconds) / span
 
 
-def _segment_offset(seg: Segment, t: float) -> float:
-    """Offset (s) of a segment's line at master time ``t`` (extrapolated beyond it)."""
+@overload
+def _segment_offset(seg: Segment, t: float) -> float: ...
+@overload
+def _segment_offset(seg: Segment, t: np.ndarray) -> np.ndarray: ...
+def _segment_offset(seg: Segment, t: float | np.ndarray) -> float | np.ndarray:
+    """Offset (s) of a segment's line at master time(s) ``t`` (extrapolated beyond it)."""
     return seg.offset_start_seconds + _segment_slope(seg) * (t - seg.master_start_seconds)
 
 

@@ -47,8 +47,9 @@ def _locate_edits(
         labels = [_scan_labels(centres, left, right, m_mid, d_mid, rate, s0, length)
                   for length in scales]
         removed = max(0.0, _segment_offset(left, centres[0]) - _segment_offset(right, centres[0]))
+        # a labelled window may match with up to half its length past the edit
         t_edit, uncertainty = _edit_split(centres, labels, shift=int(round(removed / step)),
-                                          reach=0.5)
+                                          reach=max(scales) / 2)
         fine = _refine_split(t_edit, removed, left, right, m_mid, d_mid, rate, s0)
         if fine is not None and fine[1] <= uncertainty:  # sharper where both sides have sound
             t_edit, uncertainty = fine

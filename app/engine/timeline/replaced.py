@@ -9,10 +9,10 @@ no shared sound, or a replacement. It is called a replacement only on positive e
 
 - the shared sound is dense on both sides (most 0.5-s windows just before ``A`` and just after
   ``B`` match at their offset), so a silent stretch is unlikely by chance;
-- the dub's unplaced stretch has sound of its own;
-- pooled over that whole stretch, its phase coherence with the master at either offset (split
-  anywhere between the two, as a cut with weak flanks would be) is no higher than at a dozen
-  unrelated lags.
+- the shorter of the two stretches (the dub's for a cut, the master's for an insertion: there
+  it holds only the weak flanks) has sound;
+- pooled over that stretch, its phase coherence at either offset (split anywhere between the
+  two, as weak flanks would be) is no higher than at a dozen unrelated lags.
 
 ``A`` and ``B`` are then sharpened to a few milliseconds with 60-ms windows. Units: master times,
 offsets and durations in seconds (offset > 0 = dub late; the dub signal lives in the warped
@@ -32,7 +32,7 @@ from app.engine.timeline.types import Segment
 __all__ = ["ReplacedSpan", "replaced_span"]
 
 #: the least master and dub stretch (s) the two offsets leave unexplained for a replacement
-MIN_SPAN_SECONDS = 1.0
+MIN_SPAN_SECONDS = 2.0
 #: share of the 0.5-s windows within NEAR_SECONDS of each end that must match their offset
 MIN_DENSITY = 0.6
 NEAR_SECONDS = 8.0
@@ -64,7 +64,7 @@ def _coh(m: Signal, d: Signal, centres: np.ndarray, seg: Segment, rate: float, s
     """Phase coherence of ``length``-s master windows at ``centres`` with the dub at the
     segment's offset (+ ``delta`` s)."""
     n = int(round(length * rate))
-    off = _segment_offset(seg, centres) + delta  # type: ignore[arg-type]
+    off = _segment_offset(seg, centres) + delta
     lags = ((centres + off) * s0 - centres) * rate  # d lives in the warped domain
     starts = np.round((centres - length / 2) * rate).astype(np.int64)
     return _coherences(m, d, lags, starts, n, rate)
@@ -143,20 +143,26 @@ def replaced_span(t0: float, uncertainty: float, left: Segment, right: Segment, 
     if (near_l.sum() < 4 or near_r.sum() < 4 or is_l[near_l].mean() < MIN_DENSITY
             or is_r[near_r].mean() < MIN_DENSITY):
         return None
-    # the dub's unplaced stretch, in dub time a+before .. b+after, as 0.5-s windows
-    x0 = a + before
-    k = int(dub_gap // length)
+    # the shorter of the two unexplained stretches holds, for a cut or an insertion, only the
+    # weak flanks: the programme at one offset and then the other. Is it that, or other
+    # material? (A cut leaves the dub's stretch short, an insertion the master's.)
+    on_dub = dub_gap <= master_gap
+    x0, span = (a + before, dub_gap) if on_dub else (a, master_gap)
+    k = int(span // length)
     xs = x0 + length * (np.arange(k) + 0.5)
-    gap = _span(d, int(round(x0 * s0 * rate)), int(round((x0 + dub_gap) * s0 * rate)))
-    ref = np.concatenate([_span(d, int(round((x0 - NEAR_SECONDS) * s0 * rate)),
-                                int(round(x0 * s0 * rate))),
-                          _span(d, int(round((x0 + dub_gap) * s0 * rate)),
-                                int(round((x0 + dub_gap + NEAR_SECONDS) * s0 * rate)))])
-    if k < 2 or float(np.sqrt(np.mean(gap**2))) < MIN_LEVEL * float(np.sqrt(np.mean(ref**2))):
-        return None
-    same = _split_score(m, d, xs, before, after, left, right, rate, s0, length, 0.0)
-    null = np.array([_split_score(m, d, xs, before, after, left, right, rate, s0, length, dl)
-                     for dl in _NULL_LAGS])
+    sig, scale = (d, s0) if on_dub else (m, 1.0)
+
+    def level(t0: float, t1: float) -> float:
+        x = _span(sig, int(round(t0 * scale * rate)), int(round(t1 * scale * rate)))
+        return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+    around = 0.5 * (level(x0 - NEAR_SECONDS, x0) + level(x0 + span, x0 + span + NEAR_SECONDS))
+    if k < 2 or level(x0, x0 + span) < MIN_LEVEL * around:
+        return None  # a silent stretch is no evidence of other material
+    t_l, t_r = (xs - before, xs - after) if on_dub else (xs, xs)
+    same = _split_score(m, d, t_l, t_r, left, right, rate, s0, length, 0.0)
+    null = np.array([_split_score(m, d, t_l - dl if on_dub else t_l, t_r - dl if on_dub else t_r,
+                                  left, right, rate, s0, length, dl) for dl in _NULL_LAGS])
     z = (same - float(null.mean())) / max(float(null.std()), 1e-12)
     if z > MAX_SAME_Z:
         return None  # the stretch is the programme at one offset or the other: a weak flank
@@ -165,13 +171,14 @@ def replaced_span(t0: float, uncertainty: float, left: Segment, right: Segment, 
     return ReplacedSpan(start, end, end - start + jump, max(u_a, u_b), z)
 
 
-def _split_score(m: Signal, d: Signal, xs: np.ndarray, before: float, after: float,
+def _split_score(m: Signal, d: Signal, t_left: np.ndarray, t_right: np.ndarray,
                  left: Segment, right: Segment, rate: float, s0: float, length: float,
                  delta: float) -> float:
-    """max over k of the coherence summed over the dub windows at ``xs`` (dub time), the
-    first k at the left offset and the rest at the right one (+ ``delta`` s each)."""
-    cl = _coh(m, d, xs - before - delta, left, rate, s0, length, delta)
-    cr = _coh(m, d, xs - after - delta, right, rate, s0, length, delta)
+    """max over k of the coherence summed over windows, the first k at master times
+    ``t_left`` under the left offset, the rest at ``t_right`` under the right one (each
+    offset + ``delta`` s)."""
+    cl = _coh(m, d, t_left, left, rate, s0, length, delta)
+    cr = _coh(m, d, t_right, right, rate, s0, length, delta)
     score = np.concatenate([[0.0], np.cumsum(cl)]) + np.concatenate(
         [np.cumsum(cr[::-1])[::-1], [0.0]])
     return float(score.max())

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from app.api.auth import SIGN_ROUTE
 from app.api.v1.schemas.common import error_responses as _errors
 from app.core.config import API_PREFIX
 from app.core.errors import UnprocessableError
-from app.core.security import SIGN_ROUTE
 from app.core.signing import UrlSigner
 
 __all__ = ["router", "SignedUrlRead", "SignedUrlList"]

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
+from app.api.auth import presented_key
 from app.api.deps import HealthServiceDep
 from app.api.v1.schemas.health import (
     AiModelsHealth,
@@ -19,7 +20,7 @@ from app.api.v1.schemas.health import (
     LiveRead,
     SystemComponentHealth,
 )
-from app.core.security import KeyRing, presented_key
+from app.core.security import KeyRing
 from app.services.health import HealthService
 
 __all__ = ["router"]

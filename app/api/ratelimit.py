@@ -22,9 +22,10 @@ from slowapi.util import get_remote_address
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.auth import presented_key
 from app.core.config import API_PREFIX, Settings
 from app.core.errors import error_body
-from app.core.security import KeyRing, presented_key
+from app.core.security import KeyRing
 
 __all__ = ["client_key", "install_rate_limiting", "RateLimitMiddleware"]
 
