@@ -101,7 +101,7 @@ class TrueEdit:
     """``master_time``: where the removed material starts / where material was inserted."""
 
     master_time: float
-    kind: str  # "removed" | "inserted"
+    kind: str  # "removed" | "inserted" | "replaced"
     duration: float
 
 

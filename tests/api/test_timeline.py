@@ -54,7 +54,9 @@ class TestTimeline:
             # is not shared (dialogue only) — and that uncertainty stays small
             assert abs(edit["master_time_seconds"] - CUT_AT) <= max(0.5,
                                                                     edit["uncertainty_seconds"])
-            assert edit["uncertainty_seconds"] <= 1.5
+            # the unlabelled range, plus half a 2-s label window (a window straddling the
+            # cut may still match the side it mostly covers)
+            assert edit["uncertainty_seconds"] <= 2.0
             assert edit["master_timecode"].startswith("00:00:")
             assert [s["offset_start_seconds"] for s in tl["segments"]] == pytest.approx(
                 [LATE, LATE - CUT_LEN], abs=0.001)

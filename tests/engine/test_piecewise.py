@@ -146,9 +146,10 @@ def test_a_replaced_span_is_named_with_both_durations(tmp_path: Path) -> None:
     assert [e["kind"] for e in edits] == ["replaced"], edits
     e = edits[0]
     unc = e["uncertainty_seconds"]
-    assert unc <= 0.5, e
+    assert unc <= 1.5, e  # where the shared sound fades before a splice, the ± says so
     assert abs(e["master_time_seconds"] - 100.0) <= unc, e
-    assert abs(e["master_time_seconds"] + e["duration_seconds"] - 125.0) <= unc, e
+    # the end is sharp: the shared sound resumes with the programme
+    assert abs(e["master_time_seconds"] + e["duration_seconds"] - 125.0) <= 0.05, e
     assert abs(e["replacement_seconds"] - (e["duration_seconds"] - 10.0)) < 0.002, e
     assert abs(e["offset_after_seconds"] - (0.3 - 10.0)) < 0.001, e
     assert "of other material" in r.reason

@@ -14,13 +14,16 @@ no shared sound, or a replacement. It is called a replacement only on positive e
 - pooled over that stretch, its phase coherence at either offset (split anywhere between the
   two, as weak flanks would be) is no higher than at a dozen unrelated lags.
 
-``A`` and ``B`` are then sharpened to a few milliseconds with 60-ms windows. Units: master times,
+``A`` and ``B`` are then sharpened to a few milliseconds with 60-ms windows where the shared sound
+is strong up to them; their ± also reaches as far as the programme could run on unmatched by
+chance at the density of matches seen beside the span (0.77 s at least). Units: master times,
 offsets and durations in seconds (offset > 0 = dub late; the dub signal lives in the warped
 domain, speed ``s0``); signals at ``rate`` Hz.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,13 +52,15 @@ _FINE = (0.06, 0.0025)  # window, hop (s) of the boundaries
 @dataclass(frozen=True)
 class ReplacedSpan:
     """Master ``start .. end`` (s) replaced in the dub by ``replacement_seconds`` of other
-    material; ``uncertainty_seconds``: ± of each end; ``same_z``: the pooled coherence of the
-    dub's stretch at the two offsets, in standard deviations of unrelated lags."""
+    material; ``uncertainty_seconds`` / ``end_uncertainty_seconds``: ± of each end;
+    ``same_z``: the pooled coherence of the shorter unexplained stretch at the two offsets, in
+    standard deviations of unrelated lags."""
 
     start: float
     end: float
     replacement_seconds: float
     uncertainty_seconds: float
+    end_uncertainty_seconds: float
     same_z: float
 
 
@@ -85,29 +90,37 @@ def _run_end(hits: np.ndarray, *, first: bool) -> int | None:
 
 def _boundary(m: Signal, d: Signal, t0: float, seg: Segment, rate: float, s0: float, *,
               matched_before: bool) -> tuple[float, float]:
-    """(time, ±) where the segment's matches end (``matched_before``) or begin, to a few ms:
-    60-ms windows every 2.5 ms within ±0.5 s of ``t0``; the split maximises the coherence
-    above half its level on the matched side, summed there."""
+    """(time, ±) where the segment's matches end (``matched_before``) or begin, to a few ms
+    where its shared sound is strong: 60-ms windows every 2.5 ms within ±1 s of ``t0``; the
+    split maximises the coherence above 30 % of its level on the matched side, summed there.
+    The ± covers the splits whose sum falls short by less than two standard deviations of
+    chance, and the splits at 15 % and 50 % of the level: where the shared sound fades before
+    the end, the end is only known that well."""
     length, step = _FINE
-    xs = np.arange(t0 - 0.5, t0 + 0.5 + 1e-9, step)
+    xs = np.arange(t0 - 1.0, t0 + 1.0 + 1e-9, step)
     c = _coh(m, d, xs, seg, rate, s0, length)
     side = c[xs < t0 - 0.15] if matched_before else c[xs > t0 + 0.15]
     level = float(np.median(side)) if side.size else 0.0
     if level <= 0.0:
-        return t0, 0.5 * _SCAN[0]
-    x = (c - 0.5 * level) if matched_before else (c - 0.5 * level)[::-1]
-    score = np.concatenate([[0.0], np.cumsum(x)])
-    best = int(np.argmax(score))
-    sigma = max(float(np.sqrt(0.5 * (np.var(x[:max(best, 1)]) + np.var(x[best:] if best < x.size
-                                                                         else x[-1:])))), 1e-12)
+        return t0, 2.0 * _SCAN[0]
+    edges = np.concatenate([[xs[0]], 0.5 * (xs[1:] + xs[:-1]), [xs[-1]]])
+    if not matched_before:
+        c, edges = c[::-1], edges[::-1]
+
+    def split(share: float) -> tuple[int, np.ndarray, np.ndarray]:
+        x = c - share * level
+        score = np.concatenate([[0.0], np.cumsum(x)])
+        return int(np.argmax(score)), score, x
+
+    best, score, x = split(0.3)
+    noise = 0.5 * (np.var(x[: max(best, 1)]) + np.var(x[min(best, x.size - 1) :]))
+    sigma = max(float(np.sqrt(noise)), 1e-12)
     corr = length / step
     k = np.maximum(np.abs(np.arange(score.size) - best), 1).astype(float)
     near = np.flatnonzero((score[best] - score) < 2.0 * sigma * np.sqrt(k * np.minimum(k, corr)))
-    edges = np.concatenate([[xs[0]], 0.5 * (xs[1:] + xs[:-1]), [xs[-1]]])
-    if not matched_before:
-        edges = edges[::-1]
     t = float(edges[best])
-    half = max(0.25 * length, 0.5 * float(np.ptp(edges[near])))
+    spread = max(abs(float(edges[split(f)[0]]) - t) for f in (0.15, 0.5))
+    half = max(0.25 * length, 0.5 * float(np.ptp(edges[near])), spread)
     return t, half
 
 
@@ -168,7 +181,19 @@ def replaced_span(t0: float, uncertainty: float, left: Segment, right: Segment, 
         return None  # the stretch is the programme at one offset or the other: a weak flank
     start, u_a = _boundary(m, d, a, left, rate, s0, matched_before=True)
     end, u_b = _boundary(m, d, b, right, rate, s0, matched_before=False)
-    return ReplacedSpan(start, end, end - start + jump, max(u_a, u_b), z)
+    # the programme may run on, unmatched, past where its matches end: as far as a run of
+    # windows that would all miss by chance (1 %) at the density seen beside the span
+    u_a = max(u_a, _run_on(float(is_l[near_l].mean())))
+    u_b = max(u_b, _run_on(float(is_r[near_r].mean())))
+    return ReplacedSpan(start, end, end - start + jump, u_a, u_b, z)
+
+
+def _run_on(density: float) -> float:
+    """Seconds of programme that could follow an end unmatched: the run of 0.5-s windows that
+    all miss with probability 1 % when each matches with probability ``density`` (at most
+    0.95: no stretch of shared sound is certain to match)."""
+    miss = 1.0 - min(density, 0.95)
+    return _SCAN[0] * math.log(0.01) / math.log(miss)
 
 
 def _split_score(m: Signal, d: Signal, t_left: np.ndarray, t_right: np.ndarray,
