@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.engine import analyze_files
+from app.engine import SyncResult, analyze_files
 from app.engine.decode import decode
 from app.engine.features import compute_features
 from app.engine.piecewise import pieces_of, place_chunks
@@ -95,25 +95,42 @@ def test_a_cut_in_a_same_mix_aac_dub_to_a_few_milliseconds(broadcast: Path,
     assert abs(e["master_time_seconds"] - 120.0) <= min(0.010, e["uncertainty_seconds"]), e
 
 
+def _master_dub_other(root: Path, *, seed: int, language: str, dub_seeds: tuple[int, int],
+                      other_seconds: float, other_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 4-min programme written as ``root/master.wav``; (its dub re-mixed under dialogue in
+    ``language``, ``other_seconds`` of an unrelated programme), both (n, 2) at SR."""
+    sources = find_sources()
+    prog = make_programme(240.0, SR, seed=seed, language="en", bed="real",
+                          sources=sources.part(0))
+    write_audio(root / "master.wav", prog.mix(2), SR, codec="pcm_s24le")
+    dub = dub_remix(prog, dialogue_track(240.0, SR, language=language, seed=dub_seeds[0]),
+                    seed=dub_seeds[1])
+    other = make_programme(other_seconds, SR, seed=other_seed, language="es", bed="real",
+                           sources=sources.part(1)).mix(2)
+    return dub, other
+
+
+def _edited_dub(root: Path, head: float, parts: list[np.ndarray]) -> SyncResult:
+    """``head`` s of silence and ``parts`` written as an AAC 128k dub, analysed against
+    ``root/master.wav``: an edited verdict whose head offset is ``head`` to the ms."""
+    silence = np.zeros((int(head * SR), 2), np.float32)
+    write_audio(root / "dub.m4a", np.concatenate([silence, *parts]), SR, codec="aac",
+                bitrate="128k")
+    r = analyze_files(root / "master.wav", root / "dub.m4a")
+    assert r.verdict == "edited", r.reason
+    assert r.offset_seconds is not None and abs(r.offset_seconds - head) < 0.001
+    return r
+
+
 def test_a_long_break_near_the_head_and_a_tenth_of_a_second_cut(tmp_path: Path) -> None:
     """A 4-min programme with a 5-min break at 60 s and a 0.1-s cut at 170 s: the search
     finds the larger piece after the break first; the 60 s before it are programme too, so
     the dub is measured as pieces: the head's offset (not the later piece's), the break an
     insertion of 300 s at 60 s, the cut a removal of 0.1 s at 170 s."""
-    sources = find_sources()
-    prog = make_programme(240.0, SR, seed=16, language="en", bed="real",
-                          sources=sources.part(0))
-    write_audio(tmp_path / "master.wav", prog.mix(2), SR, codec="pcm_s24le")
-    dub = dub_remix(prog, dialogue_track(240.0, SR, language="de", seed=61), seed=19)
-    brk = make_programme(300.0, SR, seed=68, language="es", bed="real",
-                         sources=sources.part(1)).mix(2)
-    head = np.zeros((int(0.4 * SR), 2), np.float32)
-    parts = [head, dub[:60 * SR], brk, dub[60 * SR:170 * SR], dub[int(170.1 * SR):]]
-    write_audio(tmp_path / "long_break.m4a", np.concatenate(parts), SR, codec="aac",
-                bitrate="128k")
-    r = analyze_files(tmp_path / "master.wav", tmp_path / "long_break.m4a")
-    assert r.verdict == "edited", r.reason
-    assert r.offset_seconds is not None and abs(r.offset_seconds - 0.4) < 0.001
+    dub, brk = _master_dub_other(tmp_path, seed=16, language="de", dub_seeds=(61, 19),
+                                 other_seconds=300.0, other_seed=68)
+    r = _edited_dub(tmp_path, 0.4, [dub[:60 * SR], brk, dub[60 * SR:170 * SR],
+                                    dub[int(170.1 * SR):]])
     edits = r.timeline["edits"] if r.timeline else []
     assert [(e["kind"], round(e["duration_seconds"], 3)) for e in edits] == [
         ("inserted", 300.0), ("removed", 0.1)], edits
@@ -128,20 +145,9 @@ def test_a_replaced_span_is_named_with_both_durations(tmp_path: Path) -> None:
     repair that drops the other material and says where silence stands in."""
     from app.engine.repair import plan_from_result
 
-    sources = find_sources()
-    prog = make_programme(240.0, SR, seed=17, language="en", bed="real",
-                          sources=sources.part(0))
-    write_audio(tmp_path / "master.wav", prog.mix(2), SR, codec="pcm_s24le")
-    dub = dub_remix(prog, dialogue_track(240.0, SR, language="fr", seed=71), seed=72)
-    other = make_programme(30.0, SR, seed=73, language="es", bed="real",
-                           sources=sources.part(1)).mix(2)
-    head = np.zeros((int(0.3 * SR), 2), np.float32)
-    parts = [head, dub[:100 * SR], other[:15 * SR], dub[125 * SR:]]
-    write_audio(tmp_path / "recut.m4a", np.concatenate(parts), SR, codec="aac",
-                bitrate="128k")
-    r = analyze_files(tmp_path / "master.wav", tmp_path / "recut.m4a")
-    assert r.verdict == "edited", r.reason
-    assert r.offset_seconds is not None and abs(r.offset_seconds - 0.3) < 0.001
+    dub, other = _master_dub_other(tmp_path, seed=17, language="fr", dub_seeds=(71, 72),
+                                   other_seconds=30.0, other_seed=73)
+    r = _edited_dub(tmp_path, 0.3, [dub[:100 * SR], other[:15 * SR], dub[125 * SR:]])
     edits = r.timeline["edits"] if r.timeline else []
     assert [e["kind"] for e in edits] == ["replaced"], edits
     e = edits[0]
