@@ -214,8 +214,8 @@ def format_speed(r: dict[str, object]) -> str:
             f"{_num(r['decode_master_seconds']):.1f} s + dub "
             f"{_num(r['decode_dub_seconds']):.1f} s, sequential)",
             f"  full analysis        : {_num(r['analysis_seconds']):7.1f} s",
-            f"  ratio analysis/decode: {ratio:7.2f}    target <= 1.5   "
-            f"{'OK' if ratio <= 1.5 else 'MISSED'}",
+            f"  ratio analysis/decode: {ratio:7.2f}    target <= 1.2   "
+            f"{'OK' if ratio <= 1.2 else 'MISSED'}",
             f"  peak memory (analysis process + its ffmpeg decoders): {gb:.2f} GB    "
             f"target <= 1.5 GB   {'OK' if gb <= 1.5 else 'MISSED'}",
             f"  answer: offset {r['offset']} s (true {_num(r['true_offset']):.7f} s), "

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ffmpeg
 import numpy as np
 from scipy import fft as sfft
-from scipy.optimize import linear_sum_assignment
 
-from app.engine.decode import ffmpeg_path, input_args
+from app.engine.decode import compile_command, media_input
 from app.engine.layouts import SILENT_DBFS, channel_labels
 from app.engine.shared import emphasise_shared
 from app.engine.types import AudioInfo, CancelToken
@@ -69,28 +69,41 @@ class ChannelCheck:
         return asdict(self)
 
 
-def _excerpt(path: str | Path, info: AudioInfo, stream: int, start: float, seconds: float,
-             cancel: CancelToken | None) -> np.ndarray:
-    """(n, channels) float32 at :data:`RATE` Hz of ``seconds`` from ``start`` (s; before 0 or
-    past the end: zeros)."""
-    n = int(round(seconds * RATE))
-    out = np.zeros((n, info.channels), np.float32)
-    lead = max(0.0, -start)
-    if lead >= seconds:
+def _excerpts(path: str | Path, info: AudioInfo, stream: int,
+              spans: list[tuple[float, float]], cancel: CancelToken | None
+              ) -> list[np.ndarray]:
+    """(n, channels) float32 at :data:`RATE` Hz of each (start s, seconds) span (before 0 or
+    past the end: zeros), from one ffmpeg process: every span an input of its own seeking
+    there, resampled, padded and trimmed to its exact length, the spans concatenated (one
+    process instead of one per span: ffmpeg's start-up is most of an excerpt's cost)."""
+    sizes = [int(round(seconds * RATE)) for _, seconds in spans]
+    out = [np.zeros((n, info.channels), np.float32) for n in sizes]
+    leads = [int(round(max(0.0, -start) * RATE)) for start, _ in spans]
+    todo = [k for k, n in enumerate(sizes) if leads[k] < n]
+    if not todo:
         return out
-    cmd = [ffmpeg_path(), "-nostdin", "-v", "error", "-ss", f"{max(start, 0.0):.6f}",
-           "-t", f"{seconds - lead:.6f}", *input_args(path), "-map", f"0:a:{stream}",
-           "-ar", str(RATE), "-acodec", "pcm_f32le", "-f", "f32le", "pipe:1"]
+    parts = []
+    for k in todo:
+        start, seconds = spans[k]
+        n = sizes[k] - leads[k]
+        src = media_input(path, ss=f"{max(start, 0.0):.6f}", t=f"{n / RATE + 0.1:.6f}")
+        parts.append(src[f"a:{stream}"].filter("aresample", RATE)
+                     .filter("apad", whole_len=n).filter("atrim", end_sample=n))
+    joined = parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, v=0, a=1)
+    cmd = compile_command(ffmpeg.output(joined, "pipe:1", acodec="pcm_f32le", f="f32le"))
     if cancel is not None:
         cancel.raise_if_cancelled()
-    proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    proc = subprocess.run(cmd, capture_output=True, timeout=300, check=False)
     if proc.returncode != 0:
         return out
     data = np.frombuffer(proc.stdout, np.float32)
     data = data[: data.size // info.channels * info.channels].reshape(-1, info.channels)
-    i0 = int(round(lead * RATE))
-    take = min(n - i0, data.shape[0])
-    out[i0:i0 + take] = data[:take]
+    at = 0
+    for k in todo:
+        n = sizes[k] - leads[k]
+        take = max(0, min(n, data.shape[0] - at))
+        out[k][leads[k] : leads[k] + take] = data[at : at + take]
+        at += n
     return out
 
 
@@ -131,13 +144,12 @@ def check_channels(
     num: np.ndarray | None = None  # (dub ch, master ch, lags) summed correlation
     e_m, e_d = np.zeros(n_m), np.zeros(n_d)
     lvl_m, lvl_d = np.zeros(n_m), np.zeros(n_d)
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="excerpt") as pool:
-        pending = [(pool.submit(_excerpt, master, info_m, master_stream, start, length, cancel),
-                    pool.submit(_excerpt, dub, info_d, dub_stream,
-                                start + offset_seconds - MARGIN_SECONDS,
-                                length + 2 * MARGIN_SECONDS, cancel))
-                   for start, length in spans]
-        decoded = [(a.result(), b.result()) for a, b in pending]
+    dub_spans = [(start + offset_seconds - MARGIN_SECONDS, length + 2 * MARGIN_SECONDS)
+                 for start, length in spans]
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="excerpt") as pool:
+        masters = pool.submit(_excerpts, master, info_m, master_stream, spans, cancel)
+        dubs = pool.submit(_excerpts, dub, info_d, dub_stream, dub_spans, cancel)
+        decoded = list(zip(masters.result(), dubs.result(), strict=True))
     for m, d in decoded:
         if not matching:
             m = m.mean(axis=1, keepdims=True)
@@ -209,6 +221,8 @@ def _layout(peaks: np.ndarray) -> list[int]:
     order, L/R or Ls/Rs swapped, both) and the best one-to-one assignment, the one with the
     largest summed correlation — kept only when it beats the wiring as labelled by
     :data:`SWAP_RATIO` on the channels it moves (a near-mono bed cannot prove a swap)."""
+    from scipy.optimize import linear_sum_assignment  # only here: a quarter second to import
+
     n = peaks.shape[0]
     identity = list(range(n))
     rows, cols = linear_sum_assignment(-peaks)

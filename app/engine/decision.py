@@ -25,12 +25,12 @@ pairs and shows both. Units: seconds, samples at ``rate`` Hz.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.stats import binom
 
 from app.engine.halfrate import Signal
 from app.engine.windows import has_content
@@ -96,8 +96,27 @@ def window_false_alarm(k: int, n: int, *, tolerance: float, search_seconds: floa
     offsets = max(1.0, search_seconds / tol)
     slopes = 1.0 + abs(drift_seconds) / tol
     h = (10.0 * offsets * slopes) ** max(segments, 1)
-    tail = float(binom.sf(k - 1, n, p)) if k > 0 else 1.0
+    tail = binomial_tail(k, n, p)
     return p, h, float(min(1.0, h * tail))
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed in log space (scipy.stats' ``binom.sf(k-1,
+    n, p)`` without importing scipy.stats, half a second of every process's start-up)."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    i = np.arange(k, n + 1, dtype=np.float64)
+    # log C(n, i) from log C(n, k), step by step: C(n, i+1) = C(n, i)·(n − i)/(i + 1)
+    log_c0 = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+    steps = np.log(n - i[:-1]) - np.log(i[:-1] + 1.0)
+    log_c = log_c0 + np.concatenate([[0.0], np.cumsum(steps)])
+    terms = log_c + i * math.log(p) + (n - i) * math.log1p(-p)
+    top = float(terms.max())
+    return float(min(1.0, math.exp(top) * float(np.sum(np.exp(terms - top)))))
 
 
 def _phat_curve(m: np.ndarray, d: np.ndarray) -> np.ndarray:

@@ -143,3 +143,18 @@ def test_tone_detector() -> None:
     assert is_tone((0.1 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), sr)
     noise = np.random.default_rng(1).standard_normal(sr * 10).astype(np.float32)
     assert not is_tone(noise * 0.1, sr)
+
+
+def test_binomial_tail_equals_scipy() -> None:
+    """The false-alarm bound's binomial tail, summed in log space, is scipy.stats' survival
+    function to 1e-9 relative (scipy.stats stays out of the engine's start-up)."""
+    from scipy.stats import binom
+
+    from app.engine.decision import binomial_tail
+
+    for n in (1, 5, 50, 1000, 5000):
+        for k in sorted({0, 1, 2, n // 3, n // 2, n - 1, n, n + 1}):
+            for p in (1e-6, 0.01, 0.1, 0.5, 0.999):
+                want = float(binom.sf(k - 1, n, p)) if k > 0 else 1.0
+                got = binomial_tail(k, n, p)
+                assert got == pytest.approx(want, rel=1e-9, abs=1e-300), (k, n, p)
