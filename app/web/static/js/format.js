@@ -78,7 +78,7 @@ export function verdictWords(result, fpsKey = "25") {
     }
     case "edited": {
       const n = (tl.edits || []).length;
-      return `Edited: the offset jumps at ${n || "some"} point${n === 1 ? "" : "s"} (material removed or inserted); it starts ${Math.abs(off * 1000).toFixed(1)} ms ${lateEarly}.`;
+      return `Edited: the offset jumps at ${n || "some"} point${n === 1 ? "" : "s"} (material removed, inserted or replaced); it starts ${Math.abs(off * 1000).toFixed(1)} ms ${lateEarly}.`;
     }
     case "no_reliable_match":
       return "No reliable match: these may not be the same programme, or the evidence is too weak to give an offset.";
