@@ -83,3 +83,15 @@ def _coherences(m: Signal, d: Signal, lags: np.ndarray, starts: np.ndarray, n: i
         band = cross[:, lo:hi]
         out[j] = np.mean(band.real / np.maximum(np.abs(band), 1e-20), axis=1)
     return out
+
+
+def segment_coherences(m: Signal, d: Signal, centres: np.ndarray, seg: Segment, rate: float,
+                       s0: float, length: float, delta: float = 0.0) -> np.ndarray:
+    """:func:`_coherences` of ``length``-s master windows centred at master times ``centres``
+    with the dub at the segment's offset line (+ ``delta`` s), the dub in the warped domain
+    (speed ``s0``)."""
+    n = int(round(length * rate))
+    off = _segment_offset(seg, centres) + delta
+    lags = ((centres + off) * s0 - centres) * rate
+    starts = np.round((centres - length / 2) * rate).astype(np.int64)
+    return _coherences(m, d, lags, starts, n, rate)

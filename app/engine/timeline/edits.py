@@ -14,10 +14,10 @@ from scipy import fft as sfft
 
 from app.engine.halfrate import Signal
 from app.engine.timeline.coherence import (
-    _coherences,
     _rows,
     _segment_offset,
     _segment_slope,
+    segment_coherences,
 )
 from app.engine.timeline.replaced import MIN_SPAN_SECONDS, replaced_span
 from app.engine.timeline.types import Edit, Segment
@@ -184,10 +184,7 @@ def _refine_split(
     n = int(round(length * rate))
     centres = np.arange(t0 - reach, t0 + reach + removed + 1e-9, step)
     floor = 4.0 / np.sqrt(0.45 * n)  # ~4 standard deviations of unrelated sound's coherence
-    starts = np.round((centres - length / 2) * rate).astype(np.int64)
-    zl, zr = (_coherences(m, d, ((centres + _segment_offset(seg, centres)) * s0 - centres)
-                          * rate, starts, n, rate)  # d lives in the warped domain
-              for seg in (left, right))
+    zl, zr = (segment_coherences(m, d, centres, seg, rate, s0, length) for seg in (left, right))
     is_left = ((zl >= floor) & (zl > zr)).astype(float)
     is_right = ((zr >= floor) & (zr > zl)).astype(float)
     if is_left.sum() < 5 or is_right.sum() < 5:
@@ -261,7 +258,6 @@ def _fine_split(
     if uncertainty > 8.0:
         return None
     reach = max(uncertainty, 0.1) + length  # the whole range the truth may lie in
-    n = int(round(length * rate))
     # the axis: master time (insertion) or dub time (removal), centred on the coarse split
     x0 = t0 + before0 if removal else t0
     xs = np.arange(x0 - reach, x0 + reach + 1e-9, step)
@@ -270,9 +266,7 @@ def _fine_split(
         t = xs - _segment_offset(seg, xs) if removal else xs  # master time of the window
         if removal:
             t = xs - _segment_offset(seg, t)
-        lag = (t + _segment_offset(seg, t)) * s0 - t  # d lives in the warped domain
-        starts = np.round((t - length / 2) * rate).astype(np.int64)
-        rows.append(_coherences(m, d, lag * rate, starts, n, rate))
+        rows.append(segment_coherences(m, d, t, seg, rate, s0, length))
     diff = rows[0] - rows[1]  # > 0 where the earlier segment's offset explains the sound
     if not np.isfinite(diff).all() or float(np.abs(diff).sum()) == 0.0:
         return None

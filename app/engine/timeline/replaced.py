@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.engine.halfrate import Signal
-from app.engine.timeline.coherence import _coherences, _segment_offset, _span
+from app.engine.timeline.coherence import _segment_offset, _span, segment_coherences
 from app.engine.timeline.types import Segment
 
 __all__ = ["ReplacedSpan", "replaced_span"]
@@ -52,27 +52,13 @@ _FINE = (0.06, 0.0025)  # window, hop (s) of the boundaries
 @dataclass(frozen=True)
 class ReplacedSpan:
     """Master ``start .. end`` (s) replaced in the dub by ``replacement_seconds`` of other
-    material; ``uncertainty_seconds`` / ``end_uncertainty_seconds``: ± of each end;
-    ``same_z``: the pooled coherence of the shorter unexplained stretch at the two offsets, in
-    standard deviations of unrelated lags."""
+    material; ``uncertainty_seconds``: ± of the start (the end is sharp where the shared
+    sound resumes with the programme)."""
 
     start: float
     end: float
     replacement_seconds: float
     uncertainty_seconds: float
-    end_uncertainty_seconds: float
-    same_z: float
-
-
-def _coh(m: Signal, d: Signal, centres: np.ndarray, seg: Segment, rate: float, s0: float,
-         length: float, delta: float = 0.0) -> np.ndarray:
-    """Phase coherence of ``length``-s master windows at ``centres`` with the dub at the
-    segment's offset (+ ``delta`` s)."""
-    n = int(round(length * rate))
-    off = _segment_offset(seg, centres) + delta
-    lags = ((centres + off) * s0 - centres) * rate  # d lives in the warped domain
-    starts = np.round((centres - length / 2) * rate).astype(np.int64)
-    return _coherences(m, d, lags, starts, n, rate)
 
 
 def _run_end(hits: np.ndarray, *, first: bool) -> int | None:
@@ -98,7 +84,7 @@ def _boundary(m: Signal, d: Signal, t0: float, seg: Segment, rate: float, s0: fl
     the end, the end is only known that well."""
     length, step = _FINE
     xs = np.arange(t0 - 1.0, t0 + 1.0 + 1e-9, step)
-    c = _coh(m, d, xs, seg, rate, s0, length)
+    c = segment_coherences(m, d, xs, seg, rate, s0, length)
     side = c[xs < t0 - 0.15] if matched_before else c[xs > t0 + 0.15]
     level = float(np.median(side)) if side.size else 0.0
     if level <= 0.0:
@@ -138,8 +124,8 @@ def replaced_span(t0: float, uncertainty: float, left: Segment, right: Segment, 
     if centres.size < 8:
         return None
     floor = 4.0 / np.sqrt(0.45 * length * rate)  # ~4 standard deviations of unrelated sound
-    cl = _coh(m, d, centres, left, rate, s0, length)
-    cr = _coh(m, d, centres, right, rate, s0, length)
+    cl = segment_coherences(m, d, centres, left, rate, s0, length)
+    cr = segment_coherences(m, d, centres, right, rate, s0, length)
     is_l, is_r = (cl >= floor) & (cl > cr), (cr >= floor) & (cr > cl)
     i_b = _run_end(is_r & (centres > t0), first=True)
     if i_b is None:
@@ -180,12 +166,11 @@ def replaced_span(t0: float, uncertainty: float, left: Segment, right: Segment, 
     if z > MAX_SAME_Z:
         return None  # the stretch is the programme at one offset or the other: a weak flank
     start, u_a = _boundary(m, d, a, left, rate, s0, matched_before=True)
-    end, u_b = _boundary(m, d, b, right, rate, s0, matched_before=False)
+    end, _ = _boundary(m, d, b, right, rate, s0, matched_before=False)
     # the programme may run on, unmatched, past where its matches end: as far as a run of
     # windows that would all miss by chance (1 %) at the density seen beside the span
     u_a = max(u_a, _run_on(float(is_l[near_l].mean())))
-    u_b = max(u_b, _run_on(float(is_r[near_r].mean())))
-    return ReplacedSpan(start, end, end - start + jump, u_a, u_b, z)
+    return ReplacedSpan(start, end, end - start + jump, u_a)
 
 
 def _run_on(density: float) -> float:
@@ -202,8 +187,8 @@ def _split_score(m: Signal, d: Signal, t_left: np.ndarray, t_right: np.ndarray,
     """max over k of the coherence summed over windows, the first k at master times
     ``t_left`` under the left offset, the rest at ``t_right`` under the right one (each
     offset + ``delta`` s)."""
-    cl = _coh(m, d, t_left, left, rate, s0, length, delta)
-    cr = _coh(m, d, t_right, right, rate, s0, length, delta)
+    cl = segment_coherences(m, d, t_left, left, rate, s0, length, delta)
+    cr = segment_coherences(m, d, t_right, right, rate, s0, length, delta)
     score = np.concatenate([[0.0], np.cumsum(cl)]) + np.concatenate(
         [np.cumsum(cr[::-1])[::-1], [0.0]])
     return float(score.max())
