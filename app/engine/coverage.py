@@ -52,12 +52,11 @@ def coverage_of(master_seconds: float, dub_seconds: float, offset_start: float,
     for e in (timeline.edits if timeline is not None else []):
         if e.kind in ("removed", "replaced"):
             missing.append(_span("inside", e.master_time_seconds,
-                                 e.master_time_seconds + e.duration_seconds, m_tc))
+                                 e.master_time_seconds + e.master_missing_seconds, m_tc))
             if e.kind == "replaced":  # the dub holds other material in its place
                 missing[-1]["replaced_by_seconds"] = round(e.replacement_seconds, 3)
-            removed += e.duration_seconds
-        inserted += e.replacement_seconds if e.kind == "replaced" else (
-            e.duration_seconds if e.kind == "inserted" else 0.0)
+            removed += e.master_missing_seconds
+        inserted += e.dub_added_seconds
     if master_seconds - b >= MISSING_MIN_SECONDS:
         missing.append(_span("tail", b, master_seconds, m_tc))
     extra: list[dict[str, Any]] = []

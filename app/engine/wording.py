@@ -104,17 +104,18 @@ class EditLike(Protocol):
     kind: str
     duration_seconds: float
     master_time_seconds: float
+    replacement_seconds: float
 
 
 def edits_words(edits: Iterable[EditLike]) -> str:
     """``2 edits: 3.000 s removed at master 300.000 s and 1.500 s inserted at master 800.000 s``
     (a replaced span adds ``by 20.000 s of other material``)
     of :class:`~app.engine.timeline.types.Edit`-like objects (``kind``, ``duration_seconds``,
-    ``master_time_seconds``)."""
+    ``master_time_seconds``, ``replacement_seconds``)."""
     found = list(edits)
     return f"{plural(len(found), 'edit')}: " + listing(
         f"{seconds(abs(e.duration_seconds))} {e.kind} at master {seconds(e.master_time_seconds)}"
-        + (f" by {seconds(getattr(e, 'replacement_seconds', 0.0))} of other material"
+        + (f" by {seconds(e.replacement_seconds)} of other material"
            if e.kind == "replaced" else "")
         for e in found)
 

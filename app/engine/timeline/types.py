@@ -118,6 +118,17 @@ class Edit:
     uncertainty_seconds: float = 0.0
     replacement_seconds: float = 0.0
 
+    @property
+    def master_missing_seconds(self) -> float:
+        """Master seconds the dub lacks here (removed or replaced material)."""
+        return self.duration_seconds if self.kind in ("removed", "replaced") else 0.0
+
+    @property
+    def dub_added_seconds(self) -> float:
+        """Dub seconds the master lacks here (inserted or replacing material)."""
+        return {"inserted": self.duration_seconds,
+                "replaced": self.replacement_seconds}.get(self.kind, 0.0)
+
 
 @dataclass
 class Timeline:
